@@ -1,0 +1,425 @@
+//! From bytes to a [`Decoded`] row: tunnel, then Ethernet, VLAN, IP, transport.
+
+use crate::{Anomalies, Anomaly, CommunityId, Direction, DropReason, FlowKey, VxlanPacket};
+use etherparse::{LaxIpSlice, err::ip::LaxHeaderSliceError};
+use std::net::IpAddr;
+
+const ETH_HEADER_LEN: usize = 14;
+const ETHERTYPE_IPV4: u16 = 0x0800;
+const ETHERTYPE_IPV6: u16 = 0x86dd;
+const MAX_VLAN_TAGS: usize = 2;
+
+/// What the bytes given to [`decode`] are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input {
+    /// The payload of a UDP datagram received on port 4789: VXLAN header + frame.
+    VxlanPayload,
+    /// A whole captured outer frame: Ethernet / IP / UDP 4789 / VXLAN / frame.
+    OuterFrame,
+    /// A plain Ethernet frame with no tunnel.
+    Ethernet,
+    /// A frame from a capture file: an outer VXLAN frame when it is one (UDP to
+    /// port 4789 with a valid VXLAN header), otherwise a plain Ethernet frame.
+    Capture,
+}
+
+/// Where a tunnelled packet came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Mirror {
+    /// Outer source IP: the mirrored ENI's primary private IP.
+    pub source: Option<IpAddr>,
+    /// VXLAN network identifier: the mirror session.
+    pub vni: Option<u32>,
+}
+
+/// IP fragmentation fields, present when the packet is a fragment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fragment {
+    /// Offset of this fragment's data in the original payload, in bytes.
+    pub offset: u16,
+    /// The "more fragments" flag.
+    pub more: bool,
+    /// Identification (16 bits for IPv4, 32 for IPv6).
+    pub id: u32,
+}
+
+/// A decoded mirrored packet: every field of the record schema that comes
+/// from the bytes. Borrows the inner frame; copies nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decoded<'a> {
+    /// Tunnel information (empty for plain frames).
+    pub mirror: Mirror,
+    /// The captured inner Ethernet frame.
+    pub frame: &'a [u8],
+    /// First (outer) VLAN id.
+    pub vlan_outer: Option<u16>,
+    /// Second (inner) VLAN id of a stacked (QinQ) frame.
+    pub vlan_inner: Option<u16>,
+    /// Ether type after the VLAN tags.
+    pub ether_type: u16,
+    /// 4 or 6 when an IP header was decoded.
+    pub ip_version: Option<u8>,
+    /// Inner source address.
+    pub src_ip: Option<IpAddr>,
+    /// Inner destination address.
+    pub dst_ip: Option<IpAddr>,
+    /// IP protocol number (after IPv6 extension headers).
+    pub protocol: Option<u8>,
+    /// IPv4 TTL or IPv6 hop limit.
+    pub ttl: Option<u8>,
+    /// Fragmentation fields when the packet is a fragment.
+    pub fragment: Option<Fragment>,
+    /// TCP/UDP/SCTP source port (first fragment only).
+    pub src_port: Option<u16>,
+    /// TCP/UDP/SCTP destination port (first fragment only).
+    pub dst_port: Option<u16>,
+    /// TCP flags (9 bits, NS is 0x100).
+    pub tcp_flags: Option<u16>,
+    /// TCP sequence number.
+    pub tcp_seq: Option<u32>,
+    /// TCP acknowledgement number.
+    pub tcp_ack: Option<u32>,
+    /// TCP window.
+    pub tcp_window: Option<u16>,
+    /// ICMP or ICMPv6 type.
+    pub icmp_type: Option<u8>,
+    /// ICMP or ICMPv6 code.
+    pub icmp_code: Option<u8>,
+    /// Offset of the transport payload in `frame`, when it starts inside it.
+    pub payload_offset: Option<u32>,
+    /// Length of the original inner frame (from the IP header when present).
+    pub wire_len: u32,
+    /// What is odd about this packet.
+    pub anomalies: Anomalies,
+}
+
+impl<'a> Decoded<'a> {
+    /// Captured length of the inner frame.
+    pub fn cap_len(&self) -> u32 {
+        u32::try_from(self.frame.len()).unwrap_or(u32::MAX)
+    }
+
+    /// Whether the copy is shorter than the original frame.
+    pub fn truncated(&self) -> bool {
+        self.wire_len > self.cap_len()
+    }
+
+    /// The transport payload, when it starts inside the captured frame.
+    pub fn payload(&self) -> Option<&'a [u8]> {
+        self.payload_offset
+            .and_then(|o| self.frame.get(usize::try_from(o).ok()?..))
+    }
+
+    /// Direction relative to the mirrored ENI.
+    pub fn direction(&self) -> Direction {
+        Direction::infer(self.mirror.source, self.src_ip, self.dst_ip)
+    }
+
+    /// The flow key, when the packet has IP addresses. Port protocols whose
+    /// ports are unknown (non-first fragments, cut headers) have none, so
+    /// their Community ID is never a 3-tuple hash that matches no flow.
+    pub fn flow_key(&self) -> Option<FlowKey> {
+        let (src, dst, protocol) = (self.src_ip?, self.dst_ip?, self.protocol?);
+        let (src_port, dst_port) = match protocol {
+            6 | 17 | 132 => (Some(self.src_port?), Some(self.dst_port?)),
+            1 | 58 => (
+                Some(u16::from(self.icmp_type?)),
+                Some(u16::from(self.icmp_code?)),
+            ),
+            _ => (None, None),
+        };
+        Some(FlowKey {
+            protocol,
+            src,
+            dst,
+            src_port,
+            dst_port,
+        })
+    }
+
+    /// Community ID v1 with seed 0.
+    pub fn community_id(&self) -> Option<CommunityId> {
+        CommunityId::compute(&self.flow_key()?, 0)
+    }
+
+    fn empty(frame: &'a [u8], ether_type: u16) -> Self {
+        Decoded {
+            mirror: Mirror::default(),
+            frame,
+            vlan_outer: None,
+            vlan_inner: None,
+            ether_type,
+            ip_version: None,
+            src_ip: None,
+            dst_ip: None,
+            protocol: None,
+            ttl: None,
+            fragment: None,
+            src_port: None,
+            dst_port: None,
+            tcp_flags: None,
+            tcp_seq: None,
+            tcp_ack: None,
+            tcp_window: None,
+            icmp_type: None,
+            icmp_code: None,
+            payload_offset: None,
+            wire_len: u32::try_from(frame.len()).unwrap_or(u32::MAX),
+            anomalies: Anomalies::default(),
+        }
+    }
+}
+
+fn be16(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
+}
+
+fn be32(b: &[u8], at: usize) -> Option<u32> {
+    let s = b.get(at..at + 4)?;
+    Some(u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
+}
+
+/// Decodes `bytes` of the given shape. `orig_len` is the original length of
+/// `bytes` when known (a capture record's original length).
+pub fn decode(
+    input: Input,
+    bytes: &[u8],
+    orig_len: Option<u32>,
+) -> Result<Decoded<'_>, DropReason> {
+    match input {
+        Input::VxlanPayload => decode_vxlan_payload(bytes, None),
+        Input::OuterFrame => decode_outer_frame(bytes, orig_len),
+        Input::Ethernet => decode_ethernet(bytes, orig_len),
+        Input::Capture => match decode_outer_frame(bytes, orig_len) {
+            Err(DropReason::OuterNotVxlan | DropReason::VxlanNoVni | DropReason::VxlanTooShort) => {
+                decode_ethernet(bytes, orig_len)
+            }
+            other => other,
+        },
+    }
+}
+
+/// Decodes the payload of a UDP datagram sent to port 4789 by a mirror session.
+/// `source` is the datagram's source address (the mirrored ENI).
+pub fn decode_vxlan_payload(
+    bytes: &[u8],
+    source: Option<IpAddr>,
+) -> Result<Decoded<'_>, DropReason> {
+    decode_vxlan(bytes, source, None)
+}
+
+fn decode_vxlan(
+    bytes: &[u8],
+    source: Option<IpAddr>,
+    inner_orig_len: Option<u32>,
+) -> Result<Decoded<'_>, DropReason> {
+    let vx = VxlanPacket::new_checked(bytes).ok_or(DropReason::VxlanTooShort)?;
+    if !vx.vni_valid() {
+        return Err(DropReason::VxlanNoVni);
+    }
+    let mut d = decode_ethernet(&bytes[VxlanPacket::<&[u8]>::HEADER_LEN..], inner_orig_len)?;
+    if vx.reserved_bits_set() {
+        d.anomalies.insert(Anomaly::VxlanReservedBits);
+    }
+    d.mirror = Mirror {
+        source,
+        vni: Some(vx.vni()),
+    };
+    Ok(d)
+}
+
+/// Decodes a whole captured outer frame (Ethernet / IP / UDP 4789 / VXLAN).
+pub fn decode_outer_frame(bytes: &[u8], orig_len: Option<u32>) -> Result<Decoded<'_>, DropReason> {
+    let outer = match decode_ethernet(bytes, orig_len) {
+        Ok(d) => d,
+        Err(_) => return Err(DropReason::OuterMalformed),
+    };
+    if outer.ether_type != ETHERTYPE_IPV4 && outer.ether_type != ETHERTYPE_IPV6 {
+        return Err(DropReason::OuterNotVxlan);
+    }
+    if outer.ip_version.is_none() {
+        return Err(DropReason::OuterMalformed);
+    }
+    if outer.protocol != Some(17) || outer.fragment.is_some_and(|f| f.offset > 0) {
+        return Err(DropReason::OuterNotVxlan);
+    }
+    match outer.dst_port {
+        Some(crate::VXLAN_PORT) => {}
+        Some(_) => return Err(DropReason::OuterNotVxlan),
+        None => return Err(DropReason::OuterMalformed),
+    }
+    let start = outer.payload_offset.ok_or(DropReason::OuterMalformed)? as usize;
+    let vxlan = bytes.get(start..).ok_or(DropReason::OuterMalformed)?;
+    let inner_start = u32::try_from(start + VxlanPacket::<&[u8]>::HEADER_LEN).unwrap_or(u32::MAX);
+    let inner_orig = orig_len.map(|o| o.saturating_sub(inner_start));
+    decode_vxlan(vxlan, outer.src_ip, inner_orig)
+}
+
+/// Decodes a plain Ethernet II frame. `orig_len` is its original length when
+/// known (a capture record's original length, larger when the capture was cut).
+pub fn decode_ethernet(frame: &[u8], orig_len: Option<u32>) -> Result<Decoded<'_>, DropReason> {
+    let mut ether_type = be16(frame, 12).ok_or(DropReason::InnerTooShort)?;
+    let mut d = Decoded::empty(frame, ether_type);
+    let mut off = ETH_HEADER_LEN;
+    let mut tags = 0;
+    while matches!(ether_type, 0x8100 | 0x88a8 | 0x9100) {
+        if tags == MAX_VLAN_TAGS {
+            d.anomalies.insert(Anomaly::VlanTooDeep);
+            break;
+        }
+        let (Some(tci), Some(next)) = (be16(frame, off), be16(frame, off + 2)) else {
+            d.anomalies.insert(Anomaly::VlanTruncated);
+            break;
+        };
+        let vid = Some(tci & 0x0fff);
+        if tags == 0 {
+            d.vlan_outer = vid;
+        } else {
+            d.vlan_inner = vid;
+        }
+        tags += 1;
+        ether_type = next;
+        off += 4;
+    }
+    d.ether_type = ether_type;
+    if matches!(ether_type, ETHERTYPE_IPV4 | ETHERTYPE_IPV6)
+        && !d.anomalies.contains(Anomaly::VlanTruncated)
+    {
+        decode_ip(&mut d, frame, off, ether_type);
+    }
+    if let Some(o) = orig_len {
+        d.wire_len = d.wire_len.max(o);
+    }
+    if d.truncated() {
+        d.anomalies.insert(Anomaly::Truncated);
+    }
+    Ok(d)
+}
+
+fn decode_ip(d: &mut Decoded<'_>, frame: &[u8], l3: usize, ether_type: u16) {
+    let bytes = &frame[l3..];
+    let (ip, ext_err) = match LaxIpSlice::from_slice(bytes) {
+        Ok(ok) => ok,
+        Err(LaxHeaderSliceError::Len(_)) => {
+            d.anomalies.insert(Anomaly::IpTruncated);
+            return;
+        }
+        Err(LaxHeaderSliceError::Content(_)) => {
+            d.anomalies.insert(Anomaly::IpMalformed);
+            return;
+        }
+    };
+    if ext_err.is_some() {
+        d.anomalies.insert(Anomaly::Ipv6ExtMalformed);
+    }
+    let ip_total: Option<usize>;
+    // Length of the IP header and its extension headers.
+    let headers_len: usize;
+    let payload = match &ip {
+        LaxIpSlice::Ipv4(v4) => {
+            let h = v4.header();
+            d.ip_version = Some(4);
+            d.src_ip = Some(IpAddr::V4(h.source_addr()));
+            d.dst_ip = Some(IpAddr::V4(h.destination_addr()));
+            d.ttl = Some(h.ttl());
+            let (offset, more) = (h.fragments_offset().value() * 8, h.more_fragments());
+            if offset > 0 || more {
+                d.fragment = Some(Fragment {
+                    offset,
+                    more,
+                    id: u32::from(h.identification()),
+                });
+            }
+            headers_len = h.slice().len();
+            let total = usize::from(h.total_len());
+            if total < h.slice().len() {
+                d.anomalies.insert(Anomaly::IpMalformed);
+                ip_total = None;
+            } else {
+                ip_total = Some(total);
+            }
+            v4.payload()
+        }
+        LaxIpSlice::Ipv6(v6) => {
+            let h = v6.header();
+            d.ip_version = Some(6);
+            d.src_ip = Some(IpAddr::V6(h.source_addr()));
+            d.dst_ip = Some(IpAddr::V6(h.destination_addr()));
+            d.ttl = Some(h.hop_limit());
+            for ext in v6.extensions().clone().into_iter() {
+                if let etherparse::Ipv6ExtensionSlice::Fragment(f) = ext {
+                    d.fragment = Some(Fragment {
+                        offset: f.fragment_offset().value() * 8,
+                        more: f.more_fragments(),
+                        id: f.identification(),
+                    });
+                }
+            }
+            headers_len = h.slice().len() + v6.extensions().slice().len();
+            // A zero payload length means a jumbogram: the length is unknown.
+            ip_total = match h.payload_length() {
+                0 => None,
+                n => Some(40 + usize::from(n)),
+            };
+            v6.payload()
+        }
+    };
+    if (ether_type == ETHERTYPE_IPV4) != (d.ip_version == Some(4)) {
+        d.anomalies.insert(Anomaly::IpMalformed);
+    }
+    if let Some(total) = ip_total {
+        let wire = u32::try_from(l3 + total).unwrap_or(u32::MAX);
+        d.wire_len = d.wire_len.max(wire);
+    }
+    let protocol = payload.ip_number.0;
+    d.protocol = Some(protocol);
+    if ext_err.is_some() || d.fragment.is_some_and(|f| f.offset > 0) {
+        return;
+    }
+    decode_transport(d, frame, l3 + headers_len, payload.payload, protocol);
+}
+
+fn decode_transport(d: &mut Decoded<'_>, frame: &[u8], l4: usize, seg: &[u8], protocol: u8) {
+    let needed = match protocol {
+        6 => {
+            d.src_port = be16(seg, 0);
+            d.dst_port = be16(seg, 2);
+            d.tcp_seq = be32(seg, 4);
+            d.tcp_ack = be32(seg, 8);
+            if let (Some(&off), Some(&flags)) = (seg.get(12), seg.get(13)) {
+                d.tcp_flags = Some((u16::from(off & 1) << 8) | u16::from(flags));
+                let data = usize::from(off >> 4) * 4;
+                if data >= 20 && l4 + data <= frame.len() {
+                    d.payload_offset = u32::try_from(l4 + data).ok();
+                }
+            }
+            d.tcp_window = be16(seg, 14);
+            20
+        }
+        17 => {
+            d.src_port = be16(seg, 0);
+            d.dst_port = be16(seg, 2);
+            8
+        }
+        132 => {
+            d.src_port = be16(seg, 0);
+            d.dst_port = be16(seg, 2);
+            12
+        }
+        1 | 58 => {
+            d.icmp_type = seg.first().copied();
+            d.icmp_code = seg.get(1).copied();
+            8
+        }
+        _ => return,
+    };
+    if seg.len() < needed {
+        d.anomalies.insert(Anomaly::L4Truncated);
+    } else if protocol != 6 {
+        d.payload_offset = u32::try_from(l4 + needed).ok();
+    }
+}
+
+#[cfg(test)]
+#[path = "decode_tests.rs"]
+mod tests;

@@ -1,0 +1,38 @@
+//! Sans-IO decoding of AWS VPC Traffic Mirroring packets.
+//!
+//! This crate turns bytes into [`Decoded`] values and never does I/O, never
+//! allocates per packet and never panics on any input (it is fuzzed). It knows
+//! three input shapes ([`Input`]):
+//!
+//! * the payload of a UDP datagram received on port 4789 (what a collector
+//!   reads from its socket): a VXLAN header followed by the inner frame;
+//! * a whole captured outer frame (Ethernet / IPv4 or IPv6 / UDP 4789 / VXLAN),
+//!   as `tcpdump` on a mirror target records it;
+//! * a plain Ethernet frame with no tunnel (an ordinary capture).
+//!
+//! The inner Ethernet frame is decoded laxly: a truncated copy keeps what could
+//! be parsed and says so ([`Anomalies`]). Packets that cannot become a row at
+//! all are reported as a [`DropReason`]. Both sets are bounded and carry a
+//! short stable code for metric labels.
+#![forbid(unsafe_code)]
+
+mod community_id;
+mod decode;
+mod direction;
+mod emit;
+mod reason;
+mod stats;
+mod vxlan;
+
+pub use community_id::{CommunityId, FlowKey};
+pub use decode::{
+    Decoded, Fragment, Input, Mirror, decode, decode_ethernet, decode_outer_frame,
+    decode_vxlan_payload,
+};
+pub use direction::Direction;
+pub use emit::{
+    EmitError, FrameRepr, TransportRepr, aws_source_port, emit_outer_frame, emit_vxlan_payload,
+};
+pub use reason::{Anomalies, Anomaly, DropReason};
+pub use stats::DecodeStats;
+pub use vxlan::{VXLAN_PORT, VxlanHeader, VxlanPacket};

@@ -1,0 +1,29 @@
+output "traffic_mirror_filter_id" {
+  description = "Id of the Traffic Mirror filter (tmf-...). Event-driven enrollment can reuse it for new sessions."
+  value       = aws_ec2_traffic_mirror_filter.this.id
+}
+
+output "filter_rule_ids" {
+  description = "Filter rule ids keyed \"<direction>-<rule_number>\"."
+  value       = { for k, r in aws_ec2_traffic_mirror_filter_rule.this : k => r.id }
+}
+
+output "session_ids" {
+  description = "Traffic Mirror session ids keyed by source ENI id."
+  value       = { for k, s in aws_ec2_traffic_mirror_session.this : k => s.id }
+}
+
+output "session_arns" {
+  description = "Traffic Mirror session ARNs keyed by source ENI id."
+  value       = { for k, s in aws_ec2_traffic_mirror_session.this : k => s.arn }
+}
+
+output "session_number" {
+  description = "Session number used by every session of this module."
+  value       = var.session_number
+}
+
+output "virtual_network_id" {
+  description = "VNI configured on the sessions (null = chosen by AWS per session)."
+  value       = var.virtual_network_id
+}

@@ -1,0 +1,113 @@
+# Offline plan-time tests with a mocked AWS provider (no credentials, no network).
+mock_provider "aws" {
+  # The real provider still validates arguments: computed ARNs must look like ARNs.
+  mock_resource "aws_lb" {
+    defaults = {
+      arn        = "arn:aws:elasticloadbalancing:ap-northeast-1:111122223333:loadbalancer/net/mltest-mirror/0123456789abcdef"
+      arn_suffix = "net/mltest-mirror/0123456789abcdef"
+    }
+  }
+  mock_resource "aws_lb_target_group" {
+    defaults = {
+      arn        = "arn:aws:elasticloadbalancing:ap-northeast-1:111122223333:targetgroup/mltest-vxlan/0123456789abcdef"
+      arn_suffix = "targetgroup/mltest-vxlan/0123456789abcdef"
+    }
+  }
+}
+
+variables {
+  name       = "mltest"
+  vpc_id     = "vpc-0123456789abcdef0"
+  subnet_ids = ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"]
+}
+
+run "udp_listener_http_health_check_cross_zone" {
+  command = plan
+
+  assert {
+    condition     = aws_lb.this.load_balancer_type == "network" && aws_lb.this.internal == true
+    error_message = "the mirror target must be an internal network load balancer"
+  }
+
+  assert {
+    condition     = aws_lb.this.enable_cross_zone_load_balancing == true
+    error_message = "cross-zone load balancing must be on"
+  }
+
+  assert {
+    condition     = aws_lb_target_group.this.load_balancing_cross_zone_enabled == "true"
+    error_message = "the target group must not opt out of cross-zone load balancing"
+  }
+
+  assert {
+    condition     = aws_lb_listener.vxlan.protocol == "UDP" && aws_lb_listener.vxlan.port == 4789
+    error_message = "the NLB needs a UDP listener on 4789 or mirroring stops silently"
+  }
+
+  assert {
+    condition     = aws_lb_target_group.this.protocol == "UDP" && aws_lb_target_group.this.port == 4789
+    error_message = "the target group must be UDP 4789"
+  }
+
+  assert {
+    condition     = aws_lb_target_group.this.health_check[0].protocol == "HTTP"
+    error_message = "health check protocol must be HTTP (UDP health checks are not possible)"
+  }
+
+  assert {
+    condition     = aws_lb_target_group.this.health_check[0].port == "9090" && aws_lb_target_group.this.health_check[0].path == "/healthz"
+    error_message = "health check must hit the collectors' health port and /healthz"
+  }
+
+  assert {
+    condition     = aws_lb_target_group.this.connection_termination == true && aws_lb_target_group.this.deregistration_delay == "120"
+    error_message = "draining: deregistration delay 120 s with connection termination expected"
+  }
+
+  assert {
+    condition     = aws_lb.this.enable_deletion_protection == true
+    error_message = "deletion protection should default to on"
+  }
+}
+
+run "custom_health_port" {
+  command = plan
+
+  variables {
+    health_check_port = 8080
+  }
+
+  assert {
+    condition     = aws_lb_target_group.this.health_check[0].port == "8080" && output.health_check_port == 8080
+    error_message = "health_check_port must flow into the health check"
+  }
+}
+
+run "rejects_health_check_on_vxlan_port" {
+  command = plan
+
+  variables {
+    health_check_port = 4789
+  }
+
+  expect_failures = [var.health_check_port]
+}
+
+run "rejects_timeout_not_below_interval" {
+  command = plan
+
+  variables {
+    health_check_interval_seconds = 5
+    health_check_timeout_seconds  = 5
+  }
+
+  expect_failures = [aws_lb_target_group.this]
+}
+
+run "apply_with_mocks_creates_target" {
+  # Full apply against the mock provider: proves the graph is complete (listener before target).
+  assert {
+    condition     = output.traffic_mirror_target_id != "" && output.target_group_arn != ""
+    error_message = "mirror target and target group must be created"
+  }
+}
