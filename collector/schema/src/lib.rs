@@ -1,1 +1,18 @@
-pub fn x() {}
+//! The packet record schema v1 and everything that turns decoded packets into
+//! Arrow: the column table ([`columns`]), the batch builder ([`builder`]), the
+//! sans-IO batcher ([`batcher`]) and the self-contained Kafka message framing
+//! ([`message`]).
+//!
+//! [`columns::PACKET_COLUMNS`] is the single source of truth: the Arrow schema,
+//! the Parquet files, the Athena DDL, the Glue table in Terraform and
+//! `docs/schema.md` are all derived from it, and tests fail on drift.
+#![forbid(unsafe_code)]
+
+pub mod batcher;
+pub mod builder;
+pub mod columns;
+pub mod message;
+
+pub use batcher::{Batcher, BatcherConfig};
+pub use builder::{PacketBatchBuilder, RowMeta};
+pub use columns::{Column, Kind, PACKET_COLUMNS, SCHEMA_VERSION, packet_schema};

@@ -1,0 +1,113 @@
+//! Per-packet cost of the collector's hot path over a realistic mix
+//! (IPv4/IPv6, TCP/UDP/ICMP, VLAN, jumbo, truncated): decode alone, decode +
+//! Community ID, and decode + Community ID + append to the Arrow builder.
+//! Criterion reports time per packet (throughput in elements).
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use mirrorlake_schema::{PacketBatchBuilder, RowMeta};
+use mirrorlake_wire::{FrameRepr, TransportRepr, decode_vxlan_payload, emit_vxlan_payload};
+use std::hint::black_box;
+use std::net::IpAddr;
+
+fn mix() -> Vec<Vec<u8>> {
+    let v4 = |a: [u8; 4]| IpAddr::from(a);
+    let v6 = |last: u8| IpAddr::from([0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, last]);
+    let mut out = Vec::new();
+    for i in 0..256u32 {
+        let kind = i % 8;
+        let (src, dst) = if kind == 5 {
+            (v6(1), v6(2))
+        } else {
+            (v4([10, 0, 3, 7]), v4([10, 0, (i % 200) as u8, 9]))
+        };
+        let transport = match kind {
+            0..=2 | 5 => TransportRepr::Tcp {
+                src_port: 40000 + i as u16,
+                dst_port: 443,
+                seq: i,
+                ack: i,
+                flags: 0x18,
+                window: 512,
+            },
+            3 | 6 => TransportRepr::Udp {
+                src_port: 53,
+                dst_port: 30000 + i as u16,
+            },
+            _ => TransportRepr::Icmp {
+                icmp_type: 8,
+                code: 0,
+            },
+        };
+        let payload_len = match kind {
+            0 => 1400,
+            1 => 8900, // jumbo
+            2 | 3 => 60,
+            _ => 200,
+        };
+        let payload = vec![i as u8; payload_len];
+        let mut frame = Vec::new();
+        FrameRepr {
+            src_mac: [2; 6],
+            dst_mac: [3; 6],
+            vlans: if kind == 6 {
+                [Some(10), Some(20)]
+            } else {
+                [None, None]
+            },
+            src,
+            dst,
+            ttl: 64,
+            transport,
+            payload: &payload,
+        }
+        .emit(&mut frame)
+        .expect("emit");
+        if kind == 7 {
+            frame.truncate(64); // AWS packet-length option
+        }
+        let mut dgram = Vec::new();
+        emit_vxlan_payload(100 + i % 4, &frame, &mut dgram);
+        out.push(dgram);
+    }
+    out
+}
+
+fn bench(c: &mut Criterion) {
+    let packets = mix();
+    let source: IpAddr = [10, 0, 3, 7].into();
+    let mut g = c.benchmark_group("per_packet");
+    g.throughput(Throughput::Elements(packets.len() as u64));
+    g.bench_function("decode", |b| {
+        b.iter(|| {
+            for p in &packets {
+                let _ = black_box(decode_vxlan_payload(black_box(p), Some(source)));
+            }
+        })
+    });
+    g.bench_function("decode+community_id", |b| {
+        b.iter(|| {
+            for p in &packets {
+                if let Ok(d) = decode_vxlan_payload(black_box(p), Some(source)) {
+                    black_box(d.community_id());
+                }
+            }
+        })
+    });
+    let mut builder = PacketBatchBuilder::with_capacity("bench", 8192, 32 << 20);
+    g.bench_function("decode+community_id+arrow_append", |b| {
+        b.iter(|| {
+            for p in &packets {
+                if let Ok(d) = decode_vxlan_payload(black_box(p), Some(source)) {
+                    builder.append(&d, RowMeta { ts_us: 1 });
+                }
+            }
+            if builder.len() >= 8192 {
+                black_box(builder.finish());
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

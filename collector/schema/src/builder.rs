@@ -1,0 +1,304 @@
+//! Rows to an Arrow record batch, appending into column builders: no
+//! per-row allocation (addresses and Community IDs are formatted straight
+//! into the string builders' buffers).
+
+use crate::columns::packet_schema;
+use arrow::array::{
+    ArrayRef, BinaryBuilder, BooleanBuilder, Int32Builder, Int64Builder, StringBuilder,
+    TimestampMicrosecondBuilder,
+};
+use arrow::error::ArrowError;
+use arrow::record_batch::RecordBatch;
+use mirrorlake_wire::Decoded;
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// Per-row values that do not come from the packet bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowMeta {
+    /// Arrival time, microseconds since the Unix epoch (UTC).
+    pub ts_us: i64,
+}
+
+/// Approximate bytes a row costs besides its frame (fixed-width columns,
+/// offsets, validity, addresses and Community ID text).
+pub const ROW_OVERHEAD_BYTES: usize = 160;
+
+/// Builds record batches of the `packets` schema.
+#[derive(Debug)]
+pub struct PacketBatchBuilder {
+    collector_id: String,
+    rows: usize,
+    bytes: usize,
+    ts: TimestampMicrosecondBuilder,
+    collector: StringBuilder,
+    mirror_source: StringBuilder,
+    vni: Int32Builder,
+    direction: StringBuilder,
+    vlan_outer: Int32Builder,
+    vlan_inner: Int32Builder,
+    ether_type: Int32Builder,
+    ip_version: Int32Builder,
+    src_ip: StringBuilder,
+    dst_ip: StringBuilder,
+    protocol: Int32Builder,
+    ttl: Int32Builder,
+    frag_offset: Int32Builder,
+    frag_more: BooleanBuilder,
+    frag_id: Int64Builder,
+    src_port: Int32Builder,
+    dst_port: Int32Builder,
+    tcp_flags: Int32Builder,
+    tcp_seq: Int64Builder,
+    tcp_ack: Int64Builder,
+    tcp_window: Int32Builder,
+    icmp_type: Int32Builder,
+    icmp_code: Int32Builder,
+    wire_len: Int32Builder,
+    cap_len: Int32Builder,
+    truncated: BooleanBuilder,
+    community_id: StringBuilder,
+    anomalies: StringBuilder,
+    frame: BinaryBuilder,
+}
+
+fn opt_ip(b: &mut StringBuilder, ip: Option<IpAddr>) {
+    match ip {
+        Some(ip) => {
+            let _ = write!(b, "{ip}");
+            b.append_value("");
+        }
+        None => b.append_null(),
+    }
+}
+
+fn i32_of(v: u32) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
+}
+
+impl PacketBatchBuilder {
+    /// A builder sized for `rows` rows of about `frame_bytes` frame bytes in all.
+    pub fn with_capacity(collector_id: &str, rows: usize, frame_bytes: usize) -> Self {
+        let s = || StringBuilder::with_capacity(rows, rows * 16);
+        let i = || Int32Builder::with_capacity(rows);
+        let l = || Int64Builder::with_capacity(rows);
+        let b = || BooleanBuilder::with_capacity(rows);
+        Self {
+            collector_id: collector_id.to_owned(),
+            rows: 0,
+            bytes: 0,
+            ts: TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC"),
+            collector: StringBuilder::with_capacity(rows, rows * collector_id.len()),
+            mirror_source: s(),
+            vni: i(),
+            direction: StringBuilder::with_capacity(rows, rows * 7),
+            vlan_outer: i(),
+            vlan_inner: i(),
+            ether_type: i(),
+            ip_version: i(),
+            src_ip: s(),
+            dst_ip: s(),
+            protocol: i(),
+            ttl: i(),
+            frag_offset: i(),
+            frag_more: b(),
+            frag_id: l(),
+            src_port: i(),
+            dst_port: i(),
+            tcp_flags: i(),
+            tcp_seq: l(),
+            tcp_ack: l(),
+            tcp_window: i(),
+            icmp_type: i(),
+            icmp_code: i(),
+            wire_len: i(),
+            cap_len: i(),
+            truncated: b(),
+            community_id: StringBuilder::with_capacity(rows, rows * 30),
+            anomalies: StringBuilder::with_capacity(rows, 0),
+            frame: BinaryBuilder::with_capacity(rows, frame_bytes),
+        }
+    }
+
+    /// Rows appended since the last [`finish`](Self::finish).
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    /// Whether no row is pending.
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Approximate memory held by the pending rows.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// The collector id stamped on every row.
+    pub fn collector_id(&self) -> &str {
+        &self.collector_id
+    }
+
+    /// Appends one decoded packet.
+    pub fn append(&mut self, d: &Decoded<'_>, meta: RowMeta) {
+        self.rows += 1;
+        self.bytes += d.frame.len() + ROW_OVERHEAD_BYTES;
+        self.ts.append_value(meta.ts_us);
+        self.collector.append_value(&self.collector_id);
+        opt_ip(&mut self.mirror_source, d.mirror.source);
+        self.vni.append_option(d.mirror.vni.map(i32_of));
+        self.direction.append_value(d.direction().as_str());
+        self.vlan_outer.append_option(d.vlan_outer.map(i32::from));
+        self.vlan_inner.append_option(d.vlan_inner.map(i32::from));
+        self.ether_type.append_value(i32::from(d.ether_type));
+        self.ip_version.append_option(d.ip_version.map(i32::from));
+        opt_ip(&mut self.src_ip, d.src_ip);
+        opt_ip(&mut self.dst_ip, d.dst_ip);
+        self.protocol.append_option(d.protocol.map(i32::from));
+        self.ttl.append_option(d.ttl.map(i32::from));
+        self.frag_offset
+            .append_option(d.fragment.map(|f| i32::from(f.offset)));
+        self.frag_more.append_option(d.fragment.map(|f| f.more));
+        self.frag_id
+            .append_option(d.fragment.map(|f| i64::from(f.id)));
+        self.src_port.append_option(d.src_port.map(i32::from));
+        self.dst_port.append_option(d.dst_port.map(i32::from));
+        self.tcp_flags.append_option(d.tcp_flags.map(i32::from));
+        self.tcp_seq.append_option(d.tcp_seq.map(i64::from));
+        self.tcp_ack.append_option(d.tcp_ack.map(i64::from));
+        self.tcp_window.append_option(d.tcp_window.map(i32::from));
+        self.icmp_type.append_option(d.icmp_type.map(i32::from));
+        self.icmp_code.append_option(d.icmp_code.map(i32::from));
+        self.wire_len.append_value(i32_of(d.wire_len));
+        self.cap_len.append_value(i32_of(d.cap_len()));
+        self.truncated.append_value(d.truncated());
+        match d.community_id() {
+            Some(c) => self.community_id.append_value(c.as_str()),
+            None => self.community_id.append_null(),
+        }
+        if d.anomalies.is_empty() {
+            self.anomalies.append_null();
+        } else {
+            let _ = write!(self.anomalies, "{}", d.anomalies);
+            self.anomalies.append_value("");
+        }
+        self.frame.append_value(d.frame);
+    }
+
+    /// Takes the pending rows as a record batch (the builder is left empty
+    /// and reusable). Returns `None` when no row is pending.
+    pub fn finish(&mut self) -> Option<Result<RecordBatch, ArrowError>> {
+        if self.rows == 0 {
+            return None;
+        }
+        self.rows = 0;
+        self.bytes = 0;
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.ts.finish()),
+            Arc::new(self.collector.finish()),
+            Arc::new(self.mirror_source.finish()),
+            Arc::new(self.vni.finish()),
+            Arc::new(self.direction.finish()),
+            Arc::new(self.vlan_outer.finish()),
+            Arc::new(self.vlan_inner.finish()),
+            Arc::new(self.ether_type.finish()),
+            Arc::new(self.ip_version.finish()),
+            Arc::new(self.src_ip.finish()),
+            Arc::new(self.dst_ip.finish()),
+            Arc::new(self.protocol.finish()),
+            Arc::new(self.ttl.finish()),
+            Arc::new(self.frag_offset.finish()),
+            Arc::new(self.frag_more.finish()),
+            Arc::new(self.frag_id.finish()),
+            Arc::new(self.src_port.finish()),
+            Arc::new(self.dst_port.finish()),
+            Arc::new(self.tcp_flags.finish()),
+            Arc::new(self.tcp_seq.finish()),
+            Arc::new(self.tcp_ack.finish()),
+            Arc::new(self.tcp_window.finish()),
+            Arc::new(self.icmp_type.finish()),
+            Arc::new(self.icmp_code.finish()),
+            Arc::new(self.wire_len.finish()),
+            Arc::new(self.cap_len.finish()),
+            Arc::new(self.truncated.finish()),
+            Arc::new(self.community_id.finish()),
+            Arc::new(self.anomalies.finish()),
+            Arc::new(self.frame.finish()),
+        ];
+        Some(RecordBatch::try_new(packet_schema(), columns))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{Int32Type, TimestampMicrosecondType};
+    use mirrorlake_wire::{FrameRepr, TransportRepr, decode_vxlan_payload, emit_vxlan_payload};
+
+    #[test]
+    fn builds_a_batch_matching_the_schema() {
+        let mut inner = Vec::new();
+        FrameRepr {
+            src_mac: [2; 6],
+            dst_mac: [3; 6],
+            vlans: [Some(7), None],
+            src: "10.0.9.9".parse().expect("ip"),
+            dst: "10.0.3.7".parse().expect("ip"),
+            ttl: 64,
+            transport: TransportRepr::Udp {
+                src_port: 53,
+                dst_port: 40000,
+            },
+            payload: b"answer",
+        }
+        .emit(&mut inner)
+        .expect("emit");
+        let mut dgram = Vec::new();
+        emit_vxlan_payload(42, &inner, &mut dgram);
+        let d =
+            decode_vxlan_payload(&dgram, Some("10.0.3.7".parse().expect("ip"))).expect("decode");
+
+        let mut b = PacketBatchBuilder::with_capacity("c1", 4, 1024);
+        b.append(
+            &d,
+            RowMeta {
+                ts_us: 1_700_000_000_000_000,
+            },
+        );
+        b.append(
+            &d,
+            RowMeta {
+                ts_us: 1_700_000_000_000_001,
+            },
+        );
+        assert_eq!(b.len(), 2);
+        let batch = b.finish().expect("rows").expect("valid");
+        assert!(b.is_empty());
+        assert_eq!(batch.schema(), packet_schema());
+        assert_eq!(batch.num_rows(), 2);
+        let col = |n: &str| batch.column_by_name(n).expect("column").clone();
+        assert_eq!(
+            col("ts")
+                .as_primitive::<TimestampMicrosecondType>()
+                .value(1),
+            1_700_000_000_000_001
+        );
+        assert_eq!(col("vni").as_primitive::<Int32Type>().value(0), 42);
+        assert_eq!(col("vlan_outer").as_primitive::<Int32Type>().value(0), 7);
+        assert!(col("vlan_inner").is_null(0));
+        assert_eq!(col("direction").as_string::<i32>().value(0), "ingress");
+        assert_eq!(col("mirror_source").as_string::<i32>().value(0), "10.0.3.7");
+        assert_eq!(col("src_ip").as_string::<i32>().value(0), "10.0.9.9");
+        assert_eq!(col("collector_id").as_string::<i32>().value(1), "c1");
+        assert_eq!(col("frame").as_binary::<i32>().value(0), &inner[..]);
+        assert!(col("anomalies").is_null(0));
+        assert_eq!(
+            col("community_id").as_string::<i32>().value(0),
+            d.community_id().expect("ip").as_str()
+        );
+        assert!(b.finish().is_none());
+    }
+}

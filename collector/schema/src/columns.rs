@@ -1,0 +1,344 @@
+//! The column table of the packet record schema.
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use std::sync::{Arc, OnceLock};
+
+/// Version of the record schema, carried in every Kafka message and in the
+/// Parquet key-value metadata. Bump it on any change to [`PACKET_COLUMNS`].
+pub const SCHEMA_VERSION: u16 = 1;
+
+/// The logical type of a column, restricted to types Athena reads correctly
+/// (no unsigned integers, microsecond UTC timestamps, strings for addresses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `Timestamp(Microsecond, "UTC")`, Athena `timestamp`.
+    Timestamp,
+    /// `Utf8`, Athena `string`.
+    String,
+    /// `Int32`, Athena `int`.
+    Int32,
+    /// `Int64`, Athena `bigint`.
+    Int64,
+    /// `Boolean`, Athena `boolean`.
+    Bool,
+    /// `Binary`, Athena `binary`.
+    Binary,
+}
+
+impl Kind {
+    /// The Arrow data type.
+    pub fn arrow(self) -> DataType {
+        match self {
+            Kind::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            Kind::String => DataType::Utf8,
+            Kind::Int32 => DataType::Int32,
+            Kind::Int64 => DataType::Int64,
+            Kind::Bool => DataType::Boolean,
+            Kind::Binary => DataType::Binary,
+        }
+    }
+
+    /// The Athena (Hive DDL) type name.
+    pub fn athena(self) -> &'static str {
+        match self {
+            Kind::Timestamp => "timestamp",
+            Kind::String => "string",
+            Kind::Int32 => "int",
+            Kind::Int64 => "bigint",
+            Kind::Bool => "boolean",
+            Kind::Binary => "binary",
+        }
+    }
+}
+
+/// One column of a table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Column {
+    /// Column name (snake case; Athena matches Parquet columns by name).
+    pub name: &'static str,
+    /// Logical type.
+    pub kind: Kind,
+    /// Whether the column may be null.
+    pub nullable: bool,
+    /// One-line meaning, used in docs and as the Athena column comment.
+    pub doc: &'static str,
+}
+
+const fn col(name: &'static str, kind: Kind, nullable: bool, doc: &'static str) -> Column {
+    Column {
+        name,
+        kind,
+        nullable,
+        doc,
+    }
+}
+
+/// The columns of the `packets` table, in file order.
+pub const PACKET_COLUMNS: &[Column] = &[
+    col(
+        "ts",
+        Kind::Timestamp,
+        false,
+        "arrival time at the collector (UTC, microseconds); Parquet files are partitioned by its date and hour",
+    ),
+    col(
+        "collector_id",
+        Kind::String,
+        false,
+        "id of the collector (or importer) that received the packet",
+    ),
+    col(
+        "mirror_source",
+        Kind::String,
+        true,
+        "outer source IP: the mirrored ENI's primary private IP (null for plain captures)",
+    ),
+    col(
+        "vni",
+        Kind::Int32,
+        true,
+        "VXLAN network identifier: the mirror session (null for plain captures)",
+    ),
+    col(
+        "direction",
+        Kind::String,
+        false,
+        "ingress, egress or unknown, relative to the mirrored ENI (from mirror_source)",
+    ),
+    col(
+        "vlan_outer",
+        Kind::Int32,
+        true,
+        "first 802.1Q/802.1ad VLAN id of the inner frame",
+    ),
+    col(
+        "vlan_inner",
+        Kind::Int32,
+        true,
+        "second (stacked) VLAN id of the inner frame",
+    ),
+    col(
+        "ether_type",
+        Kind::Int32,
+        false,
+        "ether type after the VLAN tags (2048 IPv4, 34525 IPv6)",
+    ),
+    col(
+        "ip_version",
+        Kind::Int32,
+        true,
+        "4 or 6 when an IP header was decoded",
+    ),
+    col("src_ip", Kind::String, true, "inner source IP address"),
+    col("dst_ip", Kind::String, true, "inner destination IP address"),
+    col(
+        "protocol",
+        Kind::Int32,
+        true,
+        "IP protocol number after IPv6 extension headers (6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6)",
+    ),
+    col("ttl", Kind::Int32, true, "IPv4 TTL or IPv6 hop limit"),
+    col(
+        "frag_offset",
+        Kind::Int32,
+        true,
+        "fragment offset in bytes (null when not a fragment)",
+    ),
+    col(
+        "frag_more",
+        Kind::Bool,
+        true,
+        "more-fragments flag (null when not a fragment)",
+    ),
+    col(
+        "frag_id",
+        Kind::Int64,
+        true,
+        "fragment identification (null when not a fragment)",
+    ),
+    col(
+        "src_port",
+        Kind::Int32,
+        true,
+        "TCP/UDP/SCTP source port (first fragment only)",
+    ),
+    col(
+        "dst_port",
+        Kind::Int32,
+        true,
+        "TCP/UDP/SCTP destination port (first fragment only)",
+    ),
+    col(
+        "tcp_flags",
+        Kind::Int32,
+        true,
+        "TCP flags, 9 bits (FIN 1, SYN 2, RST 4, PSH 8, ACK 16, URG 32, ECE 64, CWR 128, NS 256)",
+    ),
+    col("tcp_seq", Kind::Int64, true, "TCP sequence number"),
+    col("tcp_ack", Kind::Int64, true, "TCP acknowledgement number"),
+    col("tcp_window", Kind::Int32, true, "TCP window"),
+    col("icmp_type", Kind::Int32, true, "ICMP or ICMPv6 type"),
+    col("icmp_code", Kind::Int32, true, "ICMP or ICMPv6 code"),
+    col(
+        "wire_len",
+        Kind::Int32,
+        false,
+        "original length of the inner frame in bytes (from the IP header when present)",
+    ),
+    col(
+        "cap_len",
+        Kind::Int32,
+        false,
+        "captured length of the inner frame in bytes (length of frame)",
+    ),
+    col(
+        "truncated",
+        Kind::Bool,
+        false,
+        "true when cap_len < wire_len (AWS packet-length option, MTU, snap length)",
+    ),
+    col(
+        "community_id",
+        Kind::String,
+        true,
+        "Community ID v1 flow hash (seed 0); null for non-IP packets and port protocols without ports",
+    ),
+    col(
+        "anomalies",
+        Kind::String,
+        true,
+        "comma-separated decode anomalies of a kept packet (e.g. truncated,l4_truncated); null when none",
+    ),
+    col(
+        "frame",
+        Kind::Binary,
+        false,
+        "the captured inner Ethernet frame, byte for byte",
+    ),
+];
+
+/// Hive partition columns of every table (from the object path, not in files).
+pub const PARTITION_COLUMNS: &[Column] = &[
+    col(
+        "dt",
+        Kind::String,
+        false,
+        "UTC date of ts, yyyy-MM-dd (partition)",
+    ),
+    col(
+        "hour",
+        Kind::String,
+        false,
+        "UTC hour of ts, 00-23 (partition)",
+    ),
+];
+
+/// The Arrow schema of a columns table.
+pub fn schema_of(columns: &[Column]) -> Schema {
+    Schema::new(
+        columns
+            .iter()
+            .map(|c| Field::new(c.name, c.kind.arrow(), c.nullable))
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// The Arrow schema of the `packets` table (shared, built once).
+pub fn packet_schema() -> SchemaRef {
+    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+    SCHEMA
+        .get_or_init(|| Arc::new(schema_of(PACKET_COLUMNS)))
+        .clone()
+}
+
+/// Glue/Terraform column list: `[{"name","type","comment"}]` as JSON.
+pub fn glue_columns_json(columns: &[Column]) -> String {
+    let cols: Vec<serde_json::Value> = columns
+        .iter()
+        .map(|c| serde_json::json!({"name": c.name, "type": c.kind.athena(), "comment": c.doc}))
+        .collect();
+    let mut s = serde_json::to_string_pretty(&cols).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+/// The Markdown column reference (`docs/schema.md`).
+pub fn markdown_reference() -> String {
+    let mut s = format!(
+        "# Record schema v{SCHEMA_VERSION}: the `packets` table\n\n\
+         Generated from `collector/schema/src/columns.rs` (`PACKET_COLUMNS`); a test fails when this \
+         file drifts. Regenerate with `MIRRORLAKE_BLESS=1 cargo test --release -p mirrorlake-schema`.\n\n\
+         | column | Arrow type | Athena type | nullable | meaning |\n|---|---|---|---|---|\n"
+    );
+    for c in PACKET_COLUMNS.iter().chain(PARTITION_COLUMNS) {
+        s.push_str(&format!(
+            "| `{}` | `{}` | `{}` | {} | {} |\n",
+            c.name,
+            c.kind.arrow(),
+            c.kind.athena(),
+            if c.nullable { "yes" } else { "no" },
+            c.doc
+        ));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn repo_file(rel: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(rel)
+    }
+
+    /// Compares a generated file with the committed one; with
+    /// `MIRRORLAKE_BLESS=1` rewrites it instead.
+    fn check_generated(rel: &str, want: &str) {
+        let path = repo_file(rel);
+        if std::env::var_os("MIRRORLAKE_BLESS").is_some() {
+            std::fs::write(&path, want).expect("write generated file");
+            return;
+        }
+        let have = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            have == want,
+            "{rel} drifted from PACKET_COLUMNS: regenerate with MIRRORLAKE_BLESS=1 cargo test --release -p mirrorlake-schema"
+        );
+    }
+
+    #[test]
+    fn docs_match_schema() {
+        check_generated("docs/schema.md", &markdown_reference());
+    }
+
+    #[test]
+    fn terraform_glue_columns_match_schema() {
+        check_generated(
+            "terraform/modules/lake/schema/packets.columns.json",
+            &glue_columns_json(PACKET_COLUMNS),
+        );
+    }
+
+    #[test]
+    fn names_unique_and_athena_safe() {
+        let mut names: Vec<_> = PACKET_COLUMNS
+            .iter()
+            .chain(PARTITION_COLUMNS)
+            .map(|c| c.name)
+            .collect();
+        let n = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(n, names.len());
+        for c in PACKET_COLUMNS {
+            assert!(!matches!(
+                c.kind.arrow(),
+                DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64
+            ));
+            assert!(c.name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+        }
+    }
+}
