@@ -1,1 +1,338 @@
-fn main() {}
+//! `mirrorlake-collector`: receives AWS VPC Traffic Mirroring traffic, decodes
+//! it, batches rows into Arrow and writes the Parquet lake (single-node mode).
+//! Also decodes and imports capture files through the same code.
+
+mod capture;
+mod config;
+mod http;
+mod metrics;
+mod pipeline;
+mod udp;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use config::Config;
+use ipnet::IpNet;
+use mirrorlake_lake::{Lake, LakeWriter, SequenceNamer};
+use pipeline::{Filters, Shared};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "mirrorlake-collector",
+    version,
+    about = "Receive AWS VPC Traffic Mirroring traffic into a queryable Parquet lake"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Receive mirror traffic (VXLAN over UDP 4789) and write the lake.
+    Run(RunArgs),
+    /// Write pcap/pcapng captures (tunnelled or plain) into the lake.
+    Import(ImportArgs),
+    /// Print one JSON object per packet of a capture; counts on stderr.
+    Decode(DecodeArgs),
+}
+
+/// Flags of `run`; each overrides the config file, and has an environment variable.
+#[derive(Args, Debug, Default)]
+struct RunArgs {
+    /// TOML config file (every flag below is also a key there).
+    #[arg(long, env = "MIRRORLAKE_CONFIG")]
+    config: Option<PathBuf>,
+    /// UDP address to receive mirror traffic on [default: 0.0.0.0:4789].
+    #[arg(long, env = "MIRRORLAKE_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// HTTP address for /healthz and /metrics [default: 0.0.0.0:9090].
+    #[arg(long, env = "MIRRORLAKE_HTTP")]
+    http: Option<SocketAddr>,
+    /// Lake location: a path, file:// or s3://bucket/prefix [default: ./mirrorlake-lake].
+    #[arg(long, env = "MIRRORLAKE_LAKE")]
+    lake: Option<String>,
+    /// Id stamped on every row [default: host name].
+    #[arg(long, env = "MIRRORLAKE_COLLECTOR_ID")]
+    collector_id: Option<String>,
+    /// Receive sockets (SO_REUSEPORT); 0 is one per core.
+    #[arg(long, env = "MIRRORLAKE_SOCKETS")]
+    sockets: Option<usize>,
+    /// Requested SO_RCVBUF per socket, bytes [default: 67108864].
+    #[arg(long, env = "MIRRORLAKE_RCVBUF_BYTES")]
+    rcvbuf_bytes: Option<usize>,
+    /// Accept only these source CIDRs (comma-separated).
+    #[arg(long, env = "MIRRORLAKE_ALLOWED_SOURCE_CIDRS", value_delimiter = ',')]
+    allowed_source_cidrs: Option<Vec<IpNet>>,
+    /// Accept only these VNIs (comma-separated).
+    #[arg(long, env = "MIRRORLAKE_ALLOWED_VNIS", value_delimiter = ',')]
+    allowed_vnis: Option<Vec<u32>>,
+    /// After SIGTERM keep receiving this long with /healthz at 503, then flush.
+    #[arg(long, env = "MIRRORLAKE_DRAIN_MS")]
+    drain_ms: Option<u64>,
+    /// Cut a record batch when its oldest row is this old.
+    #[arg(long, env = "MIRRORLAKE_BATCH_MAX_AGE_MS")]
+    batch_max_age_ms: Option<u64>,
+    /// Close a lake file this long after it was opened.
+    #[arg(long, env = "MIRRORLAKE_FILE_MAX_AGE_MS")]
+    file_max_age_ms: Option<u64>,
+}
+
+#[derive(Args, Debug)]
+struct ImportArgs {
+    /// Lake location: a path, file:// or s3://bucket/prefix.
+    #[arg(long, env = "MIRRORLAKE_LAKE")]
+    lake: String,
+    /// Id stamped on every row.
+    #[arg(long, env = "MIRRORLAKE_COLLECTOR_ID", default_value = "import")]
+    collector_id: String,
+    /// Capture files (pcap or pcapng; tunnelled VXLAN or plain Ethernet).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct DecodeArgs {
+    /// Capture file (pcap or pcapng).
+    file: PathBuf,
+}
+
+impl RunArgs {
+    fn resolve(self) -> Result<Config> {
+        let mut c = match &self.config {
+            Some(p) => Config::from_file(p)?,
+            None => Config::default(),
+        };
+        if let Some(v) = self.listen {
+            c.listen = v;
+        }
+        if let Some(v) = self.http {
+            c.http = v;
+        }
+        if let Some(v) = self.lake {
+            c.lake = v;
+        }
+        if let Some(v) = self.collector_id {
+            c.collector_id = v;
+        }
+        if let Some(v) = self.sockets {
+            c.sockets = v;
+        }
+        if let Some(v) = self.rcvbuf_bytes {
+            c.rcvbuf_bytes = v;
+        }
+        if let Some(v) = self.allowed_source_cidrs {
+            c.allowed_source_cidrs = v;
+        }
+        if let Some(v) = self.allowed_vnis {
+            c.allowed_vnis = v;
+        }
+        if let Some(v) = self.drain_ms {
+            c.drain_ms = v;
+        }
+        if let Some(v) = self.batch_max_age_ms {
+            c.batch.max_age_ms = v;
+        }
+        if let Some(v) = self.file_max_age_ms {
+            c.files.max_file_age_ms = v;
+        }
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+fn now_us() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
+
+fn lake_writer(lake_url: &str, id: &str, config: &Config) -> Result<LakeWriter> {
+    let lake = Lake::open(lake_url).context("open lake")?;
+    Ok(LakeWriter::new(
+        lake,
+        config.file_config(),
+        config.roll_policy(),
+        Box::new(SequenceNamer::new(id, now_us())),
+    ))
+}
+
+async fn shutdown_signal() -> Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
+}
+
+async fn run(args: RunArgs) -> Result<()> {
+    let config = args.resolve()?;
+    let writer = lake_writer(&config.lake, &config.collector_id, &config)?;
+    let lake_url = Lake::open(&config.lake)?.url;
+    let shared = Arc::new(Shared::default());
+    let sockets = pipeline::open_sockets(&config)?;
+    shared
+        .metrics
+        .socket_rcvbuf_bytes
+        .set(sockets.first().map_or(0, |s| s.rcvbuf_bytes as i64));
+    let http = http::serve(config.http, shared.clone()).await?;
+    let (tx, rx) = tokio::sync::mpsc::channel(config.queue_batches);
+    let sink = tokio::spawn(pipeline::lake_sink(rx, writer, shared.clone()));
+    let filters = Filters::new(&config.allowed_source_cidrs, &config.allowed_vnis);
+    let threads: Vec<_> = sockets
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let (config, filters, tx, shared) =
+                (config.clone(), filters.clone(), tx.clone(), shared.clone());
+            std::thread::Builder::new()
+                .name(format!("recv-{i}"))
+                .spawn(move || pipeline::receive_loop(s, config, filters, tx, shared))
+        })
+        .collect::<std::io::Result<_>>()
+        .context("spawn receive threads")?;
+    drop(tx);
+    tracing::info!(
+        listen = %config.listen, http = %config.http, lake = %lake_url, sockets = threads.len(),
+        collector_id = %config.collector_id, "collector running"
+    );
+    let sig = shutdown_signal().await?;
+    let started = Instant::now();
+    shared.draining.store(true, Ordering::Relaxed);
+    tracing::info!(
+        signal = sig,
+        drain_ms = config.drain_ms,
+        "draining: /healthz now 503, still receiving"
+    );
+    tokio::time::sleep(Duration::from_millis(config.drain_ms)).await;
+    shared.stop.store(true, Ordering::Relaxed);
+    tokio::task::spawn_blocking(move || {
+        for t in threads {
+            let _ = t.join();
+        }
+    })
+    .await?;
+    sink.await.context("sink task")??;
+    http.abort();
+    let m = &shared.metrics;
+    tracing::info!(
+        received = m.packets_received.get(),
+        rows = m.rows_written.get(),
+        files = m.files_written.get(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "stopped: everything flushed"
+    );
+    Ok(())
+}
+
+async fn import(args: ImportArgs) -> Result<()> {
+    let config = Config {
+        collector_id: args.collector_id.clone(),
+        ..Config::default()
+    };
+    let mut writer = lake_writer(&args.lake, &args.collector_id, &config)?;
+    let total: u64 = args
+        .files
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum();
+    let pb = capture::progress(total);
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+    let files = args.files.clone();
+    let batcher = config.batcher();
+    let id = args.collector_id.clone();
+    let pb2 = pb.clone();
+    let reader = tokio::task::spawn_blocking(move || -> Result<mirrorlake_wire::DecodeStats> {
+        let mut all = mirrorlake_wire::DecodeStats::default();
+        for f in &files {
+            let stats = capture::for_each_batch(f, &id, batcher, &pb2, |b| {
+                tx.blocking_send(b)
+                    .map_err(|_| anyhow::anyhow!("lake writer stopped"))
+            })?;
+            all.merge(&stats);
+        }
+        Ok(all)
+    });
+    let mut rows = 0u64;
+    while let Some(b) = rx.recv().await {
+        rows += b.num_rows() as u64;
+        writer.write(&b, Instant::now()).await?;
+    }
+    let closed = writer.close_all().await?;
+    pb.finish_and_clear();
+    let stats = reader.await??;
+    capture::summary("import", &stats);
+    eprintln!(
+        "wrote {rows} rows in {} files to {}",
+        closed.len(),
+        Lake::open(&args.lake)?.url
+    );
+    Ok(())
+}
+
+fn decode_file(args: DecodeArgs) -> Result<()> {
+    use std::io::Write;
+    let stdout = std::io::stdout();
+    // Every schema field, nulls included; the frame as hex.
+    let mut out =
+        arrow::json::WriterBuilder::new()
+            .with_explicit_nulls(true)
+            .build::<_, arrow::json::writer::LineDelimited>(std::io::BufWriter::new(stdout.lock()));
+    let pb = indicatif::ProgressBar::hidden();
+    let cfg = mirrorlake_schema::BatcherConfig {
+        max_rows: 1024,
+        ..Default::default()
+    };
+    let stats = capture::for_each_batch(&args.file, "decode", cfg, &pb, |b| {
+        Ok(out.write(&mirrorlake_schema::display::for_display(&b)?)?)
+    });
+    out.finish()?;
+    let mut inner = out.into_inner();
+    inner.flush()?;
+    let stats = stats?;
+    capture::summary(&args.file.display().to_string(), &stats);
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MIRRORLAKE_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Decode(a) => decode_file(a),
+        command => match tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt.block_on(async move {
+                match command {
+                    Command::Run(a) => run(a).await,
+                    Command::Import(a) => import(a).await,
+                    Command::Decode(_) => Ok(()),
+                }
+            }),
+            Err(e) => Err(e.into()),
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

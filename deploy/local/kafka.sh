@@ -18,6 +18,7 @@ KAFKA_NUM_PARTITIONS="${KAFKA_NUM_PARTITIONS:-4}"
 KAFKA_RETENTION_HOURS="${KAFKA_RETENTION_HOURS:-24}"
 KAFKA_START_TIMEOUT="${KAFKA_START_TIMEOUT:-60}"
 KAFKA_STOP_TIMEOUT="${KAFKA_STOP_TIMEOUT:-30}"
+KAFKA_BROKER_SESSION_TIMEOUT_MS="${KAFKA_BROKER_SESSION_TIMEOUT_MS:-4000}"
 KAFKA_LOG_LEVEL="${KAFKA_LOG_LEVEL:-WARN}"   # broker log level (server.log); INFO/DEBUG to debug
 MAVEN_REPO_LOCAL="${MIRRORLAKE_MAVEN_REPO:-$MIRRORLAKE_STACK_DIR/m2}"
 
@@ -147,6 +148,7 @@ EOF
 }
 
 cmd_install() {
+    take_lock kafka-install
     if is_installed; then
         [[ -f $TOOLS_LOG4J ]] || write_tools_log4j
         log "Kafka $KAFKA_VERSION already installed in $JARS"
@@ -162,7 +164,7 @@ cmd_install() {
     mvnlog="$KAFKA_HOME_DIR/mvn.log"
     rm -rf "$tmp"
     log "fetching Kafka $KAFKA_VERSION jars from Maven Central (maven repo: $MAVEN_REPO_LOCAL)"
-    if ! mvn -B -q -f "$KAFKA_HOME_DIR/pom.xml" -Dmaven.repo.local="$MAVEN_REPO_LOCAL" \
+    if ! mvn -B -q -Dstyle.color=never -f "$KAFKA_HOME_DIR/pom.xml" -Dmaven.repo.local="$MAVEN_REPO_LOCAL" \
         "$KAFKA_DEP_PLUGIN:copy-dependencies" \
         -DoutputDirectory="$tmp" -DincludeScope=runtime >"$mvnlog" 2>&1; then
         ML_SERVICE=kafka show_tail "$mvnlog" 40
@@ -230,6 +232,10 @@ min.insync.replicas=1
 auto.create.topics.enable=false
 delete.topic.enable=true
 group.initial.rebalance.delay.ms=0
+# After a crash (kill -9) the restarted broker cannot register until its old
+# session expires (default 9 s): a shorter session makes crash tests faster.
+broker.session.timeout.ms=$KAFKA_BROKER_SESSION_TIMEOUT_MS
+broker.heartbeat.interval.ms=1000
 
 # Internal topics on a single node.
 offsets.topic.replication.factor=1
@@ -292,13 +298,13 @@ format_storage() {
 }
 
 cmd_start() {
-    take_lock kafka
+    is_installed || cmd_install
+    take_lock kafka   # (replaces the install lock: one lock per process at a time)
     if pid_alive "$PIDFILE" "$PID_PATTERN"; then
         log "already running (pid $(read_pid "$PIDFILE")) on $BOOTSTRAP"
         return 0
     fi
     rm -f "$PIDFILE"
-    is_installed || cmd_install
     local t0
     java_bin
     if port_open "$KAFKA_PORT"; then
@@ -348,7 +354,7 @@ cmd_start() {
 cmd_stop() {
     local mode=term
     case "${1:-}" in
-        --kill | -9) mode=kill ;;
+        --kill | -9) mode="kill" ;;
         "") ;;
         *) die "unknown stop option '$1' (expected --kill)" ;;
     esac

@@ -6,6 +6,7 @@
 : "${ML_SERVICE:=stack}"
 MIRRORLAKE_STACK_DIR="${MIRRORLAKE_STACK_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mirrorlake/stack}"
 export MIRRORLAKE_STACK_DIR
+# shellcheck disable=SC2034  # used by the scripts that source this file
 ML_RUN_ROOT="$MIRRORLAKE_STACK_DIR/run"
 ML_LOCK_DIR="$MIRRORLAKE_STACK_DIR/locks"
 
@@ -17,7 +18,8 @@ need_cmd() {
 }
 
 # Serialise mutating commands of one service (two concurrent `start`s must not
-# both launch a server). The lock is released when the script exits.
+# both launch a server). The lock is released when the script exits, or when
+# take_lock is called again (fd 9 is reused: hold one lock at a time).
 take_lock() {
     local name=$1
     mkdir -p "$ML_LOCK_DIR"
@@ -30,13 +32,14 @@ take_lock() {
 # pid_alive PIDFILE PATTERN: true when the pid in PIDFILE is alive and its
 # command line contains PATTERN (guards against pid reuse after a reboot/kill).
 pid_alive() {
-    local pidfile=$1 pattern=$2 pid
+    local pidfile=$1 pattern=$2 pid cmdline
     [[ -s $pidfile ]] || return 1
     pid=$(<"$pidfile")
     [[ $pid =~ ^[0-9]+$ ]] || return 1
     kill -0 "$pid" 2>/dev/null || return 1
     [[ -r /proc/$pid/cmdline ]] || return 0
-    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$pattern"
+    cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+    [[ $cmdline == *"$pattern"* ]]
 }
 
 read_pid() { cat "$1" 2>/dev/null || true; }
@@ -102,8 +105,8 @@ spawn() {
     # shellcheck disable=SC2016
     setsid bash -c 'echo $$ >"$0.tmp" && mv "$0.tmp" "$0" && exec "$@"' "$pidfile" "$@" \
         >>"$outfile" 2>&1 </dev/null 9>&- &
-    local i
-    for i in $(seq 1 50); do
+    local _
+    for _ in $(seq 1 50); do
         [[ -s $pidfile ]] && return 0
         sleep 0.1
     done

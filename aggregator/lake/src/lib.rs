@@ -1,1 +1,16 @@
-pub fn x() {}
+//! The Parquet lake: where it lives ([`Lake`], local paths and `s3://` through
+//! one `object_store` code path), how it is laid out (Hive partitions
+//! `<table>/dt=YYYY-MM-DD/hour=HH/`), and how files are written and rolled
+//! ([`LakeWriter`]). Objects appear under their final name only when complete
+//! (object_store multipart upload, or a staged file renamed on the local
+//! filesystem), so readers never see half a file.
+
+mod layout;
+mod props;
+mod store;
+mod writer;
+
+pub use layout::{HOUR_US, PartitionKey, TABLE_PACKETS};
+pub use props::FileConfig;
+pub use store::{Lake, LakeError};
+pub use writer::{ClosedFile, FileNamer, LakeWriter, RollPolicy, SequenceNamer};

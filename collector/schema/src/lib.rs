@@ -11,6 +11,7 @@
 pub mod batcher;
 pub mod builder;
 pub mod columns;
+pub mod display;
 pub mod message;
 
 pub use batcher::{Batcher, BatcherConfig};

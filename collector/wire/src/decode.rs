@@ -371,7 +371,15 @@ fn decode_ip(d: &mut Decoded<'_>, frame: &[u8], l3: usize, ether_type: u16) {
         let wire = u32::try_from(l3 + total).unwrap_or(u32::MAX);
         d.wire_len = d.wire_len.max(wire);
     }
-    let protocol = payload.ip_number.0;
+    let mut protocol = payload.ip_number.0;
+    // A cut IPv6 extension header still names what follows it in its first
+    // byte; report that protocol (as Wireshark does) rather than the header.
+    if ext_err.is_some()
+        && matches!(protocol, 0 | 43 | 44 | 51 | 60 | 135 | 139 | 140)
+        && let Some(&next) = payload.payload.first()
+    {
+        protocol = next;
+    }
     d.protocol = Some(protocol);
     if ext_err.is_some() || d.fragment.is_some_and(|f| f.offset > 0) {
         return;

@@ -1,0 +1,56 @@
+//! How Parquet files are encoded.
+
+use mirrorlake_schema::SCHEMA_VERSION;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
+
+/// Encoding settings of lake files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileConfig {
+    /// ZSTD level (1-22).
+    pub zstd_level: i32,
+    /// Rows per row group.
+    pub row_group_rows: usize,
+    /// Columns that get a bloom filter (the ones analysts search by).
+    pub bloom_filter_columns: Vec<String>,
+}
+
+impl Default for FileConfig {
+    fn default() -> Self {
+        Self {
+            zstd_level: 3,
+            row_group_rows: 128 * 1024,
+            bloom_filter_columns: ["src_ip", "dst_ip", "community_id", "mirror_source"]
+                .map(String::from)
+                .to_vec(),
+        }
+    }
+}
+
+impl FileConfig {
+    /// Writer properties: ZSTD, page-level statistics (column and offset
+    /// indexes), bloom filters, and the record schema version in the footer.
+    pub fn writer_properties(&self) -> WriterProperties {
+        let level = ZstdLevel::try_new(self.zstd_level).unwrap_or_default();
+        let mut b = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(level))
+            .set_statistics_enabled(EnabledStatistics::Page)
+            .set_max_row_group_row_count(Some(self.row_group_rows.max(1)))
+            .set_created_by(format!("mirrorlake {}", env!("CARGO_PKG_VERSION")))
+            .set_key_value_metadata(Some(vec![KeyValue::new(
+                "mirrorlake.schema_version".to_owned(),
+                SCHEMA_VERSION.to_string(),
+            )]));
+        // Raw frames are high-entropy: no dictionary, no statistics.
+        let frame = ColumnPath::from("frame");
+        b = b
+            .set_column_dictionary_enabled(frame.clone(), false)
+            .set_column_statistics_enabled(frame, EnabledStatistics::None);
+        for c in &self.bloom_filter_columns {
+            b = b.set_column_bloom_filter_enabled(ColumnPath::from(c.as_str()), true);
+        }
+        b.build()
+    }
+}

@@ -1,0 +1,139 @@
+//! Where the lake lives: a local folder or an S3 bucket, one code path.
+
+use object_store::ObjectStore;
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use std::sync::Arc;
+use url::Url;
+
+/// Why the lake could not be opened or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LakeError {
+    /// The lake location is not a path, `file://` or `s3://` URL.
+    #[error("lake location {location:?}: {reason}")]
+    Location {
+        /// What was given.
+        location: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Object store failure (after its own retries).
+    #[error("object store: {0}")]
+    Store(#[from] object_store::Error),
+    /// Parquet encoding failure.
+    #[error("parquet: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+    /// Arrow failure.
+    #[error("arrow: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+}
+
+/// An opened lake: a store and the root path inside it.
+#[derive(Debug, Clone)]
+pub struct Lake {
+    /// The object store.
+    pub store: Arc<dyn ObjectStore>,
+    /// Root of the lake inside the store.
+    pub root: Path,
+    /// The lake's URL (`file:///abs/path/` or `s3://bucket/prefix/`).
+    pub url: Url,
+}
+
+impl Lake {
+    /// Opens a lake from a plain path, a `file://` URL or an `s3://bucket/prefix`
+    /// URL. S3 credentials, region and endpoint come from the environment
+    /// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
+    /// `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`, ...). A local folder is created.
+    pub fn open(location: &str) -> Result<Self, LakeError> {
+        let bad = |reason: String| LakeError::Location {
+            location: location.to_owned(),
+            reason,
+        };
+        match Url::parse(location) {
+            Ok(url) if url.scheme() == "s3" => {
+                let bucket = url
+                    .host_str()
+                    .filter(|b| !b.is_empty())
+                    .ok_or_else(|| bad("no bucket".into()))?;
+                let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
+                if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") {
+                    b = b.with_endpoint(endpoint);
+                }
+                if std::env::var("AWS_ALLOW_HTTP").is_ok_and(|v| v == "true" || v == "1") {
+                    b = b.with_allow_http(true);
+                }
+                let store = b.build().map_err(|e| bad(e.to_string()))?;
+                let root = Path::from(url.path().trim_matches('/'));
+                let mut url = url.clone();
+                if !url.path().ends_with('/') {
+                    url.set_path(&format!("{}/", url.path()));
+                }
+                Ok(Self {
+                    store: Arc::new(store),
+                    root,
+                    url,
+                })
+            }
+            Ok(url) if url.scheme() == "file" => {
+                let path = url
+                    .to_file_path()
+                    .map_err(|()| bad("not a local file URL".into()))?;
+                Self::local(&path).map_err(|e| bad(e.to_string()))
+            }
+            Ok(url) if url.scheme().len() > 1 => Err(bad(format!(
+                "unsupported scheme {:?} (use a path, file:// or s3://)",
+                url.scheme()
+            ))),
+            // Plain paths (and Windows drive letters) are local folders.
+            _ => Self::local(std::path::Path::new(location)).map_err(|e| bad(e.to_string())),
+        }
+    }
+
+    fn local(path: &std::path::Path) -> Result<Self, Box<dyn std::error::Error>> {
+        std::fs::create_dir_all(path)?;
+        let abs = std::fs::canonicalize(path)?;
+        let store = LocalFileSystem::new_with_prefix(&abs)?.with_automatic_cleanup(true);
+        let url = Url::from_directory_path(&abs).map_err(|()| "not an absolute path")?;
+        Ok(Self {
+            store: Arc::new(store),
+            root: Path::default(),
+            url,
+        })
+    }
+
+    /// The URL of a table folder (`<lake>/<table>/`).
+    pub fn table_url(&self, table: &str) -> Url {
+        self.url
+            .join(&format!("{table}/"))
+            .unwrap_or_else(|_| self.url.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opens_local_paths_and_urls() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("lake");
+        let a = Lake::open(p.to_str().expect("utf8")).expect("path");
+        assert!(p.is_dir());
+        assert!(a.url.as_str().starts_with("file:///"));
+        let b = Lake::open(a.url.as_str()).expect("file url");
+        assert_eq!(a.url, b.url);
+        assert!(a.table_url("packets").as_str().ends_with("/lake/packets/"));
+    }
+
+    #[test]
+    fn s3_urls_and_bad_schemes() {
+        let l = Lake::open("s3://bucket/some/prefix").expect("s3 url");
+        assert_eq!(l.root.as_ref(), "some/prefix");
+        assert_eq!(l.url.as_str(), "s3://bucket/some/prefix/");
+        let e = Lake::open("ftp://x/y").expect_err("bad scheme");
+        assert!(e.to_string().contains("unsupported scheme"), "{e}");
+        assert!(Lake::open("s3:///nobucket").is_err());
+    }
+}

@@ -1,0 +1,396 @@
+//! The lake writer: batches in, Parquet files out, one open file per
+//! partition, rolled by size and by age. Time is passed in (`now`), so the
+//! roll policy is tested with virtual time.
+
+use crate::layout::{PartitionKey, TABLE_PACKETS};
+use crate::{FileConfig, Lake, LakeError};
+use arrow::array::{AsArray, BooleanArray};
+use arrow::compute::filter_record_batch;
+use arrow::datatypes::TimestampMicrosecondType;
+use arrow::record_batch::RecordBatch;
+use mirrorlake_schema::packet_schema;
+use object_store::buffered::BufWriter;
+use object_store::path::Path;
+use parquet::arrow::AsyncArrowWriter;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// When files are closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RollPolicy {
+    /// Close a file when it reaches about this many bytes.
+    pub max_file_bytes: usize,
+    /// Close a file this long after it was opened, so data becomes queryable.
+    pub max_file_age: Duration,
+}
+
+impl Default for RollPolicy {
+    fn default() -> Self {
+        Self {
+            max_file_bytes: 128 << 20,
+            max_file_age: Duration::from_secs(50),
+        }
+    }
+}
+
+/// Names new files. Names must be unique in a partition, and deterministic
+/// where replays must overwrite rather than duplicate (cluster mode).
+pub trait FileNamer: Send {
+    /// The file name (without folder) for a new file in `partition`.
+    fn name(&mut self, partition: PartitionKey) -> String;
+}
+
+/// `<writer id>-<start time µs>-<sequence>.parquet`: unique per writer run.
+#[derive(Debug, Clone)]
+pub struct SequenceNamer {
+    prefix: String,
+    seq: u64,
+}
+
+impl SequenceNamer {
+    /// Names files of writer `id` started at `start_us`.
+    pub fn new(id: &str, start_us: i64) -> Self {
+        let id: String = id
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        Self {
+            prefix: format!("{id}-{start_us}"),
+            seq: 0,
+        }
+    }
+}
+
+impl FileNamer for SequenceNamer {
+    fn name(&mut self, _partition: PartitionKey) -> String {
+        self.seq += 1;
+        format!("{}-{:06}.parquet", self.prefix, self.seq)
+    }
+}
+
+/// A file that was completed and is now visible in the lake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClosedFile {
+    /// Object path.
+    pub path: Path,
+    /// Rows in the file.
+    pub rows: u64,
+    /// Bytes of the file.
+    pub bytes: u64,
+    /// Time spent finishing and uploading it at close.
+    pub close_time: Duration,
+}
+
+struct OpenFile {
+    path: Path,
+    writer: AsyncArrowWriter<BufWriter>,
+    opened_at: Instant,
+    rows: u64,
+}
+
+impl OpenFile {
+    fn bytes(&self) -> usize {
+        self.writer.bytes_written() + self.writer.in_progress_size()
+    }
+}
+
+/// Writes record batches of the `packets` schema into the lake.
+pub struct LakeWriter {
+    lake: Lake,
+    table: String,
+    config: FileConfig,
+    policy: RollPolicy,
+    namer: Box<dyn FileNamer>,
+    open: BTreeMap<PartitionKey, OpenFile>,
+}
+
+impl std::fmt::Debug for LakeWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LakeWriter")
+            .field("lake", &self.lake.url.as_str())
+            .field("open", &self.open.len())
+            .finish()
+    }
+}
+
+impl LakeWriter {
+    /// A writer of the `packets` table.
+    pub fn new(
+        lake: Lake,
+        config: FileConfig,
+        policy: RollPolicy,
+        namer: Box<dyn FileNamer>,
+    ) -> Self {
+        Self {
+            lake,
+            table: TABLE_PACKETS.to_owned(),
+            config,
+            policy,
+            namer,
+            open: BTreeMap::new(),
+        }
+    }
+
+    /// Files currently open.
+    pub fn open_files(&self) -> usize {
+        self.open.len()
+    }
+
+    /// Writes a batch, splitting it by partition; returns the files that
+    /// reached their size limit and were closed.
+    pub async fn write(
+        &mut self,
+        batch: &RecordBatch,
+        now: Instant,
+    ) -> Result<Vec<ClosedFile>, LakeError> {
+        let mut closed = Vec::new();
+        for (key, part) in split_by_partition(batch)? {
+            if !self.open.contains_key(&key) {
+                let path = key
+                    .folder(&self.lake.root, &self.table)
+                    .join(self.namer.name(key));
+                // A multipart upload: the object appears only when completed.
+                let object = BufWriter::new(self.lake.store.clone(), path.clone());
+                let writer = AsyncArrowWriter::try_new(
+                    object,
+                    packet_schema(),
+                    Some(self.config.writer_properties()),
+                )?;
+                self.open.insert(
+                    key,
+                    OpenFile {
+                        path,
+                        writer,
+                        opened_at: now,
+                        rows: 0,
+                    },
+                );
+            }
+            let Some(file) = self.open.get_mut(&key) else {
+                continue;
+            };
+            file.writer.write(&part).await?;
+            file.rows += part.num_rows() as u64;
+            if file.bytes() >= self.policy.max_file_bytes {
+                closed.push(self.close(key).await?);
+            }
+        }
+        Ok(closed)
+    }
+
+    /// Closes the files that reached their age limit.
+    pub async fn poll(&mut self, now: Instant) -> Result<Vec<ClosedFile>, LakeError> {
+        let due: Vec<PartitionKey> = self
+            .open
+            .iter()
+            .filter(|(_, f)| now >= f.opened_at + self.policy.max_file_age)
+            .map(|(k, _)| *k)
+            .collect();
+        let mut closed = Vec::with_capacity(due.len());
+        for key in due {
+            closed.push(self.close(key).await?);
+        }
+        Ok(closed)
+    }
+
+    /// When [`poll`](Self::poll) will next close a file.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.open
+            .values()
+            .map(|f| f.opened_at + self.policy.max_file_age)
+            .min()
+    }
+
+    /// Closes every open file (shutdown, drain).
+    pub async fn close_all(&mut self) -> Result<Vec<ClosedFile>, LakeError> {
+        let keys: Vec<PartitionKey> = self.open.keys().copied().collect();
+        let mut closed = Vec::with_capacity(keys.len());
+        for key in keys {
+            closed.push(self.close(key).await?);
+        }
+        Ok(closed)
+    }
+
+    async fn close(&mut self, key: PartitionKey) -> Result<ClosedFile, LakeError> {
+        let Some(file) = self.open.remove(&key) else {
+            return Err(LakeError::Location {
+                location: key.hive_path(),
+                reason: "no open file".into(),
+            });
+        };
+        let started = Instant::now();
+        let mut writer = file.writer;
+        writer.flush().await?;
+        let bytes = writer.bytes_written() as u64;
+        writer.close().await?;
+        Ok(ClosedFile {
+            path: file.path,
+            rows: file.rows,
+            bytes,
+            close_time: started.elapsed(),
+        })
+    }
+}
+
+/// Splits a batch into one sub-batch per hour partition of its `ts` column.
+fn split_by_partition(batch: &RecordBatch) -> Result<Vec<(PartitionKey, RecordBatch)>, LakeError> {
+    let ts = batch
+        .column_by_name("ts")
+        .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
+        .ok_or_else(|| LakeError::Location {
+            location: "batch".into(),
+            reason: "no ts column of microsecond timestamps".into(),
+        })?;
+    if ts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let keys: Vec<PartitionKey> = ts
+        .values()
+        .iter()
+        .map(|&t| PartitionKey::of_us(t))
+        .collect();
+    let first = keys[0];
+    if keys.iter().all(|k| *k == first) {
+        return Ok(vec![(first, batch.clone())]);
+    }
+    let mut distinct = keys.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let mut out = Vec::with_capacity(distinct.len());
+    for key in distinct {
+        let mask: BooleanArray = keys.iter().map(|k| Some(*k == key)).collect();
+        out.push((key, filter_record_batch(batch, &mask)?));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::TryStreamExt;
+    use mirrorlake_schema::{PacketBatchBuilder, RowMeta};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    fn batch(ts: &[i64]) -> RecordBatch {
+        let mut frame = vec![0u8; 64];
+        frame[12] = 0x08;
+        frame[13] = 0x06;
+        let d = mirrorlake_wire::decode_ethernet(&frame, None).expect("frame");
+        let mut b = PacketBatchBuilder::with_capacity("t", ts.len(), 1024);
+        for &t in ts {
+            b.append(&d, RowMeta { ts_us: t });
+        }
+        b.finish().expect("rows").expect("valid")
+    }
+
+    async fn files(lake: &Lake) -> Vec<Path> {
+        let mut v: Vec<Path> = lake
+            .store
+            .list(None)
+            .map_ok(|m| m.location)
+            .try_collect()
+            .await
+            .expect("list");
+        v.sort();
+        v
+    }
+
+    #[tokio::test]
+    async fn splits_by_hour_rolls_by_age_and_reads_back() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let lake = Lake::open(dir.path().to_str().expect("utf8")).expect("lake");
+        let policy = RollPolicy {
+            max_file_bytes: usize::MAX,
+            max_file_age: Duration::from_secs(10),
+        };
+        let mut w = LakeWriter::new(
+            lake.clone(),
+            FileConfig::default(),
+            policy,
+            Box::new(SequenceNamer::new("c/1", 5)),
+        );
+        let t0 = Instant::now();
+        let h = crate::HOUR_US;
+        let closed = w
+            .write(&batch(&[10 * h + 1, 10 * h + 2, 11 * h]), t0)
+            .await
+            .expect("write");
+        assert!(closed.is_empty());
+        assert_eq!(w.open_files(), 2);
+        assert!(
+            files(&lake).await.is_empty(),
+            "nothing visible before close"
+        );
+        assert_eq!(w.next_deadline(), Some(t0 + Duration::from_secs(10)));
+        assert!(
+            w.poll(t0 + Duration::from_secs(9))
+                .await
+                .expect("poll")
+                .is_empty()
+        );
+        let closed = w.poll(t0 + Duration::from_secs(10)).await.expect("poll");
+        assert_eq!(closed.iter().map(|c| c.rows).sum::<u64>(), 3);
+        let listed = files(&lake).await;
+        assert_eq!(
+            listed
+                .iter()
+                .map(|p| p.as_ref().to_owned())
+                .collect::<Vec<_>>(),
+            vec![
+                "packets/dt=1970-01-01/hour=10/c_1-5-000001.parquet".to_owned(),
+                "packets/dt=1970-01-01/hour=11/c_1-5-000002.parquet".to_owned()
+            ]
+        );
+        let local = std::fs::canonicalize(dir.path())
+            .expect("abs")
+            .join(listed[0].as_ref());
+        let reader =
+            ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(local).expect("open"))
+                .expect("parquet");
+        let kv = reader
+            .metadata()
+            .file_metadata()
+            .key_value_metadata()
+            .cloned()
+            .unwrap_or_default();
+        assert!(kv.iter().any(|k| k.key == "mirrorlake.schema_version"));
+        let rows: usize = reader
+            .build()
+            .expect("reader")
+            .map(|b| b.expect("batch").num_rows())
+            .sum();
+        assert_eq!(rows, 2);
+    }
+
+    #[tokio::test]
+    async fn rolls_by_size() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let lake = Lake::open(dir.path().to_str().expect("utf8")).expect("lake");
+        let policy = RollPolicy {
+            max_file_bytes: 1,
+            max_file_age: Duration::from_secs(3600),
+        };
+        let cfg = FileConfig {
+            row_group_rows: 2,
+            ..FileConfig::default()
+        };
+        let mut w = LakeWriter::new(
+            lake.clone(),
+            cfg,
+            policy,
+            Box::new(SequenceNamer::new("s", 1)),
+        );
+        let t0 = Instant::now();
+        let c1 = w.write(&batch(&[1, 2]), t0).await.expect("write");
+        let c2 = w.write(&batch(&[3, 4]), t0).await.expect("write");
+        assert_eq!((c1.len(), c2.len()), (1, 1));
+        assert_eq!(files(&lake).await.len(), 2);
+        assert!(w.close_all().await.expect("close").is_empty());
+    }
+}

@@ -1,0 +1,256 @@
+//! The collector's configuration: one serde tree, defaults in one place,
+//! `validate()` naming the bad field. Precedence: flag > environment > file > default.
+
+use anyhow::{Context, Result, bail};
+use ipnet::IpNet;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+/// `mirrorlake-collector run` configuration (TOML).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Id stamped on every row (default: the host name).
+    pub collector_id: String,
+    /// UDP address mirror traffic arrives on.
+    pub listen: SocketAddr,
+    /// HTTP address of /healthz and /metrics.
+    pub http: SocketAddr,
+    /// Lake location: a path, file:// or s3:// URL (single-node mode).
+    pub lake: String,
+    /// Receive sockets bound with SO_REUSEPORT (0: one per core).
+    pub sockets: usize,
+    /// Datagrams read per recvmmsg call.
+    pub recv_batch: usize,
+    /// Requested SO_RCVBUF per socket, in bytes (capped by net.core.rmem_max).
+    pub rcvbuf_bytes: usize,
+    /// Only accept mirror traffic from these source CIDRs (empty: any).
+    pub allowed_source_cidrs: Vec<IpNet>,
+    /// Only accept these VNIs (empty: any).
+    pub allowed_vnis: Vec<u32>,
+    /// Batches that may wait for the sink before new ones are dropped.
+    pub queue_batches: usize,
+    /// After SIGTERM, keep receiving (with /healthz at 503) this long before
+    /// flushing: the NLB's deregistration delay.
+    pub drain_ms: u64,
+    /// Batching of rows into Arrow record batches.
+    pub batch: BatchSection,
+    /// Parquet files in the lake.
+    pub files: FilesSection,
+}
+
+/// `[batch]`: when a record batch is cut.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BatchSection {
+    /// Rows per batch at most.
+    pub max_rows: usize,
+    /// Bytes per batch at most (frames plus row overhead).
+    pub max_bytes: usize,
+    /// A batch is cut when its oldest row is this old.
+    pub max_age_ms: u64,
+}
+
+/// `[files]`: how lake files are written and rolled.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FilesSection {
+    /// Close a file at about this size.
+    pub max_file_bytes: usize,
+    /// Close a file this long after opening (bounds time to queryable).
+    pub max_file_age_ms: u64,
+    /// ZSTD level.
+    pub zstd_level: i32,
+    /// Rows per Parquet row group.
+    pub row_group_rows: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            collector_id: hostname::get()
+                .ok()
+                .and_then(|h| h.into_string().ok())
+                .unwrap_or_else(|| "collector".into()),
+            listen: SocketAddr::from(([0, 0, 0, 0], 4789)),
+            http: SocketAddr::from(([0, 0, 0, 0], 9090)),
+            lake: "./mirrorlake-lake".into(),
+            sockets: 0,
+            recv_batch: 64,
+            rcvbuf_bytes: 64 << 20,
+            allowed_source_cidrs: Vec::new(),
+            allowed_vnis: Vec::new(),
+            queue_batches: 64,
+            drain_ms: 0,
+            batch: BatchSection::default(),
+            files: FilesSection::default(),
+        }
+    }
+}
+
+impl Default for BatchSection {
+    fn default() -> Self {
+        let d = mirrorlake_schema::BatcherConfig::default();
+        Self {
+            max_rows: d.max_rows,
+            max_bytes: d.max_bytes,
+            max_age_ms: d.max_age.as_millis() as u64,
+        }
+    }
+}
+
+impl Default for FilesSection {
+    fn default() -> Self {
+        let p = mirrorlake_lake::RollPolicy::default();
+        let f = mirrorlake_lake::FileConfig::default();
+        Self {
+            max_file_bytes: p.max_file_bytes,
+            max_file_age_ms: p.max_file_age.as_millis() as u64,
+            zstd_level: f.zstd_level,
+            row_group_rows: f.row_group_rows,
+        }
+    }
+}
+
+impl Config {
+    /// Reads a TOML file (unknown keys are errors naming the key).
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("read config {}", path.display()))?;
+        toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("config {}: {}", path.display(), e.to_string().trim()))
+    }
+
+    /// Checks values; the error names the field.
+    pub fn validate(&self) -> Result<()> {
+        let fail =
+            |field: &str, why: &str| -> Result<()> { bail!("invalid config: {field}: {why}") };
+        if self.collector_id.is_empty() {
+            fail("collector_id", "must not be empty")?;
+        }
+        if self.recv_batch == 0 || self.recv_batch > 1024 {
+            fail("recv_batch", "must be between 1 and 1024")?;
+        }
+        if self.queue_batches == 0 {
+            fail("queue_batches", "must be at least 1")?;
+        }
+        if self.rcvbuf_bytes < 4096 {
+            fail("rcvbuf_bytes", "must be at least 4096")?;
+        }
+        if let Some(v) = self.allowed_vnis.iter().find(|v| **v > 0x00ff_ffff) {
+            fail("allowed_vnis", &format!("{v} is not a 24-bit VNI"))?;
+        }
+        if self.batch.max_rows == 0 {
+            fail("batch.max_rows", "must be at least 1")?;
+        }
+        if self.batch.max_bytes < 16 * 1024 {
+            fail("batch.max_bytes", "must be at least 16384")?;
+        }
+        if self.batch.max_age_ms == 0 {
+            fail("batch.max_age_ms", "must be at least 1")?;
+        }
+        if self.files.max_file_age_ms == 0 {
+            fail("files.max_file_age_ms", "must be at least 1")?;
+        }
+        if !(1..=22).contains(&self.files.zstd_level) {
+            fail("files.zstd_level", "must be between 1 and 22")?;
+        }
+        if self.files.row_group_rows == 0 {
+            fail("files.row_group_rows", "must be at least 1")?;
+        }
+        Ok(())
+    }
+
+    /// Batcher settings.
+    pub fn batcher(&self) -> mirrorlake_schema::BatcherConfig {
+        mirrorlake_schema::BatcherConfig {
+            max_rows: self.batch.max_rows,
+            max_bytes: self.batch.max_bytes,
+            max_age: Duration::from_millis(self.batch.max_age_ms),
+        }
+    }
+
+    /// Lake file roll policy.
+    pub fn roll_policy(&self) -> mirrorlake_lake::RollPolicy {
+        mirrorlake_lake::RollPolicy {
+            max_file_bytes: self.files.max_file_bytes,
+            max_file_age: Duration::from_millis(self.files.max_file_age_ms),
+        }
+    }
+
+    /// Parquet encoding.
+    pub fn file_config(&self) -> mirrorlake_lake::FileConfig {
+        mirrorlake_lake::FileConfig {
+            zstd_level: self.files.zstd_level,
+            row_group_rows: self.files.row_group_rows,
+            ..mirrorlake_lake::FileConfig::default()
+        }
+    }
+
+    /// Number of receive sockets to open.
+    pub fn socket_count(&self) -> usize {
+        match self.sockets {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = toml::from_str::<Config>("listne = \"0.0.0.0:1\"").expect_err("typo");
+        assert!(e.to_string().contains("listne"), "{e}");
+        let e = toml::from_str::<Config>("[batch]\nmax_rowz = 1").expect_err("typo");
+        assert!(e.to_string().contains("max_rowz"), "{e}");
+    }
+
+    #[test]
+    fn validate_names_the_field() {
+        let mut c = Config {
+            allowed_vnis: vec![1 << 24],
+            ..Config::default()
+        };
+        assert!(
+            c.validate()
+                .expect_err("bad")
+                .to_string()
+                .contains("allowed_vnis")
+        );
+        c.allowed_vnis.clear();
+        c.files.zstd_level = 99;
+        assert!(
+            c.validate()
+                .expect_err("bad")
+                .to_string()
+                .contains("files.zstd_level")
+        );
+        assert!(Config::default().validate().is_ok());
+    }
+
+    #[test]
+    fn parses_a_full_file() {
+        let c: Config = toml::from_str(
+            r#"
+            collector_id = "c1"
+            listen = "[::]:4789"
+            allowed_source_cidrs = ["10.0.0.0/8", "fd00::/8"]
+            allowed_vnis = [1, 2]
+            [batch]
+            max_age_ms = 200
+            [files]
+            max_file_age_ms = 5000
+            "#,
+        )
+        .expect("valid");
+        assert_eq!(c.collector_id, "c1");
+        assert_eq!(c.allowed_source_cidrs.len(), 2);
+        assert_eq!(c.batch.max_age_ms, 200);
+        assert_eq!(c.batch.max_rows, BatchSection::default().max_rows);
+    }
+}

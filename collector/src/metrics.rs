@@ -1,0 +1,225 @@
+//! Every Prometheus metric of the collector, declared in one place. Labels are
+//! bounded (`reason`, `anomaly`); never an address. Updated per batch of
+//! datagrams, not per packet.
+
+use mirrorlake_wire::{Anomaly, DecodeStats, DropReason};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// Why the collector dropped a packet (decode reasons plus its own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drop {
+    /// The packet could not be decoded.
+    Decode(DropReason),
+    /// Source address not in `allowed_source_cidrs`.
+    SourceNotAllowed,
+    /// VNI not in `allowed_vnis`.
+    VniNotAllowed,
+    /// The sink was behind and the batch queue full.
+    Backpressure,
+    /// A datagram larger than the receive buffer.
+    Oversize,
+    /// The sink failed to write the batch (after the store's retries).
+    SinkError,
+}
+
+impl Drop {
+    /// The `reason` label.
+    pub fn code(self) -> &'static str {
+        match self {
+            Drop::Decode(r) => r.code(),
+            Drop::SourceNotAllowed => "source_not_allowed",
+            Drop::VniNotAllowed => "vni_not_allowed",
+            Drop::Backpressure => "backpressure",
+            Drop::Oversize => "oversize",
+            Drop::SinkError => "sink_error",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Reason {
+    reason: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AnomalyLabel {
+    anomaly: &'static str,
+}
+
+/// The collector's metrics.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Datagrams received.
+    pub packets_received: Counter,
+    /// Datagram bytes received.
+    pub bytes_received: Counter,
+    dropped: Family<Reason, Counter>,
+    anomalies: Family<AnomalyLabel, Counter>,
+    /// Datagrams the kernel dropped (SO_RXQ_OVFL, all sockets).
+    pub kernel_drops: Counter,
+    /// Effective SO_RCVBUF per socket.
+    pub socket_rcvbuf_bytes: Gauge,
+    /// Record batches cut.
+    pub batches: Counter,
+    /// Rows written to the lake.
+    pub rows_written: Counter,
+    /// Files written to the lake.
+    pub files_written: Counter,
+    /// Bytes of files written to the lake.
+    pub bytes_written: Counter,
+    /// Time to finish and upload a file.
+    pub flush_seconds: Histogram,
+    /// Batches waiting for the sink.
+    pub queue_batches: Gauge,
+    /// 1 while the sink writes successfully.
+    pub sink_healthy: Gauge,
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("mirrorlake");
+        let m = Self {
+            packets_received: Counter::default(),
+            bytes_received: Counter::default(),
+            dropped: Family::default(),
+            anomalies: Family::default(),
+            kernel_drops: Counter::default(),
+            socket_rcvbuf_bytes: Gauge::default(),
+            batches: Counter::default(),
+            rows_written: Counter::default(),
+            files_written: Counter::default(),
+            bytes_written: Counter::default(),
+            flush_seconds: Histogram::new([0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+            queue_batches: Gauge::default(),
+            sink_healthy: Gauge::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "packets_received",
+            "Mirror datagrams received",
+            m.packets_received.clone(),
+        );
+        registry.register(
+            "bytes_received",
+            "Mirror datagram bytes received",
+            m.bytes_received.clone(),
+        );
+        registry.register(
+            "packets_dropped",
+            "Packets dropped, by reason",
+            m.dropped.clone(),
+        );
+        registry.register(
+            "decode_anomalies",
+            "Kept packets with a decode anomaly, by kind",
+            m.anomalies.clone(),
+        );
+        registry.register(
+            "kernel_drops",
+            "Datagrams dropped by the kernel (socket buffer full)",
+            m.kernel_drops.clone(),
+        );
+        registry.register(
+            "socket_rcvbuf_bytes",
+            "Effective SO_RCVBUF per receive socket",
+            m.socket_rcvbuf_bytes.clone(),
+        );
+        registry.register("batches", "Record batches cut", m.batches.clone());
+        registry.register(
+            "rows_written",
+            "Rows written to the lake",
+            m.rows_written.clone(),
+        );
+        registry.register(
+            "files_written",
+            "Parquet files written to the lake",
+            m.files_written.clone(),
+        );
+        registry.register(
+            "bytes_written",
+            "Bytes of Parquet files written to the lake",
+            m.bytes_written.clone(),
+        );
+        registry.register(
+            "flush_seconds",
+            "Time to finish and upload one file",
+            m.flush_seconds.clone(),
+        );
+        registry.register(
+            "queue_batches",
+            "Record batches waiting for the sink",
+            m.queue_batches.clone(),
+        );
+        registry.register(
+            "sink_healthy",
+            "1 while the sink writes successfully",
+            m.sink_healthy.clone(),
+        );
+        // Every label value exists from the start, so dashboards see zeros.
+        for r in DropReason::ALL {
+            m.drop(Drop::Decode(r), 0);
+        }
+        for d in [
+            Drop::SourceNotAllowed,
+            Drop::VniNotAllowed,
+            Drop::Backpressure,
+            Drop::Oversize,
+            Drop::SinkError,
+        ] {
+            m.drop(d, 0);
+        }
+        for a in Anomaly::ALL {
+            let _ = m
+                .anomalies
+                .get_or_create(&AnomalyLabel { anomaly: a.code() });
+        }
+        Self { registry, ..m }
+    }
+
+    /// Counts `n` drops for `reason`.
+    pub fn drop(&self, reason: Drop, n: u64) {
+        self.dropped
+            .get_or_create(&Reason {
+                reason: reason.code(),
+            })
+            .inc_by(n);
+    }
+
+    /// Adds a batch of decode counters.
+    pub fn add_decode(&self, s: &DecodeStats) {
+        for r in DropReason::ALL {
+            let n = s.dropped(r);
+            if n > 0 {
+                self.drop(Drop::Decode(r), n);
+            }
+        }
+        for a in Anomaly::ALL {
+            let n = s.anomalies[a.index()];
+            if n > 0 {
+                self.anomalies
+                    .get_or_create(&AnomalyLabel { anomaly: a.code() })
+                    .inc_by(n);
+            }
+        }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let mut s = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut s, &self.registry);
+        s
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,258 @@
+//! The running collector: receive threads (one per socket) decode and batch
+//! without ever waiting on the sink; a bounded queue carries batches to the
+//! sink task; a full queue drops the batch and counts it.
+
+use crate::config::Config;
+use crate::metrics::{Drop, Metrics};
+use crate::udp::{self, RecvBatch, RecvSocket};
+use arrow::record_batch::RecordBatch;
+use ipnet::IpNet;
+use mirrorlake_lake::{ClosedFile, LakeWriter};
+use mirrorlake_schema::{Batcher, RowMeta};
+use mirrorlake_wire::{DecodeStats, decode_vxlan_payload};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::mpsc;
+
+/// State shared by the receive threads, the sink and the HTTP server.
+#[derive(Debug, Default)]
+pub struct Shared {
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Set on SIGTERM: /healthz answers 503 while receiving continues.
+    pub draining: AtomicBool,
+    /// Set when the receive threads must flush and stop.
+    pub stop: AtomicBool,
+    /// Cleared while the sink fails to write.
+    pub sink_ok: AtomicBool,
+}
+
+impl Shared {
+    /// Whether /healthz should answer 200.
+    pub fn healthy(&self) -> Result<(), &'static str> {
+        if self.draining.load(Ordering::Relaxed) {
+            Err("draining")
+        } else if !self.sink_ok.load(Ordering::Relaxed) {
+            Err("sink failing")
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Source and VNI allowlists (empty: allow all).
+#[derive(Debug, Clone, Default)]
+pub struct Filters {
+    cidrs: Vec<IpNet>,
+    vnis: Vec<u32>,
+}
+
+impl Filters {
+    /// From the config's allowlists.
+    pub fn new(cidrs: &[IpNet], vnis: &[u32]) -> Self {
+        let mut vnis = vnis.to_vec();
+        vnis.sort_unstable();
+        Self {
+            cidrs: cidrs.to_vec(),
+            vnis,
+        }
+    }
+
+    fn source_ok(&self, ip: IpAddr) -> bool {
+        self.cidrs.is_empty() || self.cidrs.iter().any(|n| n.contains(&ip))
+    }
+
+    fn vni_ok(&self, vni: Option<u32>) -> bool {
+        self.vnis.is_empty() || vni.is_some_and(|v| self.vnis.binary_search(&v).is_ok())
+    }
+}
+
+fn now_us() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
+
+/// Hands a batch to the sink without waiting; counts it as dropped when the
+/// queue is full or closed.
+fn emit(tx: &mpsc::Sender<RecordBatch>, shared: &Shared, batch: RecordBatch) {
+    let rows = batch.num_rows() as u64;
+    match tx.try_send(batch) {
+        Ok(()) => {
+            shared.metrics.batches.inc();
+        }
+        Err(_) => shared.metrics.drop(Drop::Backpressure, rows),
+    }
+}
+
+/// One receive thread: reads its socket until `stop`, then flushes.
+pub fn receive_loop(
+    sock: RecvSocket,
+    config: Config,
+    filters: Filters,
+    tx: mpsc::Sender<RecordBatch>,
+    shared: Arc<Shared>,
+) {
+    let mut rb = RecvBatch::new(config.recv_batch);
+    let mut batcher = Batcher::new(&config.collector_id, config.batcher());
+    let mut last_kernel_drops = 0u32;
+    while !shared.stop.load(Ordering::Relaxed) {
+        match rb.recv(&sock.socket) {
+            Ok(_) => {
+                let now = Instant::now();
+                let meta = RowMeta { ts_us: now_us() };
+                let (mut packets, mut bytes) = (0u64, 0u64);
+                let (mut oversize, mut bad_source, mut bad_vni) = (0u64, 0u64, 0u64);
+                let mut stats = DecodeStats::default();
+                for dg in rb.datagrams() {
+                    packets += 1;
+                    bytes += dg.data.len() as u64;
+                    if dg.truncated {
+                        oversize += 1;
+                        continue;
+                    }
+                    if !filters.source_ok(dg.source) {
+                        bad_source += 1;
+                        continue;
+                    }
+                    let r = decode_vxlan_payload(dg.data, Some(dg.source));
+                    if let Ok(d) = &r
+                        && !filters.vni_ok(d.mirror.vni)
+                    {
+                        bad_vni += 1;
+                        continue;
+                    }
+                    stats.record(&r);
+                    if let Ok(d) = r
+                        && let Some(b) = batcher.push(&d, meta, now)
+                    {
+                        match b {
+                            Ok(b) => emit(&tx, &shared, b),
+                            Err(e) => tracing::error!(error = %e, "building a record batch failed"),
+                        }
+                    }
+                }
+                let m = &shared.metrics;
+                m.packets_received.inc_by(packets);
+                m.bytes_received.inc_by(bytes);
+                m.add_decode(&stats);
+                m.drop(Drop::Oversize, oversize);
+                m.drop(Drop::SourceNotAllowed, bad_source);
+                m.drop(Drop::VniNotAllowed, bad_vni);
+                let kd = rb.kernel_drops;
+                m.kernel_drops
+                    .inc_by(u64::from(kd.wrapping_sub(last_kernel_drops)));
+                last_kernel_drops = kd;
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "recvmmsg failed");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        if let Some(b) = batcher.poll_flush(Instant::now()) {
+            match b {
+                Ok(b) => emit(&tx, &shared, b),
+                Err(e) => tracing::error!(error = %e, "building a record batch failed"),
+            }
+        }
+    }
+    // Shutdown: nothing accepted is lost, so the last batch may wait.
+    if let Some(Ok(b)) = batcher.flush() {
+        let rows = b.num_rows() as u64;
+        if tx.blocking_send(b).is_ok() {
+            shared.metrics.batches.inc();
+        } else {
+            shared.metrics.drop(Drop::Backpressure, rows);
+        }
+    }
+}
+
+/// Opens the receive sockets, logging clearly when the kernel caps the buffer.
+pub fn open_sockets(config: &Config) -> anyhow::Result<Vec<RecvSocket>> {
+    let mut out = Vec::new();
+    for _ in 0..config.socket_count() {
+        out.push(udp::bind(
+            config.listen,
+            config.rcvbuf_bytes,
+            Duration::from_millis(100),
+        )?);
+    }
+    if let Some(s) = out.first() {
+        if s.rcvbuf_bytes < config.rcvbuf_bytes {
+            tracing::warn!(
+                requested = config.rcvbuf_bytes,
+                granted = s.rcvbuf_bytes,
+                rmem_max = udp::rmem_max(),
+                "SO_RCVBUF capped by the kernel: raise net.core.rmem_max (sysctl -w net.core.rmem_max={}) or run with CAP_NET_ADMIN, or expect kernel drops under bursts",
+                config.rcvbuf_bytes
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// The sink: writes batches to the lake, closes files by age, and at the end
+/// (queue closed) closes every file.
+pub async fn lake_sink(
+    mut rx: mpsc::Receiver<RecordBatch>,
+    mut writer: LakeWriter,
+    shared: Arc<Shared>,
+) -> anyhow::Result<()> {
+    shared.sink_ok.store(true, Ordering::Relaxed);
+    let m = &shared.metrics;
+    let record = |files: Vec<ClosedFile>| {
+        for f in files {
+            m.files_written.inc();
+            m.bytes_written.inc_by(f.bytes);
+            m.flush_seconds.observe(f.close_time.as_secs_f64());
+            tracing::debug!(path = %f.path, rows = f.rows, bytes = f.bytes, "file written");
+        }
+    };
+    loop {
+        let deadline = writer.next_deadline().map(tokio::time::Instant::from_std);
+        let next = async {
+            match deadline {
+                Some(d) => tokio::time::timeout_at(d, rx.recv()).await.ok(),
+                None => Some(rx.recv().await),
+            }
+        };
+        match next.await {
+            Some(Some(batch)) => {
+                m.queue_batches.set(rx.len() as i64);
+                let rows = batch.num_rows() as u64;
+                match writer.write(&batch, Instant::now()).await {
+                    Ok(files) => {
+                        m.rows_written.inc_by(rows);
+                        record(files);
+                        shared.sink_ok.store(true, Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        shared.sink_ok.store(false, Ordering::Relaxed);
+                        m.drop(Drop::SinkError, rows);
+                        tracing::error!(error = %e, rows, "lake write failed");
+                    }
+                }
+            }
+            Some(None) => break,
+            None => {}
+        }
+        match writer.poll(Instant::now()).await {
+            Ok(files) => record(files),
+            Err(e) => {
+                shared.sink_ok.store(false, Ordering::Relaxed);
+                tracing::error!(error = %e, "closing a lake file failed");
+            }
+        }
+    }
+    record(writer.close_all().await?);
+    Ok(())
+}

@@ -1,0 +1,61 @@
+//! The UDP side: sockets bound with SO_REUSEPORT, a large SO_RCVBUF, kernel
+//! drop counters (SO_RXQ_OVFL), and batched reads with `recvmmsg`.
+
+mod recvmmsg;
+
+pub use recvmmsg::RecvBatch;
+
+use anyhow::{Context, Result};
+use socket2::{Domain, Protocol, Socket, Type};
+use std::net::{SocketAddr, UdpSocket};
+use std::time::Duration;
+
+/// A bound receive socket and what the kernel granted it.
+#[derive(Debug)]
+pub struct RecvSocket {
+    /// The socket (blocking, with a read timeout so loops can stop).
+    pub socket: UdpSocket,
+    /// Effective receive buffer in bytes (as the kernel reports it).
+    pub rcvbuf_bytes: usize,
+}
+
+/// The kernel's cap on SO_RCVBUF (`net.core.rmem_max`), when readable.
+pub fn rmem_max() -> Option<usize> {
+    std::fs::read_to_string("/proc/sys/net/core/rmem_max")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Opens one receive socket on `addr` with SO_REUSEPORT so several can share it.
+pub fn bind(addr: SocketAddr, rcvbuf: usize, read_timeout: Duration) -> Result<RecvSocket> {
+    let domain = if addr.is_ipv4() {
+        Domain::IPV4
+    } else {
+        Domain::IPV6
+    };
+    let s = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP)).context("create udp socket")?;
+    s.set_reuse_port(true).context("set SO_REUSEPORT")?;
+    if addr.is_ipv6() {
+        // [::] receives IPv4 too, unless the system forbids it.
+        let _ = s.set_only_v6(false);
+    }
+    // Ask for the buffer; as root, SO_RCVBUFFORCE may exceed rmem_max.
+    let _ = s.set_recv_buffer_size(rcvbuf);
+    // Linux reports twice the size set (bookkeeping overhead included).
+    let granted = s.recv_buffer_size().unwrap_or(0) / 2;
+    if granted < rcvbuf {
+        recvmmsg::force_rcvbuf(&s, rcvbuf);
+    }
+    recvmmsg::enable_rxq_ovfl(&s).context("enable SO_RXQ_OVFL")?;
+    s.set_read_timeout(Some(read_timeout))
+        .context("set read timeout")?;
+    s.bind(&addr.into())
+        .with_context(|| format!("bind udp {addr}"))?;
+    let rcvbuf_bytes = s.recv_buffer_size().unwrap_or(0) / 2;
+    Ok(RecvSocket {
+        socket: s.into(),
+        rcvbuf_bytes,
+    })
+}

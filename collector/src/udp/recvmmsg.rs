@@ -1,0 +1,203 @@
+//! `recvmmsg(2)` with per-datagram source addresses and the SO_RXQ_OVFL
+//! control message. The only unsafe code of the collector lives here.
+#![allow(unsafe_code)]
+
+use socket2::Socket;
+use std::io;
+use std::mem::{MaybeUninit, size_of, zeroed};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, UdpSocket};
+use std::os::fd::AsRawFd;
+
+/// Receive buffer per datagram: AWS mirror datagrams are at most 9001 bytes
+/// of IP (MTU); anything larger is counted as oversize.
+pub const DATAGRAM_BUF: usize = 9216 + 256;
+
+const CMSG_SPACE: usize = 64;
+
+pub(super) fn enable_rxq_ovfl(s: &Socket) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: a valid fd and a c_int option value of the right size.
+    let rc = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RXQ_OVFL,
+            (&on as *const libc::c_int).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+pub(super) fn force_rcvbuf(s: &Socket, bytes: usize) {
+    let v = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    // SAFETY: as above. Fails without CAP_NET_ADMIN, which is fine.
+    unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            (&v as *const libc::c_int).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
+/// One received datagram.
+#[derive(Debug, Clone, Copy)]
+pub struct Datagram<'a> {
+    /// Sender (the mirrored ENI, through an NLB that preserves client IPs).
+    pub source: IpAddr,
+    /// Payload (VXLAN header and frame).
+    pub data: &'a [u8],
+    /// The datagram was larger than the buffer and was cut.
+    pub truncated: bool,
+}
+
+/// Reusable buffers for `recvmmsg` of up to `n` datagrams.
+pub struct RecvBatch {
+    bufs: Vec<u8>,
+    addrs: Vec<libc::sockaddr_storage>,
+    iovs: Vec<libc::iovec>,
+    cmsgs: Vec<[u8; CMSG_SPACE]>,
+    hdrs: Vec<libc::mmsghdr>,
+    lens: Vec<usize>,
+    flags: Vec<i32>,
+    received: usize,
+    /// Latest cumulative kernel drop count seen (SO_RXQ_OVFL).
+    pub kernel_drops: u32,
+}
+
+impl std::fmt::Debug for RecvBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecvBatch")
+            .field("capacity", &self.addrs.len())
+            .finish()
+    }
+}
+
+// SAFETY: the raw pointers inside point into the batch's own vectors and are
+// rebuilt before every call; nothing is shared across threads.
+unsafe impl Send for RecvBatch {}
+
+impl RecvBatch {
+    /// Buffers for `n` datagrams.
+    pub fn new(n: usize) -> Self {
+        let n = n.max(1);
+        Self {
+            bufs: vec![0; n * DATAGRAM_BUF],
+            // SAFETY: sockaddr_storage and mmsghdr are plain C structs for
+            // which all-zero bytes are valid.
+            addrs: vec![unsafe { zeroed() }; n],
+            iovs: Vec::with_capacity(n),
+            cmsgs: vec![[0; CMSG_SPACE]; n],
+            hdrs: Vec::with_capacity(n),
+            lens: vec![0; n],
+            flags: vec![0; n],
+            received: 0,
+            kernel_drops: 0,
+        }
+    }
+
+    /// Blocks until at least one datagram arrives (or the socket's read
+    /// timeout passes), then takes every datagram already queued, up to the
+    /// batch size. Returns how many were received.
+    pub fn recv(&mut self, socket: &UdpSocket) -> io::Result<usize> {
+        let n = self.addrs.len();
+        self.iovs.clear();
+        self.hdrs.clear();
+        for i in 0..n {
+            self.iovs.push(libc::iovec {
+                iov_base: self.bufs[i * DATAGRAM_BUF..].as_mut_ptr().cast(),
+                iov_len: DATAGRAM_BUF,
+            });
+        }
+        for i in 0..n {
+            // SAFETY: zeroed msghdr is valid; pointers set below outlive the call.
+            let mut h: libc::mmsghdr = unsafe { zeroed() };
+            h.msg_hdr.msg_name = (&mut self.addrs[i] as *mut libc::sockaddr_storage).cast();
+            h.msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            h.msg_hdr.msg_iov = &mut self.iovs[i];
+            h.msg_hdr.msg_iovlen = 1;
+            h.msg_hdr.msg_control = self.cmsgs[i].as_mut_ptr().cast();
+            h.msg_hdr.msg_controllen = CMSG_SPACE as _;
+            self.hdrs.push(h);
+        }
+        // SAFETY: hdrs holds n valid mmsghdr whose buffers live in self.
+        let rc = unsafe {
+            libc::recvmmsg(
+                socket.as_raw_fd(),
+                self.hdrs.as_mut_ptr(),
+                n as libc::c_uint,
+                libc::MSG_WAITFORONE,
+                std::ptr::null_mut(),
+            )
+        };
+        if rc < 0 {
+            self.received = 0;
+            return Err(io::Error::last_os_error());
+        }
+        let got = rc as usize;
+        for i in 0..got {
+            self.lens[i] = self.hdrs[i].msg_len as usize;
+            self.flags[i] = self.hdrs[i].msg_hdr.msg_flags;
+            if let Some(d) = read_rxq_ovfl(&self.hdrs[i].msg_hdr) {
+                self.kernel_drops = d;
+            }
+        }
+        self.received = got;
+        Ok(got)
+    }
+
+    /// The datagrams of the last [`recv`](Self::recv).
+    pub fn datagrams(&self) -> impl Iterator<Item = Datagram<'_>> {
+        (0..self.received).filter_map(move |i| {
+            let source = sockaddr_ip(&self.addrs[i])?;
+            let len = self.lens[i].min(DATAGRAM_BUF);
+            Some(Datagram {
+                source,
+                data: &self.bufs[i * DATAGRAM_BUF..i * DATAGRAM_BUF + len],
+                truncated: self.flags[i] & libc::MSG_TRUNC != 0,
+            })
+        })
+    }
+}
+
+fn read_rxq_ovfl(h: &libc::msghdr) -> Option<u32> {
+    // SAFETY: CMSG_* walk the control buffer the kernel filled, bounded by
+    // msg_controllen.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(h);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SO_RXQ_OVFL {
+                let mut v = MaybeUninit::<u32>::uninit();
+                std::ptr::copy_nonoverlapping(libc::CMSG_DATA(c), v.as_mut_ptr().cast::<u8>(), 4);
+                return Some(v.assume_init());
+            }
+            c = libc::CMSG_NXTHDR(h, c);
+        }
+    }
+    None
+}
+
+fn sockaddr_ip(s: &libc::sockaddr_storage) -> Option<IpAddr> {
+    match s.ss_family as libc::c_int {
+        libc::AF_INET => {
+            // SAFETY: the family says this storage holds a sockaddr_in.
+            let a = unsafe { &*(s as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr))))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the family says this storage holds a sockaddr_in6.
+            let a = unsafe { &*(s as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            let ip = Ipv6Addr::from(a.sin6_addr.s6_addr);
+            // IPv4 senders on a dual-stack socket arrive as ::ffff:a.b.c.d.
+            Some(ip.to_ipv4_mapped().map_or(IpAddr::V6(ip), IpAddr::V4))
+        }
+        _ => None,
+    }
+}

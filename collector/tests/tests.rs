@@ -1,0 +1,8 @@
+//! The collector's integration tests (one test binary): real captures from
+//! real programs compared with tshark, the tcpdump corpus, and the receive
+//! path end to end into a lake queried through the aggregator.
+
+mod corpus;
+mod e2e;
+mod support;
+mod tshark;

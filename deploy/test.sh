@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The README's second command (and .ci/run): install what the tests need,
+# then run every test: formatting, the Rust tests (unit, property, and the
+# integration tests against real programs, tshark and the local services),
+# clippy, and the offline Terraform checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mirrorlake/target}"
+say() { printf '\n\033[1m==> %s\033[0m\n' "$*" >&2; }
+t0=$SECONDS
+
+say "system packages the tests use (tshark, tcpdump, iperf3, dig, dnsmasq, curl, python venv)"
+need=()
+for p in tshark:tshark tcpdump:tcpdump iperf3:iperf3 dig:dnsutils dnsmasq:dnsmasq curl:curl editcap:tshark; do
+  command -v "${p%%:*}" >/dev/null 2>&1 || need+=("${p#*:}")
+done
+python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+if ((${#need[@]})); then
+  if [[ $(id -u) -eq 0 ]]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends $(printf '%s\n' "${need[@]}" | sort -u) >/dev/null
+  else
+    echo "missing packages (${need[*]}) and not root: the tests that need them will say SKIP" >&2
+  fi
+fi
+
+say "cargo fmt --check"
+cargo fmt --all -- --check
+
+say "build (release profile: one set of dependencies for demo, tests and benches)"
+cargo build --release --locked --workspace --all-targets
+
+say "cargo test (release)"
+cargo test --release --locked --workspace
+
+say "cargo clippy --all-targets -D warnings"
+cargo clippy --release --locked --workspace --all-targets -- -D warnings
+
+say "terraform: fmt, validate, test (offline), checkov"
+bash terraform/test.sh
+
+say "all tests passed in $((SECONDS - t0)) s"

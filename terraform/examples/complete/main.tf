@@ -1,0 +1,138 @@
+# mirrorlake, complete: VPC Traffic Mirroring -> NLB (UDP 4789) -> collectors -> MSK ->
+# aggregators -> Parquet on S3 -> Glue/Athena, with alarms on the silent failure modes.
+
+provider "aws" {
+  region = var.region
+
+  default_tags {
+    tags = var.tags
+  }
+}
+
+data "aws_vpc" "this" {
+  id = var.vpc_id
+}
+
+locals {
+  vpc_cidr                  = data.aws_vpc.this.cidr_block
+  mirror_source_cidr_blocks = coalesce(var.mirror_source_cidr_blocks, [local.vpc_cidr])
+  topic                     = "mirrorlake.packets"
+  consumer_group            = "mirrorlake-aggregator"
+  deregistration_delay      = 120
+}
+
+module "lake" {
+  source = "../../modules/lake"
+
+  name          = var.name
+  bucket_name   = var.lake_bucket_name
+  prefix        = var.lake_prefix
+  object_lock   = var.object_lock
+  force_destroy = var.force_destroy
+}
+
+module "msk" {
+  source = "../../modules/msk"
+
+  name                      = var.name
+  serverless                = var.msk_serverless
+  vpc_id                    = var.vpc_id
+  subnet_ids                = var.private_subnet_ids
+  number_of_broker_nodes    = length(var.private_subnet_ids) == 3 ? 3 : 2 * length(var.private_subnet_ids)
+  topic_name                = local.topic
+  client_security_group_ids = [module.collectors.security_group_id, module.aggregators.security_group_id]
+}
+
+module "mirror_target" {
+  source = "../../modules/mirror-target"
+
+  name                         = var.name
+  vpc_id                       = var.vpc_id
+  subnet_ids                   = var.private_subnet_ids
+  deregistration_delay_seconds = local.deregistration_delay
+  enable_deletion_protection   = var.enable_deletion_protection
+}
+
+module "collectors" {
+  source = "../../modules/collectors"
+
+  name                         = var.name
+  vpc_id                       = var.vpc_id
+  subnet_ids                   = var.private_subnet_ids
+  instance_type                = var.collector_instance_type
+  architecture                 = can(regex("^[a-z]+[0-9]+g", var.collector_instance_type)) ? "arm64" : "x86_64"
+  target_group_arns            = [module.mirror_target.target_group_arn]
+  mirror_source_cidr_blocks    = local.mirror_source_cidr_blocks
+  health_check_port            = module.mirror_target.health_check_port
+  health_check_cidr_blocks     = [local.vpc_cidr]
+  deregistration_delay_seconds = local.deregistration_delay
+  kafka_bootstrap_brokers      = module.msk.bootstrap_brokers_sasl_iam
+  kafka_topic                  = local.topic
+  msk_cluster_arn              = module.msk.cluster_arn
+  kafka_security_group_ids     = [module.msk.security_group_id]
+  collector_binary_url         = var.collector_binary_url
+  collector_binary_sha256      = var.collector_binary_sha256
+}
+
+module "aggregators" {
+  source = "../../modules/aggregators"
+
+  name                     = var.name
+  vpc_id                   = var.vpc_id
+  subnet_ids               = var.private_subnet_ids
+  kafka_bootstrap_brokers  = module.msk.bootstrap_brokers_sasl_iam
+  kafka_topic              = local.topic
+  kafka_consumer_group     = local.consumer_group
+  kafka_fetch_max_bytes    = module.msk.message_max_bytes
+  msk_cluster_arn          = module.msk.cluster_arn
+  kafka_security_group_ids = [module.msk.security_group_id]
+  lake_bucket_name         = module.lake.bucket_name
+  lake_prefix              = module.lake.prefix
+  lake_kms_key_arn         = module.lake.kms_key_arn
+  aggregator_binary_url    = var.aggregator_binary_url
+  aggregator_binary_sha256 = var.aggregator_binary_sha256
+}
+
+# Collectors' ENIs must never become mirror sources. The collectors' launch template tags their
+# ENIs mirrorlake:role=collector; filtering on that static tag (not on the security group id, which
+# is unknown until it exists) lets Terraform read this at plan time, so a bad source list fails the
+# plan. It also catches collectors of other mirrorlake deployments in the account. The
+# security-group check inside mirror-sessions covers ENIs that are not tagged.
+data "aws_network_interfaces" "collectors" {
+  filter {
+    name   = "tag:mirrorlake:role"
+    values = ["collector"]
+  }
+
+  lifecycle {
+    # Fail here, with the offending ids, before any session is planned.
+    postcondition {
+      condition     = length(setintersection(self.ids, var.source_eni_ids)) == 0
+      error_message = "source_eni_ids contains collector ENIs (${join(", ", setintersection(self.ids, var.source_eni_ids))}): a collector must never be a mirror source."
+    }
+  }
+}
+
+module "mirror_sessions" {
+  source = "../../modules/mirror-sessions"
+
+  name                        = var.name
+  traffic_mirror_target_id    = module.mirror_target.traffic_mirror_target_id
+  source_eni_ids              = var.source_eni_ids
+  excluded_eni_ids            = data.aws_network_interfaces.collectors.ids
+  excluded_security_group_ids = [module.collectors.security_group_id]
+  virtual_network_id          = var.virtual_network_id
+  packet_length               = var.packet_length
+}
+
+module "alarms" {
+  source = "../../modules/alarms"
+
+  name                    = var.name
+  email_endpoints         = var.alarm_emails
+  nlb_arn_suffix          = module.mirror_target.lb_arn_suffix
+  target_group_arn_suffix = module.mirror_target.target_group_arn_suffix
+  msk_cluster_name        = module.msk.cluster_name
+  kafka_topic             = local.topic
+  kafka_consumer_group    = local.consumer_group
+}

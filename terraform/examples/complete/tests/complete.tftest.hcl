@@ -1,0 +1,103 @@
+# Offline plan of the whole stack with a mocked AWS provider (no credentials, no network).
+mock_provider "aws" {
+  mock_data "aws_partition" {
+    defaults = { partition = "aws" }
+  }
+  mock_data "aws_region" {
+    defaults = { name = "ap-northeast-1" }
+  }
+  mock_data "aws_caller_identity" {
+    defaults = { account_id = "111122223333" }
+  }
+  mock_data "aws_vpc" {
+    defaults = { cidr_block = "10.20.0.0/16" }
+  }
+  mock_data "aws_ssm_parameter" {
+    defaults = { insecure_value = "ami-0123456789abcdef0" }
+  }
+  mock_data "aws_network_interfaces" {
+    defaults = { ids = [] }
+  }
+}
+
+# Known values at plan time for the attributes the other modules are configured from.
+override_resource {
+  target          = module.msk.aws_msk_cluster.this
+  override_during = plan
+  values = {
+    arn                        = "arn:aws:kafka:ap-northeast-1:111122223333:cluster/mltest/0f0e0d0c-0b0a-0908-0706-050403020100-1"
+    bootstrap_brokers_sasl_iam = "b-1.mltest.kafka.ap-northeast-1.amazonaws.com:9098,b-2.mltest.kafka.ap-northeast-1.amazonaws.com:9098"
+  }
+}
+
+variables {
+  name                  = "mltest"
+  vpc_id                = "vpc-0123456789abcdef0"
+  private_subnet_ids    = ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1", "subnet-0123456789abcdef2"]
+  source_eni_ids        = ["eni-0aaaaaaaaaaaaaaa1", "eni-0aaaaaaaaaaaaaaa2"]
+  collector_binary_url  = "https://artifacts.example.com/mirrorlake-collector-x86_64.tar.gz"
+  aggregator_binary_url = "https://artifacts.example.com/mirrorlake-aggregator-x86_64.tar.gz"
+  alarm_emails          = ["oncall@example.com"]
+}
+
+run "whole_stack_plans" {
+  command = plan
+
+  assert {
+    condition     = module.mirror_target.vxlan_port == 4789 && module.mirror_target.health_check_port == 9090
+    error_message = "the mirror target listens on UDP 4789 and health-checks 9090"
+  }
+
+  assert {
+    condition     = toset(keys(module.mirror_sessions.session_ids)) == toset(var.source_eni_ids)
+    error_message = "one mirror session per listed source ENI"
+  }
+
+  assert {
+    condition     = module.lake.table_names == ["packets"] && output.athena_database == "mirrorlake"
+    error_message = "the packets table is created in the mirrorlake database"
+  }
+
+  assert {
+    condition     = output.lake_table_locations["packets"] == "s3://mltest-lake-111122223333-ap-northeast-1/mirrorlake/packets/"
+    error_message = "the packets table lives under <prefix>/packets/"
+  }
+
+  assert {
+    condition     = strcontains(module.collectors.user_data, "\"bootstrap.servers\" = \"b-1.mltest.kafka.ap-northeast-1.amazonaws.com:9098,b-2.mltest.kafka.ap-northeast-1.amazonaws.com:9098\"") && strcontains(module.aggregators.user_data, "bucket = \"mltest-lake-111122223333-ap-northeast-1\"")
+    error_message = "collectors and aggregators must be configured from the MSK and lake modules"
+  }
+
+  assert {
+    condition     = strcontains(module.msk.create_topic_command, "--topic mirrorlake.packets") && strcontains(module.msk.create_topic_command, "--config max.message.bytes=2097152")
+    error_message = "topic command must carry the documented settings"
+  }
+
+  assert {
+    condition     = module.collectors.kafka_topic_arn == "arn:aws:kafka:ap-northeast-1:111122223333:topic/mltest/0f0e0d0c-0b0a-0908-0706-050403020100-1/mirrorlake.packets"
+    error_message = "collectors may write only to the packets topic of this cluster"
+  }
+
+  assert {
+    condition     = module.aggregators.kafka_group_arn == "arn:aws:kafka:ap-northeast-1:111122223333:group/mltest/0f0e0d0c-0b0a-0908-0706-050403020100-1/mirrorlake-aggregator"
+    error_message = "aggregators may use only their consumer group"
+  }
+}
+
+run "collector_eni_as_source_fails" {
+  command = plan
+
+  # A collector ENI (tagged mirrorlake:role=collector) that someone listed as a source.
+  override_data {
+    target = data.aws_network_interfaces.collectors
+    values = {
+      ids = ["eni-0ccccccccccccccc1"]
+    }
+  }
+
+  variables {
+    source_eni_ids = ["eni-0aaaaaaaaaaaaaaa1", "eni-0ccccccccccccccc1"]
+  }
+
+  expect_failures = [data.aws_network_interfaces.collectors]
+}

@@ -1,0 +1,126 @@
+variable "region" {
+  description = "AWS region to deploy into (the region of the mirror sources)."
+  type        = string
+  default     = "ap-northeast-1"
+}
+
+variable "name" {
+  description = "Name prefix of every resource."
+  type        = string
+  default     = "mirrorlake"
+}
+
+variable "vpc_id" {
+  description = "VPC holding the mirror sources, the collectors and the rest of the pipeline."
+  type        = string
+}
+
+variable "private_subnet_ids" {
+  description = "Private subnets, one per Availability Zone (2 or 3), with a route to S3 (a gateway endpoint is best) and to the AWS APIs."
+  type        = list(string)
+}
+
+variable "mirror_source_cidr_blocks" {
+  description = "CIDR blocks of the mirror sources (UDP 4789 into the collectors). null = the VPC's CIDR."
+  type        = list(string)
+  default     = null
+}
+
+variable "source_eni_ids" {
+  description = "ENIs to mirror with static sessions (known ids). Leave empty to deploy the pipeline first."
+  type        = list(string)
+  default     = []
+}
+
+variable "virtual_network_id" {
+  description = "VNI stamped on this VPC's mirrored packets (one per VPC keeps sources apart in the lake)."
+  type        = number
+  default     = 1
+}
+
+variable "packet_length" {
+  description = "Bytes kept of each mirrored packet (null = 8500, the maximum for an NLB target)."
+  type        = number
+  default     = null
+}
+
+variable "collector_binary_url" {
+  description = "HTTPS URL of the mirrorlake-collector build for the collectors' architecture."
+  type        = string
+}
+
+variable "collector_binary_sha256" {
+  description = "SHA-256 of the collector artifact."
+  type        = string
+  default     = null
+}
+
+variable "collector_instance_type" {
+  description = "Collector instance type (Nitro, not bare metal)."
+  type        = string
+  default     = "c6in.large"
+}
+
+variable "aggregator_binary_url" {
+  description = "HTTPS URL of the mirrorlake-aggregator build."
+  type        = string
+}
+
+variable "aggregator_binary_sha256" {
+  description = "SHA-256 of the aggregator artifact."
+  type        = string
+  default     = null
+}
+
+variable "msk_serverless" {
+  description = "Use MSK Serverless instead of a provisioned cluster."
+  type        = bool
+  default     = false
+}
+
+variable "lake_bucket_name" {
+  description = "Lake bucket name (null = <name>-lake-<account>-<region>)."
+  type        = string
+  default     = null
+}
+
+variable "lake_prefix" {
+  description = "Key prefix of the lake inside its bucket."
+  type        = string
+  default     = "mirrorlake"
+}
+
+variable "object_lock" {
+  description = "Optional Object Lock default retention for the lake: { mode = GOVERNANCE|COMPLIANCE, retention_days }."
+  type = object({
+    mode           = string
+    retention_days = number
+  })
+  default = null
+}
+
+variable "alarm_emails" {
+  description = "E-mail addresses that receive the alarms."
+  type        = list(string)
+  default     = []
+}
+
+variable "enable_deletion_protection" {
+  description = "Protect the mirror NLB from deletion (turn off only for throw-away environments)."
+  type        = bool
+  default     = true
+}
+
+variable "force_destroy" {
+  description = "Let terraform destroy delete non-empty buckets (throw-away environments only)."
+  type        = bool
+  default     = false
+}
+
+variable "tags" {
+  description = "Tags on every resource (provider default_tags)."
+  type        = map(string)
+  default = {
+    Project = "mirrorlake"
+  }
+}

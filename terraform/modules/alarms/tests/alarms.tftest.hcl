@@ -1,0 +1,116 @@
+# Offline plan-time tests with a mocked AWS provider (no credentials, no network).
+mock_provider "aws" {
+  mock_data "aws_partition" {
+    defaults = { partition = "aws" }
+  }
+  mock_data "aws_region" {
+    defaults = { name = "ap-northeast-1" }
+  }
+  mock_data "aws_caller_identity" {
+    defaults = { account_id = "111122223333" }
+  }
+}
+
+variables {
+  name                    = "mltest"
+  nlb_arn_suffix          = "net/mltest-mirror/0123456789abcdef"
+  target_group_arn_suffix = "targetgroup/mltest-vxlan/0123456789abcdef"
+  email_endpoints         = ["oncall@example.com"]
+}
+
+run "nlb_alarms" {
+  command = plan
+
+  assert {
+    condition = (
+      aws_cloudwatch_metric_alarm.unhealthy_hosts.namespace == "AWS/NetworkELB" &&
+      aws_cloudwatch_metric_alarm.unhealthy_hosts.metric_name == "UnHealthyHostCount" &&
+      aws_cloudwatch_metric_alarm.unhealthy_hosts.threshold == 0 &&
+      aws_cloudwatch_metric_alarm.unhealthy_hosts.comparison_operator == "GreaterThanThreshold" &&
+      aws_cloudwatch_metric_alarm.unhealthy_hosts.dimensions["TargetGroup"] == var.target_group_arn_suffix
+    )
+    error_message = "UnHealthyHostCount > 0 on the mirror target group expected"
+  }
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.healthy_hosts.treat_missing_data == "breaching" && aws_cloudwatch_metric_alarm.healthy_hosts.threshold == 1
+    error_message = "no healthy collectors (or no data) must alarm"
+  }
+}
+
+run "mirror_skip_fleet_query" {
+  command = plan
+
+  assert {
+    condition     = toset(keys(aws_cloudwatch_metric_alarm.mirror_skip_fleet)) == toset(["In", "Out"])
+    error_message = "one fleet-wide skip alarm per direction"
+  }
+
+  assert {
+    condition     = one(aws_cloudwatch_metric_alarm.mirror_skip_fleet["In"].metric_query).expression == "SELECT SUM(NetworkPacketsSkipMirrorIn) FROM SCHEMA(\"AWS/EC2\", InstanceId)"
+    error_message = "fleet skip alarm must sum the per-instance metric with Metrics Insights"
+  }
+
+  assert {
+    condition     = length(aws_cloudwatch_metric_alarm.mirror_skip_instance) == 0
+    error_message = "no per-instance alarms without instance ids"
+  }
+}
+
+run "mirror_skip_per_instance" {
+  command = plan
+
+  variables {
+    mirror_source_instance_ids = ["i-0123456789abcdef0"]
+  }
+
+  assert {
+    condition = (
+      aws_cloudwatch_metric_alarm.mirror_skip_instance["i-0123456789abcdef0-Out"].metric_name == "NetworkPacketsSkipMirrorOut" &&
+      aws_cloudwatch_metric_alarm.mirror_skip_instance["i-0123456789abcdef0-Out"].dimensions["InstanceId"] == "i-0123456789abcdef0" &&
+      length(aws_cloudwatch_metric_alarm.mirror_skip_instance) == 2
+    )
+    error_message = "one alarm per listed instance and direction"
+  }
+}
+
+run "collector_drops" {
+  command = plan
+
+  assert {
+    condition = (
+      one(aws_cloudwatch_metric_alarm.collector_drops.metric_query).expression == "SELECT SUM(\"packets_dropped\") FROM \"mirrorlake\"" &&
+      aws_cloudwatch_metric_alarm.collector_drops.threshold == 1000
+    )
+    error_message = "collector drop alarm on mirrorlake/packets_dropped expected"
+  }
+
+  assert {
+    condition     = aws_sns_topic_subscription.email["oncall@example.com"].protocol == "email"
+    error_message = "e-mail subscription expected"
+  }
+
+  assert {
+    condition     = length(aws_kms_key.this) == 1 && strcontains(aws_kms_key.this[0].policy, "cloudwatch.amazonaws.com")
+    error_message = "the topic key must let CloudWatch publish"
+  }
+}
+
+run "collector_drops_with_dimensions" {
+  command = plan
+
+  variables {
+    dropped_metric_dimensions = { AutoScalingGroupName = "mltest-collectors" }
+    msk_cluster_name          = "mltest"
+  }
+
+  assert {
+    condition     = one(aws_cloudwatch_metric_alarm.collector_drops.metric_query).metric[0].dimensions["AutoScalingGroupName"] == "mltest-collectors"
+    error_message = "explicit dimensions must be used when given"
+  }
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.consumer_lag[0].dimensions["Consumer Group"] == "mirrorlake-aggregator"
+    error_message = "consumer lag alarm expected when the MSK cluster is named"
+  }
+}

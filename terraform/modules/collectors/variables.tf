@@ -1,0 +1,344 @@
+variable "name" {
+  description = "Name prefix for the fleet's resources. Lowercase letters, digits and hyphens; at most 24 characters."
+  type        = string
+  default     = "mirrorlake"
+
+  validation {
+    condition     = can(regex("^[a-z0-9]([a-z0-9-]{0,22}[a-z0-9])?$", var.name))
+    error_message = "name must be 1-24 characters of lowercase letters, digits and hyphens, not starting or ending with a hyphen."
+  }
+}
+
+variable "vpc_id" {
+  description = "VPC of the collectors (the same as the mirror-target NLB)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^vpc-[0-9a-f]{8,17}$", var.vpc_id))
+    error_message = "vpc_id must look like vpc-0123456789abcdef0."
+  }
+}
+
+variable "subnet_ids" {
+  description = "Private subnets for the collectors, ideally one per NLB Availability Zone."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.subnet_ids) >= 1 && alltrue([for s in var.subnet_ids : can(regex("^subnet-[0-9a-f]{8,17}$", s))])
+    error_message = "subnet_ids must hold at least one subnet id (subnet-...)."
+  }
+}
+
+variable "instance_type" {
+  description = "EC2 instance type of the collectors. Nitro only: T2, the older Xen families (M4, C4, R4, I3, D2, ...) and bare metal (*.metal) are rejected. Network-optimized types (c6in, c7gn, ...) have the highest packet-per-second allowance."
+  type        = string
+  default     = "c6in.large"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]*\\.[a-z0-9-]+$", var.instance_type))
+    error_message = "instance_type must look like family.size, for example c6in.large."
+  }
+
+  validation {
+    condition     = !can(regex("^t2\\.", var.instance_type))
+    error_message = "T2 instances are not Nitro instances: use t3/t3a/t4g or a non-burstable Nitro family."
+  }
+
+  validation {
+    condition     = !can(regex("\\.metal", var.instance_type))
+    error_message = "Bare metal instance types (*.metal) are not allowed for collectors: use a virtualized Nitro size."
+  }
+
+  validation {
+    condition     = !can(regex("^(t1|m1|m2|m3|m4|c1|c3|c4|cc2|cr1|r3|r4|i2|i3|d2|g2|g3|g3s|h1|hs1|p2|p3|x1|x1e)\\.", var.instance_type))
+    error_message = "instance_type belongs to a Xen-based (non-Nitro) family: use a Nitro family (for example c6in, c7gn, m6i, m7g)."
+  }
+}
+
+variable "architecture" {
+  description = "CPU architecture of the instance type, AMI and collector binary: x86_64 or arm64 (Graviton, for example c7gn)."
+  type        = string
+  default     = "x86_64"
+
+  validation {
+    condition     = contains(["x86_64", "arm64"], var.architecture)
+    error_message = "architecture must be x86_64 or arm64."
+  }
+}
+
+variable "ami_id" {
+  description = "AMI for the collectors. null = latest Amazon Linux 2023 for the architecture, read from the public SSM parameter at plan time (a new AMI then rolls the fleet through the instance refresh)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.ami_id == null ? true : can(regex("^ami-[0-9a-f]{8,17}$", var.ami_id))
+    error_message = "ami_id must be null or look like ami-0123456789abcdef0."
+  }
+}
+
+variable "min_size" {
+  description = "Minimum number of collectors. Keep at least one per Availability Zone."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.min_size >= 0
+    error_message = "min_size must not be negative."
+  }
+}
+
+variable "max_size" {
+  description = "Maximum number of collectors."
+  type        = number
+  default     = 6
+
+  validation {
+    condition     = var.max_size >= 1
+    error_message = "max_size must be at least 1."
+  }
+}
+
+variable "desired_capacity" {
+  description = "Initial number of collectors; null = min_size. Ignored after creation when cpu_target_percent enables target tracking."
+  type        = number
+  default     = null
+}
+
+variable "cpu_target_percent" {
+  description = "Target average CPU utilization for target-tracking scaling; null disables scaling policies (fixed-size fleet)."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.cpu_target_percent == null ? true : (var.cpu_target_percent >= 10 && var.cpu_target_percent <= 90)
+    error_message = "cpu_target_percent must be null or between 10 and 90."
+  }
+}
+
+variable "target_group_arns" {
+  description = "NLB target groups to register the collectors with (the mirror-target module's UDP target group)."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.target_group_arns) >= 1
+    error_message = "target_group_arns must hold the mirror target's UDP target group: collectors outside it receive nothing."
+  }
+}
+
+variable "vxlan_port" {
+  description = "UDP port the collectors listen on for VXLAN (Traffic Mirroring uses 4789)."
+  type        = number
+  default     = 4789
+
+  validation {
+    condition     = var.vxlan_port >= 1 && var.vxlan_port <= 65535
+    error_message = "vxlan_port must be a port number."
+  }
+}
+
+variable "mirror_source_cidr_blocks" {
+  description = "CIDR blocks of the mirror sources. The NLB preserves the client IP for UDP, so the collectors see the mirrored ENIs' own addresses: UDP 4789 is allowed from these blocks."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.mirror_source_cidr_blocks) >= 1 && alltrue([for c in var.mirror_source_cidr_blocks : can(cidrnetmask(c))])
+    error_message = "mirror_source_cidr_blocks must hold at least one IPv4 CIDR block."
+  }
+}
+
+variable "health_check_port" {
+  description = "TCP port of the collector's HTTP health endpoint (/healthz), health-checked by the NLB."
+  type        = number
+  default     = 9090
+
+  validation {
+    condition     = var.health_check_port >= 1 && var.health_check_port <= 65535 && var.health_check_port != 4789
+    error_message = "health_check_port must be a port number other than 4789."
+  }
+}
+
+variable "health_check_cidr_blocks" {
+  description = "CIDR blocks allowed to reach the health port, normally the VPC CIDR (NLB health checks come from the NLB's private addresses in its subnets)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for c in var.health_check_cidr_blocks : can(cidrnetmask(c))])
+    error_message = "health_check_cidr_blocks must hold IPv4 CIDR blocks."
+  }
+}
+
+variable "health_check_security_group_ids" {
+  description = "Security groups allowed to reach the health port (the NLB's security groups, when the NLB has some)."
+  type        = list(string)
+  default     = []
+}
+
+variable "kafka_bootstrap_brokers" {
+  description = "MSK bootstrap brokers for IAM auth (host:9098,...), the msk module's bootstrap_brokers_sasl_iam output."
+  type        = string
+}
+
+variable "kafka_topic" {
+  description = "Kafka topic the collectors produce to."
+  type        = string
+  default     = "mirrorlake.packets"
+
+  validation {
+    condition     = can(regex("^[a-zA-Z0-9._-]{1,249}$", var.kafka_topic))
+    error_message = "kafka_topic must be a valid Kafka topic name."
+  }
+}
+
+variable "msk_cluster_arn" {
+  description = "ARN of the MSK cluster; the instance role may connect to it and write to kafka_topic only."
+  type        = string
+}
+
+variable "kafka_cidr_blocks" {
+  description = "CIDR blocks of the MSK brokers (egress TCP 9098). Set this or kafka_security_group_ids."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for c in var.kafka_cidr_blocks : can(cidrnetmask(c))])
+    error_message = "kafka_cidr_blocks must hold IPv4 CIDR blocks."
+  }
+}
+
+variable "kafka_security_group_ids" {
+  description = "Security groups of the MSK brokers (egress TCP 9098). Set this or kafka_cidr_blocks."
+  type        = list(string)
+  default     = []
+}
+
+variable "collector_binary_url" {
+  description = "HTTPS URL of the mirrorlake-collector binary (or a .tar.gz holding it) for the chosen architecture. Set exactly one of collector_binary_url and collector_binary_s3_uri."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.collector_binary_url == null ? true : startswith(var.collector_binary_url, "https://")
+    error_message = "collector_binary_url must be an https:// URL."
+  }
+}
+
+variable "collector_binary_s3_uri" {
+  description = "s3://bucket/key of the mirrorlake-collector binary (or .tar.gz); the instance role gets s3:GetObject on exactly that object."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.collector_binary_s3_uri == null ? true : can(regex("^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+", var.collector_binary_s3_uri))
+    error_message = "collector_binary_s3_uri must look like s3://bucket/key."
+  }
+}
+
+variable "collector_binary_sha256" {
+  description = "Expected SHA-256 (hex) of the downloaded artifact; the install fails on mismatch. Strongly recommended for URL downloads."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.collector_binary_sha256 == null ? true : can(regex("^[0-9a-f]{64}$", var.collector_binary_sha256))
+    error_message = "collector_binary_sha256 must be 64 lowercase hex digits."
+  }
+}
+
+variable "collector_config_toml" {
+  description = "Full content of /etc/mirrorlake/collector.toml. null = render templates/collector.toml.tftpl from the other variables. Use this when the collector's config schema has keys the template does not know."
+  type        = string
+  default     = null
+}
+
+variable "socket_receive_buffer_bytes" {
+  description = "UDP socket receive buffer the collector asks for; user data raises net.core.rmem_max to match (the default 208 KiB lost 61% of packets at 0.2 Mpps in our measurements)."
+  type        = number
+  default     = 67108864
+
+  validation {
+    condition     = var.socket_receive_buffer_bytes >= 1048576 && var.socket_receive_buffer_bytes <= 1073741824
+    error_message = "socket_receive_buffer_bytes must be between 1 MiB and 1 GiB."
+  }
+}
+
+variable "log_level" {
+  description = "RUST_LOG filter for the collector service."
+  type        = string
+  default     = "info"
+}
+
+variable "drain_timeout_seconds" {
+  description = "Seconds systemd gives the collector after SIGTERM to stop reading, flush its batches to Kafka and exit (TimeoutStopSec)."
+  type        = number
+  default     = 120
+
+  validation {
+    condition     = var.drain_timeout_seconds >= 10 && var.drain_timeout_seconds <= 3600
+    error_message = "drain_timeout_seconds must be between 10 and 3600."
+  }
+}
+
+variable "deregistration_delay_seconds" {
+  description = "The mirror-target's deregistration delay. When the ASG marks a collector for termination it is deregistered from the NLB and keeps receiving its existing flows for this long; the lifecycle watcher waits this long before stopping the collector."
+  type        = number
+  default     = 120
+
+  validation {
+    condition     = var.deregistration_delay_seconds >= 0 && var.deregistration_delay_seconds <= 3600
+    error_message = "deregistration_delay_seconds must be between 0 and 3600."
+  }
+}
+
+variable "lifecycle_hook_heartbeat_timeout_seconds" {
+  description = "How long a terminating collector is held in Terminating:Wait while it drains and flushes. Must cover deregistration_delay_seconds + drain_timeout_seconds + 30 s (checked), since the instance may learn of its termination before the NLB has finished draining it. The instance completes the hook itself when done, so a generous value costs nothing."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.lifecycle_hook_heartbeat_timeout_seconds >= 30 && var.lifecycle_hook_heartbeat_timeout_seconds <= 7200
+    error_message = "lifecycle_hook_heartbeat_timeout_seconds must be between 30 and 7200."
+  }
+}
+
+variable "health_check_grace_period_seconds" {
+  description = "Seconds after launch before failed NLB health checks make the ASG replace a collector (covers cloud-init download and start)."
+  type        = number
+  default     = 300
+}
+
+variable "root_volume_size_gb" {
+  description = "Size of the encrypted gp3 root volume."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.root_volume_size_gb >= 8
+    error_message = "root_volume_size_gb must be at least 8."
+  }
+}
+
+variable "ebs_kms_key_arn" {
+  description = "KMS key for the root volume; null = the account's default EBS key."
+  type        = string
+  default     = null
+}
+
+variable "enable_detailed_monitoring" {
+  description = "1-minute EC2 metrics for the collectors."
+  type        = bool
+  default     = true
+}
+
+variable "additional_security_group_ids" {
+  description = "Extra security groups for the collectors."
+  type        = list(string)
+  default     = []
+}
+
+variable "tags" {
+  description = "Tags added to every resource (and propagated to instances and volumes)."
+  type        = map(string)
+  default     = {}
+}

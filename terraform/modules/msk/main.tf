@@ -1,0 +1,267 @@
+# MSK cluster (provisioned or serverless) with TLS in transit and IAM auth only, plus the broker
+# configuration that keeps message size limits consistent across produce, replication and fetch.
+#
+# The topic itself is not a Terraform resource (the AWS provider has none): create it once with
+# the command in output.create_topic_command; its settings are documented in output.topic_config.
+
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+data "aws_caller_identity" "current" {}
+
+locals {
+  partition  = data.aws_partition.current.partition
+  region     = data.aws_region.current.name
+  account_id = data.aws_caller_identity.current.account_id
+
+  # Serverless clusters encrypt with an AWS owned key and have no broker log group: no CMK needed.
+  create_kms_key = var.kms_key_arn == null && !var.serverless
+  kms_key_arn    = local.create_kms_key ? aws_kms_key.this[0].arn : var.kms_key_arn
+
+  replication_factor  = var.serverless ? 3 : min(3, var.number_of_broker_nodes)
+  min_insync_replicas = max(1, local.replication_factor - 1)
+
+  # Serverless brokers accept up to 8 MiB; the topic setting is what limits the producers there.
+  topic_max_message_bytes = var.message_max_bytes
+
+  server_properties = {
+    "auto.create.topics.enable"        = "false"
+    "default.replication.factor"       = tostring(local.replication_factor)
+    "min.insync.replicas"              = tostring(local.min_insync_replicas)
+    "num.partitions"                   = tostring(var.topic_partitions)
+    "unclean.leader.election.enable"   = "false"
+    "log.retention.hours"              = tostring(var.topic_retention_hours)
+    "message.max.bytes"                = tostring(var.message_max_bytes)
+    "replica.fetch.max.bytes"          = tostring(var.message_max_bytes)
+    "replica.fetch.response.max.bytes" = tostring(max(10485760, var.message_max_bytes))
+  }
+
+  topic_config = {
+    "max.message.bytes"   = tostring(local.topic_max_message_bytes)
+    "min.insync.replicas" = tostring(local.min_insync_replicas)
+    "retention.ms"        = tostring(var.topic_retention_hours * 3600 * 1000)
+    "cleanup.policy"      = "delete"
+    # Payloads are Arrow IPC streams, compressed once by the producer (IPC body or Kafka codec).
+    "compression.type" = "producer"
+  }
+
+  cluster_arn                 = var.serverless ? aws_msk_serverless_cluster.this[0].arn : aws_msk_cluster.this[0].arn
+  bootstrap_brokers_sasl_iam  = var.serverless ? aws_msk_serverless_cluster.this[0].bootstrap_brokers_sasl_iam : aws_msk_cluster.this[0].bootstrap_brokers_sasl_iam
+  topic_arn                   = "${replace(local.cluster_arn, ":cluster/", ":topic/")}/${var.topic_name}"
+  client_properties_file_text = <<-EOT
+    security.protocol=SASL_SSL
+    sasl.mechanism=AWS_MSK_IAM
+    sasl.jaas.config=software.amazon.msk.auth.iam.IAMLoginModule required;
+    sasl.client.callback.handler.class=software.amazon.msk.auth.iam.IAMClientCallbackHandler
+  EOT
+}
+
+################################################################################
+# KMS key (optional)
+################################################################################
+
+resource "aws_kms_key" "this" {
+  count = local.create_kms_key ? 1 : 0
+
+  description             = "${var.name}: MSK storage and broker logs"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "AccountAdministers"
+        Effect    = "Allow"
+        Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
+        Action    = "kms:*"
+        Resource  = "*"
+      },
+      {
+        Sid       = "CloudWatchLogsBrokerLogs"
+        Effect    = "Allow"
+        Principal = { Service = "logs.${local.region}.amazonaws.com" }
+        Action    = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+        Resource  = "*"
+        Condition = {
+          ArnLike = { "kms:EncryptionContext:aws:logs:arn" = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/msk/${var.name}" }
+        }
+      },
+    ]
+  })
+
+  tags = var.tags
+}
+
+resource "aws_kms_alias" "this" {
+  count = local.create_kms_key ? 1 : 0
+
+  name          = "alias/${var.name}-msk"
+  target_key_id = aws_kms_key.this[0].key_id
+}
+
+################################################################################
+# Security group
+################################################################################
+
+resource "aws_security_group" "this" {
+  name_prefix = "${var.name}-msk-"
+  description = "MSK brokers: IAM-authenticated TLS clients only"
+  vpc_id      = var.vpc_id
+
+  tags = merge(var.tags, { Name = "${var.name}-msk" })
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+resource "aws_vpc_security_group_ingress_rule" "clients_sg" {
+  # count, not for_each: the group ids are often unknown until apply.
+  count = length(var.client_security_group_ids)
+
+  security_group_id            = aws_security_group.this.id
+  description                  = "Kafka clients, IAM auth over TLS"
+  ip_protocol                  = "tcp"
+  from_port                    = 9098
+  to_port                      = 9098
+  referenced_security_group_id = var.client_security_group_ids[count.index]
+
+  tags = var.tags
+}
+
+resource "aws_vpc_security_group_ingress_rule" "clients_cidr" {
+  for_each = toset(var.client_cidr_blocks)
+
+  security_group_id = aws_security_group.this.id
+  description       = "Kafka clients, IAM auth over TLS"
+  ip_protocol       = "tcp"
+  from_port         = 9098
+  to_port           = 9098
+  cidr_ipv4         = each.value
+
+  tags = var.tags
+}
+
+################################################################################
+# Provisioned cluster
+################################################################################
+
+resource "aws_cloudwatch_log_group" "this" {
+  count = var.serverless ? 0 : 1
+
+  name              = "/aws/msk/${var.name}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = local.kms_key_arn
+
+  tags = var.tags
+}
+
+resource "aws_msk_configuration" "this" {
+  count = var.serverless ? 0 : 1
+
+  name              = "${var.name}-${replace(var.kafka_version, ".", "-")}"
+  kafka_versions    = [var.kafka_version]
+  description       = "mirrorlake: consistent message size limits, no auto-created topics"
+  server_properties = join("\n", [for k, v in local.server_properties : "${k}=${v}"])
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+resource "aws_msk_cluster" "this" {
+  count = var.serverless ? 0 : 1
+
+  cluster_name           = var.name
+  kafka_version          = var.kafka_version
+  number_of_broker_nodes = var.number_of_broker_nodes
+  enhanced_monitoring    = var.enhanced_monitoring
+
+  broker_node_group_info {
+    instance_type   = var.broker_instance_type
+    client_subnets  = var.subnet_ids
+    security_groups = [aws_security_group.this.id]
+
+    storage_info {
+      ebs_storage_info {
+        volume_size = var.broker_volume_size_gb
+      }
+    }
+
+    connectivity_info {
+      public_access {
+        type = "DISABLED"
+      }
+    }
+  }
+
+  client_authentication {
+    unauthenticated = false
+
+    sasl {
+      iam = true
+    }
+  }
+
+  encryption_info {
+    encryption_at_rest_kms_key_arn = local.kms_key_arn
+
+    encryption_in_transit {
+      client_broker = "TLS"
+      in_cluster    = true
+    }
+  }
+
+  configuration_info {
+    arn      = aws_msk_configuration.this[0].arn
+    revision = aws_msk_configuration.this[0].latest_revision
+  }
+
+  logging_info {
+    broker_logs {
+      cloudwatch_logs {
+        enabled   = true
+        log_group = aws_cloudwatch_log_group.this[0].name
+      }
+    }
+  }
+
+  tags = var.tags
+
+  lifecycle {
+    precondition {
+      condition     = var.number_of_broker_nodes % length(var.subnet_ids) == 0
+      error_message = "number_of_broker_nodes must be a multiple of the number of subnets (one broker group per Availability Zone)."
+    }
+
+    precondition {
+      condition     = length(var.subnet_ids) <= 3
+      error_message = "A provisioned MSK cluster spans 2 or 3 subnets."
+    }
+  }
+}
+
+################################################################################
+# Serverless cluster
+################################################################################
+
+resource "aws_msk_serverless_cluster" "this" {
+  count = var.serverless ? 1 : 0
+
+  cluster_name = var.name
+
+  vpc_config {
+    subnet_ids         = var.subnet_ids
+    security_group_ids = [aws_security_group.this.id]
+  }
+
+  client_authentication {
+    sasl {
+      iam {
+        enabled = true
+      }
+    }
+  }
+
+  tags = var.tags
+}
