@@ -186,16 +186,16 @@ pub fn open_sockets(config: &Config) -> anyhow::Result<Vec<RecvSocket>> {
             Duration::from_millis(100),
         )?);
     }
-    if let Some(s) = out.first() {
-        if s.rcvbuf_bytes < config.rcvbuf_bytes {
-            tracing::warn!(
-                requested = config.rcvbuf_bytes,
-                granted = s.rcvbuf_bytes,
-                rmem_max = udp::rmem_max(),
-                "SO_RCVBUF capped by the kernel: raise net.core.rmem_max (sysctl -w net.core.rmem_max={}) or run with CAP_NET_ADMIN, or expect kernel drops under bursts",
-                config.rcvbuf_bytes
-            );
-        }
+    if let Some(s) = out.first()
+        && s.rcvbuf_bytes < config.rcvbuf_bytes
+    {
+        tracing::warn!(
+            requested = config.rcvbuf_bytes,
+            granted = s.rcvbuf_bytes,
+            rmem_max = udp::rmem_max(),
+            "SO_RCVBUF capped by the kernel: raise net.core.rmem_max (sysctl -w net.core.rmem_max={}) or run with CAP_NET_ADMIN, or expect kernel drops under bursts",
+            config.rcvbuf_bytes
+        );
     }
     Ok(out)
 }

@@ -136,7 +136,7 @@ fn packet(i: u32) -> Expected {
     let source: IpAddr = [127, 0, 0, 20 + (i % 5) as u8].into();
     let peer: IpAddr = [10, 1, (i % 7) as u8, 9].into();
     let vni = 7 + i % 3;
-    let egress = i % 2 == 0;
+    let egress = i.is_multiple_of(2);
     let mut payload = format!("e2e-{i:08}-").into_bytes();
     payload.resize(40 + (i as usize * 37) % 1300, b'x');
     let (src, dst, direction) = match i % 10 {

@@ -73,8 +73,7 @@ inB() { ip netns exec "$NSB" "$@"; }
 client() { timeout 10 ip netns exec "$NSA" "$@" >>"$WORK/clients.log" 2>&1 || echo "make.sh: '$*' exited $?" >>"$WORK/clients.log"; }
 # Waits (bounded) until `cmd` succeeds.
 wait_for() {
-    local i
-    for i in $(seq 1 100); do
+    for _ in $(seq 1 100); do
         "$@" >/dev/null 2>&1 && return 0
         sleep 0.05
     done
@@ -86,6 +85,7 @@ wait_for() {
 DNSMASQ=$(command -v dnsmasq || true)
 if [[ -z $DNSMASQ ]] && command -v apt-get >/dev/null; then
     # dnsmasq-base is the binary alone (no system service is started).
+    export DEBIAN_FRONTEND=noninteractive
     timeout 120 apt-get install -y -q --no-install-recommends dnsmasq-base >/dev/null 2>&1 ||
         { timeout 120 apt-get update -q >/dev/null 2>&1 &&
           timeout 120 apt-get install -y -q --no-install-recommends dnsmasq-base >/dev/null 2>&1; } || true

@@ -191,9 +191,13 @@ pub fn decode(
         Input::OuterFrame => decode_outer_frame(bytes, orig_len),
         Input::Ethernet => decode_ethernet(bytes, orig_len),
         Input::Capture => match decode_outer_frame(bytes, orig_len) {
-            Err(DropReason::OuterNotVxlan | DropReason::VxlanNoVni | DropReason::VxlanTooShort) => {
-                decode_ethernet(bytes, orig_len)
-            }
+            // Not a recognizable tunnel: keep it as the plain frame it is.
+            Err(
+                DropReason::OuterNotVxlan
+                | DropReason::OuterMalformed
+                | DropReason::VxlanNoVni
+                | DropReason::VxlanTooShort,
+            ) => decode_ethernet(bytes, orig_len),
             other => other,
         },
     }
@@ -346,16 +350,8 @@ fn decode_ip(d: &mut Decoded<'_>, frame: &[u8], l3: usize, ether_type: u16) {
             d.src_ip = Some(IpAddr::V6(h.source_addr()));
             d.dst_ip = Some(IpAddr::V6(h.destination_addr()));
             d.ttl = Some(h.hop_limit());
-            for ext in v6.extensions().clone().into_iter() {
-                if let etherparse::Ipv6ExtensionSlice::Fragment(f) = ext {
-                    d.fragment = Some(Fragment {
-                        offset: f.fragment_offset().value() * 8,
-                        more: f.more_fragments(),
-                        id: f.identification(),
-                    });
-                }
-            }
             headers_len = h.slice().len() + v6.extensions().slice().len();
+            d.fragment = ipv6_fragment(frame, l3, h.next_header().0, headers_len);
             // A zero payload length means a jumbogram: the length is unknown.
             ip_total = match h.payload_length() {
                 0 => None,
@@ -385,6 +381,32 @@ fn decode_ip(d: &mut Decoded<'_>, frame: &[u8], l3: usize, ether_type: u16) {
         return;
     }
     decode_transport(d, frame, l3 + headers_len, payload.payload, protocol);
+}
+
+/// Finds the fragment header among the IPv6 extension headers, walking the
+/// raw bytes with bounds checks (etherparse's extension iterator is not used:
+/// the fuzzer found it reading past a cut header).
+fn ipv6_fragment(frame: &[u8], l3: usize, first: u8, headers_len: usize) -> Option<Fragment> {
+    let end = (l3 + headers_len).min(frame.len());
+    let (mut next, mut off) = (first, l3 + 40);
+    while off < end {
+        let len = match next {
+            44 => {
+                let field = be16(frame, off + 2)?;
+                return Some(Fragment {
+                    offset: field & 0xfff8,
+                    more: field & 1 != 0,
+                    id: be32(frame, off + 4)?,
+                });
+            }
+            0 | 43 | 60 | 135 | 139 | 140 => (usize::from(*frame.get(off + 1)?) + 1) * 8,
+            51 => (usize::from(*frame.get(off + 1)?) + 2) * 4,
+            _ => return None,
+        };
+        next = *frame.get(off)?;
+        off += len;
+    }
+    None
 }
 
 fn decode_transport(d: &mut Decoded<'_>, frame: &[u8], l4: usize, seg: &[u8], protocol: u8) {

@@ -502,3 +502,22 @@ fn cut_ipv6_extension_header_still_names_the_protocol() {
     assert!(d.truncated());
     assert_eq!(d.icmp_type, None, "nothing past the cut header is read");
 }
+
+/// Fuzzer finding (kept as a seed): a cut IPv6 extension header made
+/// etherparse's extension iterator read past the slice.
+#[test]
+fn regression_ipv6_extension_iterator() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/decode");
+    let bytes =
+        std::fs::read(dir.join("seed-regression-ipv6-ext-iter")).expect("committed regression");
+    for input in [
+        Input::VxlanPayload,
+        Input::OuterFrame,
+        Input::Ethernet,
+        Input::Capture,
+    ] {
+        let _ = decode(input, &bytes, None);
+    }
+    let d = decode(Input::VxlanPayload, &bytes, None).expect("kept");
+    assert_eq!(d.ip_version, Some(6));
+}
