@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -147,20 +147,17 @@ impl RunArgs {
     }
 }
 
-fn now_us() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64)
-}
-
-fn lake_writer(lake_url: &str, id: &str, config: &Config) -> Result<LakeWriter> {
+/// Opens the lake once; returns the writer and the lake's URL (for logs).
+fn lake_writer(lake_url: &str, id: &str, config: &Config) -> Result<(LakeWriter, String)> {
     let lake = Lake::open(lake_url).context("open lake")?;
-    Ok(LakeWriter::new(
+    let url = lake.url.to_string();
+    let writer = LakeWriter::new(
         lake,
         config.file_config(),
         config.roll_policy(),
-        Box::new(SequenceNamer::new(id, now_us())),
-    ))
+        Box::new(SequenceNamer::new(id, pipeline::now_us())),
+    );
+    Ok((writer, url))
 }
 
 async fn shutdown_signal() -> Result<&'static str> {
@@ -175,8 +172,7 @@ async fn shutdown_signal() -> Result<&'static str> {
 
 async fn run(args: RunArgs) -> Result<()> {
     let config = args.resolve()?;
-    let writer = lake_writer(&config.lake, &config.collector_id, &config)?;
-    let lake_url = Lake::open(&config.lake)?.url;
+    let (writer, lake_url) = lake_writer(&config.lake, &config.collector_id, &config)?;
     let shared = Arc::new(Shared::default());
     let sockets = pipeline::open_sockets(&config)?;
     shared
@@ -238,7 +234,7 @@ async fn import(args: ImportArgs) -> Result<()> {
         collector_id: args.collector_id.clone(),
         ..Config::default()
     };
-    let mut writer = lake_writer(&args.lake, &args.collector_id, &config)?;
+    let (mut writer, lake_url) = lake_writer(&args.lake, &args.collector_id, &config)?;
     let total: u64 = args
         .files
         .iter()
@@ -274,7 +270,7 @@ async fn import(args: ImportArgs) -> Result<()> {
     eprintln!(
         "wrote {rows} rows in {} files to {}",
         closed.len(),
-        Lake::open(&args.lake)?.url
+        lake_url
     );
     Ok(())
 }

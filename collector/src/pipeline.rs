@@ -69,7 +69,8 @@ impl Filters {
     }
 }
 
-fn now_us() -> i64 {
+/// Wall-clock time in microseconds since the Unix epoch.
+pub fn now_us() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as i64)
