@@ -1,13 +1,20 @@
-//! `mirrorlake-aggregator`: the lake side of mirrorlake. Today: `query`
-//! (SQL over the lake). Cluster mode (`run`, Kafka to Parquet), `ddl`,
-//! `export` and `tail` are tracked in their own issues.
+//! `mirrorlake-aggregator`: the lake side of mirrorlake: `run` (cluster
+//! mode, Kafka to Parquet, each record in exactly one file) and `query`
+//! (SQL over the lake).
 
+mod manifest;
+mod metrics;
 mod query;
+mod run;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use mirrorlake_lake::Lake;
+use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -22,6 +29,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Consume packet batches from Kafka into the lake (cluster mode).
+    Run(RunArgs),
     /// Run SQL over the lake (table `packets`, partition columns `dt`, `hour`).
     Query {
         /// Lake location: a path, file:// or s3://bucket/prefix.
@@ -35,8 +44,118 @@ enum Command {
     },
 }
 
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    /// Kafka bootstrap brokers, HOST:PORT[,...].
+    #[arg(long, env = "MIRRORLAKE_KAFKA")]
+    kafka: String,
+    /// Topic of packet batches.
+    #[arg(long, env = "MIRRORLAKE_TOPIC", default_value = mirrorlake_kafka::DEFAULT_TOPIC)]
+    topic: String,
+    /// Lake location: a path, file:// or s3://bucket/prefix.
+    #[arg(long, env = "MIRRORLAKE_LAKE")]
+    lake: String,
+    /// Consumer group.
+    #[arg(
+        long,
+        env = "MIRRORLAKE_GROUP",
+        default_value = "mirrorlake-aggregator"
+    )]
+    group: String,
+    /// HTTP address of /healthz and /metrics.
+    #[arg(long, env = "MIRRORLAKE_HTTP", default_value = "0.0.0.0:9091")]
+    http: SocketAddr,
+    /// This aggregator's id [default: host name and pid].
+    #[arg(long, env = "MIRRORLAKE_AGGREGATOR_ID")]
+    id: Option<String>,
+    /// A librdkafka option, KEY=VALUE (repeatable).
+    #[arg(long = "kafka-option", value_name = "KEY=VALUE")]
+    kafka_option: Vec<String>,
+    /// End an offset range (and its files) at about this many bytes.
+    #[arg(long, env = "MIRRORLAKE_MAX_FILE_BYTES", default_value_t = 128 << 20)]
+    max_file_bytes: usize,
+    /// End an offset range this long after its first record, ms.
+    #[arg(long, env = "MIRRORLAKE_FILE_MAX_AGE_MS", default_value_t = 50_000)]
+    file_max_age_ms: u64,
+    /// Largest message the collectors send (must match their
+    /// kafka.max_message_bytes; checked against the topic).
+    #[arg(long, env = "MIRRORLAKE_KAFKA_MAX_MESSAGE_BYTES", default_value_t = mirrorlake_kafka::DEFAULT_MAX_MESSAGE_BYTES)]
+    max_message_bytes: usize,
+}
+
+async fn shutdown_signal() -> Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
+}
+
+async fn run_cmd(a: RunArgs) -> Result<()> {
+    if a.file_max_age_ms == 0 {
+        anyhow::bail!("invalid --file-max-age-ms: must be at least 1");
+    }
+    if a.max_file_bytes < 1 << 20 {
+        anyhow::bail!("invalid --max-file-bytes: must be at least 1048576");
+    }
+    let id = a.id.unwrap_or_else(|| {
+        let host = hostname::get()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_else(|| "aggregator".into());
+        format!("{host}-{}", std::process::id())
+    });
+    let kafka = mirrorlake_kafka::KafkaSettings::new(&a.kafka, &a.topic)
+        .with_option_args(&a.kafka_option)
+        .map_err(anyhow::Error::msg)?;
+    let cfg = run::RunConfig {
+        kafka,
+        group: a.group,
+        id,
+        max_range_bytes: a.max_file_bytes,
+        max_range_age: Duration::from_millis(a.file_max_age_ms),
+        files: mirrorlake_lake::FileConfig::default(),
+        max_message_bytes: a.max_message_bytes,
+    };
+    let lake = Lake::open(&a.lake)?;
+    run::check_topic(&cfg).await?;
+    let m = Arc::new(metrics::Metrics::new());
+    let http = mirrorlake_ops::serve(a.http, m.clone()).await?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let rt = tokio::runtime::Handle::current();
+    tracing::info!(lake = %lake.url, group = %cfg.group, id = %cfg.id, "aggregator running");
+    let worker = {
+        let (m, stop) = (m.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("consume".into())
+            .spawn(move || run::run(cfg, lake, rt, m, stop))?
+    };
+    let worker = tokio::task::spawn_blocking(move || worker.join());
+    tokio::pin!(worker);
+    tokio::select! {
+        sig = shutdown_signal() => {
+            tracing::info!(signal = sig?, "stopping: ending open ranges");
+            stop.store(true, Ordering::Relaxed);
+            worker.await?.map_err(|_| anyhow::anyhow!("consumer thread panicked"))??;
+        }
+        done = &mut worker => {
+            done?.map_err(|_| anyhow::anyhow!("consumer thread panicked"))??;
+        }
+    }
+    http.abort();
+    tracing::info!(
+        rows = m.rows_written.get(),
+        files = m.files_written.get(),
+        "stopped"
+    );
+    Ok(())
+}
+
 async fn main_async(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Run(a) => run_cmd(a).await,
         Command::Query { lake, format, sql } => {
             let lake = Lake::open(&lake)?;
             let batches = query::run(&lake, &sql).await?;
@@ -50,13 +169,7 @@ async fn main_async(cli: Cli) -> Result<()> {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("MIRRORLAKE_LOG")
-                .unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    mirrorlake_ops::init_tracing("warn");
     let cli = Cli::parse();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -1,18 +1,9 @@
-//! SQL over the lake with DataFusion: table `packets` (partition columns
-//! `dt`, `hour` from the path, pruned by predicates on them), Parquet
-//! predicates pushed into the scan (statistics, page indexes, bloom filters).
+//! `query`: SQL over the lake (the session lives in `mirrorlake_lake::sql`)
+//! rendered as a table, CSV or JSON lines.
 
-use anyhow::{Context, Result};
-use arrow::datatypes::DataType;
+use anyhow::Result;
 use arrow::record_batch::RecordBatch;
-use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{
-    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
-};
-use datafusion::prelude::{SessionConfig, SessionContext};
-use mirrorlake_lake::{Lake, TABLE_PACKETS};
-use mirrorlake_schema::packet_schema;
-use std::sync::Arc;
+use mirrorlake_lake::Lake;
 
 /// Output format of `query`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -25,37 +16,9 @@ pub enum Format {
     Json,
 }
 
-/// A DataFusion session with the lake's tables registered.
-pub async fn session(lake: &Lake) -> Result<SessionContext> {
-    let config = SessionConfig::new()
-        .set_bool("datafusion.execution.parquet.pushdown_filters", true)
-        .set_bool("datafusion.execution.parquet.reorder_filters", true);
-    let ctx = SessionContext::new_with_config(config);
-    if lake.url.scheme() != "file" {
-        // Local lakes use DataFusion's own file:// store.
-        ctx.register_object_store(&lake.url, lake.store.clone());
-    }
-    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-        .with_file_extension(".parquet")
-        .with_table_partition_cols(vec![
-            ("dt".into(), DataType::Utf8),
-            ("hour".into(), DataType::Utf8),
-        ]);
-    let url = ListingTableUrl::parse(lake.table_url(TABLE_PACKETS).as_str())?;
-    let table = ListingTable::try_new(
-        ListingTableConfig::new(url)
-            .with_listing_options(options)
-            .with_schema(packet_schema()),
-    )?;
-    ctx.register_table(TABLE_PACKETS, Arc::new(table))?;
-    Ok(ctx)
-}
-
 /// Runs one SQL statement over the lake.
 pub async fn run(lake: &Lake, sql: &str) -> Result<Vec<RecordBatch>> {
-    let ctx = session(lake).await?;
-    let df = ctx.sql(sql).await.context("plan query")?;
-    df.collect().await.context("run query")
+    Ok(mirrorlake_lake::sql::query(lake, sql).await?)
 }
 
 /// Renders batches in the chosen format.

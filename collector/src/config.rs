@@ -39,6 +39,47 @@ pub struct Config {
     pub batch: BatchSection,
     /// Parquet files in the lake.
     pub files: FilesSection,
+    /// Cluster mode: publish to Kafka instead of writing a lake.
+    pub kafka: KafkaSection,
+}
+
+/// `[kafka]`: cluster mode. Empty `brokers` means single-node mode (lake).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaSection {
+    /// Bootstrap brokers, `HOST:PORT[,...]`; set: publish to Kafka.
+    pub brokers: String,
+    /// Topic of packet batches.
+    pub topic: String,
+    /// Largest message sent; batches are split to stay under it. The topic's
+    /// `max.message.bytes` must exceed it (checked at start-up).
+    pub max_message_bytes: usize,
+    /// Bound of the producer's local queue, KiB (librdkafka's default is 1 GiB).
+    pub queue_kbytes: usize,
+    /// Partitions when the collector creates the topic (-1: broker default).
+    pub partitions: i32,
+    /// Replication factor when it creates the topic (-1: broker default).
+    pub replication: i32,
+    /// Wait this long at start-up for the topic check; when no broker
+    /// answers by then the collector runs anyway (counting what it drops).
+    pub startup_timeout_ms: u64,
+    /// Any librdkafka option (TLS, SASL...), e.g. `"security.protocol" = "SSL"`.
+    pub options: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for KafkaSection {
+    fn default() -> Self {
+        Self {
+            brokers: String::new(),
+            topic: mirrorlake_kafka::DEFAULT_TOPIC.into(),
+            max_message_bytes: mirrorlake_kafka::DEFAULT_MAX_MESSAGE_BYTES,
+            queue_kbytes: 128 * 1024,
+            partitions: 12,
+            replication: -1,
+            startup_timeout_ms: 10_000,
+            options: Default::default(),
+        }
+    }
 }
 
 /// `[batch]`: when a record batch is cut.
@@ -86,6 +127,7 @@ impl Default for Config {
             drain_ms: 0,
             batch: BatchSection::default(),
             files: FilesSection::default(),
+            kafka: KafkaSection::default(),
         }
     }
 }
@@ -160,6 +202,36 @@ impl Config {
         if self.files.row_group_rows == 0 {
             fail("files.row_group_rows", "must be at least 1")?;
         }
+        let k = &self.kafka;
+        if !k.brokers.is_empty() {
+            if k.brokers.split(',').any(|b| b.trim().is_empty()) {
+                fail("kafka.brokers", "an empty entry in the broker list")?;
+            }
+            if k.topic.is_empty() {
+                fail("kafka.topic", "must not be empty")?;
+            }
+            if k.max_message_bytes < 64 * 1024 {
+                fail("kafka.max_message_bytes", "must be at least 65536")?;
+            }
+            if k.queue_kbytes < k.max_message_bytes / 1024 * 4 {
+                fail(
+                    "kafka.queue_kbytes",
+                    "must hold at least 4 messages of kafka.max_message_bytes",
+                )?;
+            }
+            if k.partitions == 0 || k.partitions < -1 {
+                fail(
+                    "kafka.partitions",
+                    "must be -1 (broker default) or at least 1",
+                )?;
+            }
+            if k.replication == 0 || k.replication < -1 {
+                fail(
+                    "kafka.replication",
+                    "must be -1 (broker default) or at least 1",
+                )?;
+            }
+        }
         Ok(())
     }
 
@@ -187,6 +259,15 @@ impl Config {
             row_group_rows: self.files.row_group_rows,
             ..mirrorlake_lake::FileConfig::default()
         }
+    }
+
+    /// Kafka client settings (cluster mode), when `kafka.brokers` is set.
+    pub fn kafka_settings(&self) -> Option<mirrorlake_kafka::KafkaSettings> {
+        (!self.kafka.brokers.is_empty()).then(|| mirrorlake_kafka::KafkaSettings {
+            brokers: self.kafka.brokers.clone(),
+            topic: self.kafka.topic.clone(),
+            options: self.kafka.options.clone(),
+        })
     }
 
     /// Number of receive sockets to open.
@@ -245,6 +326,9 @@ mod tests {
             max_age_ms = 200
             [files]
             max_file_age_ms = 5000
+            [kafka]
+            brokers = "127.0.0.1:9092"
+            options = { "security.protocol" = "SSL" }
             "#,
         )
         .expect("valid");
@@ -252,5 +336,22 @@ mod tests {
         assert_eq!(c.allowed_source_cidrs.len(), 2);
         assert_eq!(c.batch.max_age_ms, 200);
         assert_eq!(c.batch.max_rows, BatchSection::default().max_rows);
+        let k = c.kafka_settings().expect("cluster mode");
+        assert_eq!(k.options["security.protocol"], "SSL");
+        assert_eq!(k.topic, "mirrorlake.packets");
+        assert!(c.validate().is_ok());
+        let bad = Config {
+            kafka: KafkaSection {
+                queue_kbytes: 1,
+                ..c.kafka.clone()
+            },
+            ..c
+        };
+        assert!(
+            bad.validate()
+                .expect_err("tiny queue")
+                .to_string()
+                .contains("kafka.queue_kbytes")
+        );
     }
 }

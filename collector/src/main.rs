@@ -82,6 +82,16 @@ struct RunArgs {
     /// Close a lake file this long after it was opened.
     #[arg(long, env = "MIRRORLAKE_FILE_MAX_AGE_MS")]
     file_max_age_ms: Option<u64>,
+    /// Cluster mode: publish batches to these Kafka brokers (HOST:PORT[,...])
+    /// instead of writing a lake.
+    #[arg(long, env = "MIRRORLAKE_KAFKA")]
+    kafka: Option<String>,
+    /// Kafka topic [default: mirrorlake.packets].
+    #[arg(long, env = "MIRRORLAKE_TOPIC")]
+    topic: Option<String>,
+    /// A librdkafka option, KEY=VALUE (repeatable; e.g. security.protocol=SSL).
+    #[arg(long = "kafka-option", value_name = "KEY=VALUE")]
+    kafka_option: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -142,6 +152,16 @@ impl RunArgs {
         if let Some(v) = self.file_max_age_ms {
             c.files.max_file_age_ms = v;
         }
+        if let Some(v) = self.kafka {
+            c.kafka.brokers = v;
+        }
+        if let Some(v) = self.topic {
+            c.kafka.topic = v;
+        }
+        for o in &self.kafka_option {
+            let (k, v) = mirrorlake_kafka::parse_option(o).map_err(anyhow::Error::msg)?;
+            c.kafka.options.insert(k, v);
+        }
         c.validate()?;
         Ok(c)
     }
@@ -170,18 +190,87 @@ async fn shutdown_signal() -> Result<&'static str> {
     })
 }
 
+/// Cluster mode: checks (or creates) the topic, then builds the publisher.
+/// An unreachable broker is not fatal (the collector never waits on Kafka);
+/// a topic that cannot take our messages is.
+async fn kafka_publisher(
+    config: &Config,
+    settings: &mirrorlake_kafka::KafkaSettings,
+    shared: &Arc<Shared>,
+) -> Result<mirrorlake_kafka::Publisher> {
+    let k = &config.kafka;
+    let spec = mirrorlake_kafka::TopicSpec {
+        partitions: k.partitions,
+        replication: k.replication,
+        max_message_bytes: k.max_message_bytes,
+    };
+    match mirrorlake_kafka::ensure_topic(
+        settings,
+        spec,
+        Duration::from_millis(k.startup_timeout_ms),
+    )
+    .await
+    {
+        Ok(t) => tracing::info!(
+            topic = %settings.topic, partitions = t.partitions, created = t.created,
+            max_message_bytes = t.max_message_bytes, "kafka topic ready"
+        ),
+        Err(e @ mirrorlake_kafka::TopicError::Unreachable { .. }) => {
+            tracing::warn!(error = %e, "kafka unreachable at start-up; running anyway, batches are dropped and counted while it stays away");
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let observer = Arc::new(pipeline::KafkaObserver(shared.clone()));
+    mirrorlake_kafka::Publisher::new(
+        settings,
+        &config.collector_id,
+        k.max_message_bytes,
+        k.queue_kbytes,
+        observer,
+    )
+    .context("kafka producer")
+}
+
+enum Sink {
+    Lake(tokio::task::JoinHandle<Result<()>>),
+    Kafka(tokio::task::JoinHandle<()>),
+}
+
 async fn run(args: RunArgs) -> Result<()> {
     let config = args.resolve()?;
-    let (writer, lake_url) = lake_writer(&config.lake, &config.collector_id, &config)?;
     let shared = Arc::new(Shared::default());
+    let (tx, rx) = tokio::sync::mpsc::channel(config.queue_batches);
+    let (sink, destination) = match config.kafka_settings() {
+        Some(settings) => {
+            let publisher = kafka_publisher(&config, &settings, &shared).await?;
+            let shared = shared.clone();
+            let flush = Duration::from_secs(10);
+            (
+                Sink::Kafka(tokio::task::spawn_blocking(move || {
+                    pipeline::kafka_sink(rx, publisher, shared, flush)
+                })),
+                format!("kafka {} topic {}", settings.brokers, settings.topic),
+            )
+        }
+        None => {
+            let (writer, lake_url) = lake_writer(&config.lake, &config.collector_id, &config)?;
+            (
+                Sink::Lake(tokio::spawn(pipeline::lake_sink(
+                    rx,
+                    writer,
+                    shared.clone(),
+                ))),
+                format!("lake {lake_url}"),
+            )
+        }
+    };
     let sockets = pipeline::open_sockets(&config)?;
     shared
         .metrics
         .socket_rcvbuf_bytes
         .set(sockets.first().map_or(0, |s| s.rcvbuf_bytes as i64));
-    let http = http::serve(config.http, shared.clone()).await?;
-    let (tx, rx) = tokio::sync::mpsc::channel(config.queue_batches);
-    let sink = tokio::spawn(pipeline::lake_sink(rx, writer, shared.clone()));
+    let http =
+        mirrorlake_ops::serve(config.http, Arc::new(http::CollectorProbe(shared.clone()))).await?;
     let filters = Filters::new(&config.allowed_source_cidrs, &config.allowed_vnis);
     let threads: Vec<_> = sockets
         .into_iter()
@@ -197,7 +286,7 @@ async fn run(args: RunArgs) -> Result<()> {
         .context("spawn receive threads")?;
     drop(tx);
     tracing::info!(
-        listen = %config.listen, http = %config.http, lake = %lake_url, sockets = threads.len(),
+        listen = %config.listen, http = %config.http, to = %destination, sockets = threads.len(),
         collector_id = %config.collector_id, "collector running"
     );
     let sig = shutdown_signal().await?;
@@ -216,12 +305,16 @@ async fn run(args: RunArgs) -> Result<()> {
         }
     })
     .await?;
-    sink.await.context("sink task")??;
+    match sink {
+        Sink::Lake(t) => t.await.context("sink task")??,
+        Sink::Kafka(t) => t.await.context("sink task")?,
+    }
     http.abort();
     let m = &shared.metrics;
     tracing::info!(
         received = m.packets_received.get(),
-        rows = m.rows_written.get(),
+        rows_written = m.rows_written.get(),
+        rows_published = m.rows_published.get(),
         files = m.files_written.get(),
         elapsed_ms = started.elapsed().as_millis() as u64,
         "stopped: everything flushed"
@@ -300,13 +393,7 @@ fn decode_file(args: DecodeArgs) -> Result<()> {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("MIRRORLAKE_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    mirrorlake_ops::init_tracing("info");
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Decode(a) => decode_file(a),

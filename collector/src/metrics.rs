@@ -25,6 +25,13 @@ pub enum Drop {
     Oversize,
     /// The sink failed to write the batch (after the store's retries).
     SinkError,
+    /// Cluster mode: the producer's bounded queue was full (Kafka slow or away).
+    KafkaQueueFull,
+    /// Cluster mode: the producer refused a message (not for a full queue).
+    KafkaRefused,
+    /// Cluster mode: a queued message failed for good, or was still queued
+    /// when the shutdown flush timed out.
+    KafkaDeliveryFailed,
 }
 
 impl Drop {
@@ -37,6 +44,9 @@ impl Drop {
             Drop::Backpressure => "backpressure",
             Drop::Oversize => "oversize",
             Drop::SinkError => "sink_error",
+            Drop::KafkaQueueFull => "kafka_queue_full",
+            Drop::KafkaRefused => "kafka_refused",
+            Drop::KafkaDeliveryFailed => "kafka_delivery_failed",
         }
     }
 }
@@ -79,6 +89,24 @@ pub struct Metrics {
     pub queue_batches: Gauge,
     /// 1 while the sink writes successfully.
     pub sink_healthy: Gauge,
+    /// Cluster mode: rows acknowledged by Kafka.
+    pub rows_published: Counter,
+    /// Cluster mode: messages acknowledged by Kafka.
+    pub kafka_messages: Counter,
+    /// Cluster mode: message bytes acknowledged by Kafka.
+    pub kafka_bytes: Counter,
+    /// librdkafka: messages in the producer queue (statistics `msg_cnt`).
+    pub kafka_queue_messages: Gauge,
+    /// librdkafka: bytes in the producer queue (statistics `msg_size`).
+    pub kafka_queue_bytes: Gauge,
+    /// librdkafka: brokers in state UP.
+    pub kafka_brokers_up: Gauge,
+    /// librdkafka: largest average broker round trip, µs.
+    pub kafka_rtt_us: Gauge,
+    /// librdkafka: request retries, all brokers (cumulative).
+    pub kafka_retries: Gauge,
+    /// librdkafka: transmit errors, all brokers (cumulative).
+    pub kafka_tx_errors: Gauge,
 }
 
 impl Metrics {
@@ -99,6 +127,15 @@ impl Metrics {
             flush_seconds: Histogram::new([0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
             queue_batches: Gauge::default(),
             sink_healthy: Gauge::default(),
+            rows_published: Counter::default(),
+            kafka_messages: Counter::default(),
+            kafka_bytes: Counter::default(),
+            kafka_queue_messages: Gauge::default(),
+            kafka_queue_bytes: Gauge::default(),
+            kafka_brokers_up: Gauge::default(),
+            kafka_rtt_us: Gauge::default(),
+            kafka_retries: Gauge::default(),
+            kafka_tx_errors: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -162,6 +199,59 @@ impl Metrics {
             "1 while the sink writes successfully",
             m.sink_healthy.clone(),
         );
+        for (name, help, metric) in [
+            (
+                "rows_published",
+                "Rows acknowledged by Kafka (cluster mode)",
+                &m.rows_published,
+            ),
+            (
+                "kafka_messages",
+                "Messages acknowledged by Kafka",
+                &m.kafka_messages,
+            ),
+            (
+                "kafka_bytes",
+                "Message bytes acknowledged by Kafka",
+                &m.kafka_bytes,
+            ),
+        ] {
+            registry.register(name, help, metric.clone());
+        }
+        for (name, help, metric) in [
+            (
+                "kafka_queue_messages",
+                "librdkafka: messages in the producer queue",
+                &m.kafka_queue_messages,
+            ),
+            (
+                "kafka_queue_bytes",
+                "librdkafka: bytes in the producer queue",
+                &m.kafka_queue_bytes,
+            ),
+            (
+                "kafka_brokers_up",
+                "librdkafka: brokers in state UP",
+                &m.kafka_brokers_up,
+            ),
+            (
+                "kafka_rtt_us",
+                "librdkafka: largest average broker round trip (us)",
+                &m.kafka_rtt_us,
+            ),
+            (
+                "kafka_retries",
+                "librdkafka: request retries, all brokers",
+                &m.kafka_retries,
+            ),
+            (
+                "kafka_tx_errors",
+                "librdkafka: transmit errors, all brokers",
+                &m.kafka_tx_errors,
+            ),
+        ] {
+            registry.register(name, help, metric.clone());
+        }
         // Every label value exists from the start, so dashboards see zeros.
         for r in DropReason::ALL {
             m.drop(Drop::Decode(r), 0);
@@ -172,6 +262,9 @@ impl Metrics {
             Drop::Backpressure,
             Drop::Oversize,
             Drop::SinkError,
+            Drop::KafkaQueueFull,
+            Drop::KafkaRefused,
+            Drop::KafkaDeliveryFailed,
         ] {
             m.drop(d, 0);
         }
@@ -208,6 +301,26 @@ impl Metrics {
                     .inc_by(n);
             }
         }
+    }
+
+    /// Copies librdkafka's statistics into the gauges.
+    pub fn kafka_statistics(&self, s: &mirrorlake_kafka::rdkafka::statistics::Statistics) {
+        let brokers = s.brokers.values().filter(|b| b.nodeid >= 0);
+        self.kafka_queue_messages.set(s.msg_cnt as i64);
+        self.kafka_queue_bytes.set(s.msg_size as i64);
+        self.kafka_brokers_up
+            .set(brokers.clone().filter(|b| b.state == "UP").count() as i64);
+        self.kafka_rtt_us.set(
+            brokers
+                .clone()
+                .filter_map(|b| b.rtt.as_ref().map(|w| w.avg))
+                .max()
+                .unwrap_or(0),
+        );
+        self.kafka_retries
+            .set(brokers.clone().map(|b| b.txretries as i64).sum());
+        self.kafka_tx_errors
+            .set(brokers.map(|b| b.txerrs as i64).sum());
     }
 
     /// The Prometheus text exposition.

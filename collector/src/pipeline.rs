@@ -201,6 +201,52 @@ pub fn open_sockets(config: &Config) -> anyhow::Result<Vec<RecvSocket>> {
     Ok(out)
 }
 
+/// Cluster mode's observer of published rows: every row handed to Kafka ends
+/// in exactly one of `rows_published` or a `kafka_*` drop reason.
+#[derive(Debug)]
+pub struct KafkaObserver(pub Arc<Shared>);
+
+impl mirrorlake_kafka::PublishObserver for KafkaObserver {
+    fn delivered(&self, rows: u64, bytes: u64) {
+        let m = &self.0.metrics;
+        m.rows_published.inc_by(rows);
+        m.kafka_messages.inc();
+        m.kafka_bytes.inc_by(bytes);
+    }
+
+    fn failed(&self, rows: u64, error: &mirrorlake_kafka::rdkafka::error::KafkaError) {
+        tracing::warn!(%error, rows, "kafka delivery failed");
+        self.0.metrics.drop(Drop::KafkaDeliveryFailed, rows);
+    }
+
+    fn statistics(&self, stats: &mirrorlake_kafka::rdkafka::statistics::Statistics) {
+        self.0.metrics.kafka_statistics(stats);
+    }
+}
+
+/// Cluster mode's sink (a blocking thread: encoding is CPU work): publishes
+/// each batch without waiting; at the end (queue closed) flushes for up to
+/// `flush_timeout`, and what is still queued then is counted as dropped.
+pub fn kafka_sink(
+    mut rx: mpsc::Receiver<RecordBatch>,
+    mut publisher: mirrorlake_kafka::Publisher,
+    shared: Arc<Shared>,
+    flush_timeout: Duration,
+) {
+    shared.sink_ok.store(true, Ordering::Relaxed);
+    let m = &shared.metrics;
+    while let Some(batch) = rx.blocking_recv() {
+        m.queue_batches.set(rx.len() as i64);
+        let r = publisher.publish(&batch);
+        m.drop(Drop::KafkaQueueFull, r.queue_full);
+        m.drop(Drop::KafkaRefused, r.error);
+        shared
+            .sink_ok
+            .store(r.queue_full + r.error == 0, Ordering::Relaxed);
+    }
+    publisher.close(flush_timeout);
+}
+
 /// The sink: writes batches to the lake, closes files by age, and at the end
 /// (queue closed) closes every file.
 pub async fn lake_sink(

@@ -9,7 +9,7 @@ use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0")
         .expect("bind")
         .local_addr()
@@ -17,7 +17,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn free_tcp_port() -> u16 {
+pub(crate) fn free_tcp_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
         .local_addr()
@@ -26,7 +26,7 @@ fn free_tcp_port() -> u16 {
 }
 
 /// Minimal HTTP GET: (status, body).
-fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
+pub(crate) fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     write!(
@@ -44,7 +44,7 @@ fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
     Some((status, body))
 }
 
-fn metric(body: &str, name_and_labels: &str) -> Option<u64> {
+pub(crate) fn metric(body: &str, name_and_labels: &str) -> Option<u64> {
     body.lines()
         .find(|l| l.starts_with(name_and_labels) && l[name_and_labels.len()..].starts_with(' '))
         .and_then(|l| l.rsplit(' ').next())
@@ -52,14 +52,14 @@ fn metric(body: &str, name_and_labels: &str) -> Option<u64> {
         .map(|v| v as u64)
 }
 
-struct Collector {
-    child: Child,
+pub(crate) struct Collector {
+    pub(crate) child: Child,
     http: SocketAddr,
-    listen: SocketAddr,
+    pub(crate) listen: SocketAddr,
 }
 
 impl Collector {
-    fn start(lake: &std::path::Path, extra: &[&str]) -> Self {
+    pub(crate) fn start(lake: &std::path::Path, extra: &[&str]) -> Self {
         let listen: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
         let http: SocketAddr = format!("127.0.0.1:{}", free_tcp_port())
             .parse()
@@ -100,11 +100,15 @@ impl Collector {
         c
     }
 
-    fn metrics(&self) -> String {
+    pub(crate) fn http_addr(&self) -> SocketAddr {
+        self.http
+    }
+
+    pub(crate) fn metrics(&self) -> String {
         http_get(self.http, "/metrics").expect("metrics").1
     }
 
-    fn sigterm_and_wait(mut self) -> std::process::ExitStatus {
+    pub(crate) fn sigterm_and_wait(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
         assert!(
             Command::new("kill")

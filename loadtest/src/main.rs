@@ -1,8 +1,10 @@
 //! `mirrorlake-loadtest`: realistic AWS mirror traffic at a controlled rate.
-//! `send` generates a reproducible, tagged mix and prints what it sent as JSON.
+//! `send` generates a reproducible, tagged mix and prints what it sent as
+//! JSON; `verify` finds every packet of a run in the lake by its id.
 
 mod traffic;
 mod udp;
+mod verify;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -27,9 +29,10 @@ struct Cli {
 enum Command {
     /// Send tagged VXLAN mirror traffic from 127.0.0.x sources to a collector.
     Send {
-        /// Collector address (loopback only).
+        /// Collector address (loopback only); repeat for several collectors:
+        /// each flow goes to one of them, as an NLB hashes flows.
         #[arg(long, default_value = "127.0.0.1:4789")]
-        target: SocketAddr,
+        target: Vec<SocketAddr>,
         /// Packets per second (0: as fast as possible).
         #[arg(long, default_value_t = 10_000)]
         rate: u64,
@@ -55,15 +58,32 @@ enum Command {
         #[arg(long, default_value_t = 32)]
         batch: usize,
     },
+    /// Account for every packet of a run in the lake: stored, lost, duplicated.
+    Verify {
+        /// Lake location: a path, file:// or s3://bucket/prefix.
+        #[arg(long, env = "MIRRORLAKE_LAKE")]
+        lake: String,
+        /// Run id given to `send`.
+        #[arg(long = "run", default_value_t = 1)]
+        run_id: u32,
+        /// Packets `send` reported as sent.
+        #[arg(long)]
+        sent: u64,
+    },
 }
 
 #[allow(clippy::too_many_arguments)]
-fn send(target: SocketAddr, rate: u64, count: u64, mix: Mix, batch: usize) -> Result<()> {
-    if !target.ip().is_loopback() {
-        bail!("--target must be a loopback address (got {})", target.ip());
+fn send(targets: &[SocketAddr], rate: u64, count: u64, mix: Mix, batch: usize) -> Result<()> {
+    if let Some(t) = targets.iter().find(|t| !t.ip().is_loopback()) {
+        bail!("--target must be a loopback address (got {})", t.ip());
+    }
+    if targets.is_empty() {
+        bail!("--target: at least one collector address");
     }
     let batch = batch.clamp(1, 1024);
-    let mut sockets: BTreeMap<IpAddr, (UdpSocket, Vec<Vec<u8>>)> = BTreeMap::new();
+    // (mirror source, target index) -> socket and its pending datagrams.
+    type Pending = (UdpSocket, Vec<Vec<u8>>);
+    let mut sockets: BTreeMap<(IpAddr, usize), Pending> = BTreeMap::new();
     let mut per_source: BTreeMap<String, u64> = BTreeMap::new();
     let mut per_vni: BTreeMap<u32, u64> = BTreeMap::new();
     let mut g = Generated {
@@ -76,7 +96,10 @@ fn send(target: SocketAddr, rate: u64, count: u64, mix: Mix, batch: usize) -> Re
     let mut bytes = 0u64;
     for seq in 0..count {
         traffic::generate(&mix, seq, &mut g);
-        let entry = match sockets.entry(g.source) {
+        // The outer source port is a hash of the inner flow: one flow, one target.
+        let t = usize::from(g.source_port) % targets.len();
+        let target = targets[t];
+        let entry = match sockets.entry((g.source, t)) {
             std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::btree_map::Entry::Vacant(v) => {
                 let s =
@@ -138,8 +161,14 @@ fn main() -> ExitCode {
                 run_id,
                 seed,
             };
-            send(target, rate, count, mix, batch)
+            send(&target, rate, count, mix, batch)
         }
+        Command::Verify { lake, run_id, sent } => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| rt.block_on(verify::verify(&lake, run_id, sent)))
+            .map(|r| println!("{}", serde_json::json!(r))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

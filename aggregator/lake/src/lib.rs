@@ -7,10 +7,14 @@
 
 mod layout;
 mod props;
+pub mod sql;
 mod store;
 mod writer;
 
 pub use layout::{HOUR_US, PartitionKey, TABLE_PACKETS};
 pub use props::FileConfig;
 pub use store::{Lake, LakeError};
-pub use writer::{ClosedFile, FileNamer, LakeWriter, RollPolicy, SequenceNamer};
+pub use writer::{
+    ClosedFile, FileNamer, LakeWriter, MAX_ROW_GROUP_BYTES, OffsetRangeNamer, RollPolicy,
+    SequenceNamer,
+};

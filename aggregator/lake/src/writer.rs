@@ -74,6 +74,44 @@ impl FileNamer for SequenceNamer {
     }
 }
 
+/// `<topic>-<partition>-<first offset>.parquet`: cluster mode's names. The
+/// same Kafka offset range always gets the same names (one per hour it
+/// touches), so a replay of the range overwrites rather than duplicates.
+#[derive(Debug, Clone)]
+pub struct OffsetRangeNamer {
+    name: String,
+}
+
+impl OffsetRangeNamer {
+    /// Names the files of the range of `partition` of `topic` that starts at
+    /// `first_offset`.
+    pub fn new(topic: &str, partition: i32, first_offset: i64) -> Self {
+        let topic: String = topic
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        Self {
+            name: format!("{topic}-{partition:05}-{first_offset:020}.parquet"),
+        }
+    }
+}
+
+impl FileNamer for OffsetRangeNamer {
+    fn name(&mut self, _partition: PartitionKey) -> String {
+        self.name.clone()
+    }
+}
+
+/// A row group is cut when its buffered data reaches this size, whatever
+/// its row count: bounds the writer's memory per open file.
+pub const MAX_ROW_GROUP_BYTES: usize = 64 << 20;
+
 /// A file that was completed and is now visible in the lake.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClosedFile {
@@ -177,11 +215,29 @@ impl LakeWriter {
             };
             file.writer.write(&part).await?;
             file.rows += part.num_rows() as u64;
+            if file.writer.in_progress_size() >= MAX_ROW_GROUP_BYTES {
+                file.writer.flush().await?;
+            }
             if file.bytes() >= self.policy.max_file_bytes {
                 closed.push(self.close(key).await?);
             }
         }
         Ok(closed)
+    }
+
+    /// Bytes written or buffered in the open files.
+    pub fn buffered_bytes(&self) -> usize {
+        self.open.values().map(OpenFile::bytes).sum()
+    }
+
+    /// Rows in the open files.
+    pub fn buffered_rows(&self) -> u64 {
+        self.open.values().map(|f| f.rows).sum()
+    }
+
+    /// Object paths of the open files (not visible until closed).
+    pub fn open_paths(&self) -> Vec<Path> {
+        self.open.values().map(|f| f.path.clone()).collect()
     }
 
     /// Closes the files that reached their age limit.

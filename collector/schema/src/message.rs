@@ -87,29 +87,45 @@ pub fn encode(batch: &RecordBatch, codec: Codec) -> Result<Vec<u8>, MessageError
     Ok(out)
 }
 
+/// One message of a split batch: rows `offset..offset + rows` of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encoded {
+    /// First row of the batch in this message.
+    pub offset: usize,
+    /// Rows in this message.
+    pub rows: usize,
+    /// The framed message.
+    pub bytes: Vec<u8>,
+}
+
 /// Encodes a batch as one or more messages, each at most `max_bytes` long,
-/// splitting the batch by rows where needed.
+/// splitting the batch by rows where needed; messages come in row order.
 pub fn encode_split(
     batch: &RecordBatch,
     codec: Codec,
     max_bytes: usize,
-) -> Result<Vec<Vec<u8>>, MessageError> {
+) -> Result<Vec<Encoded>, MessageError> {
     let mut out = Vec::new();
-    let mut todo = vec![batch.clone()];
-    while let Some(b) = todo.pop() {
-        let msg = encode(&b, codec)?;
-        if msg.len() <= max_bytes {
-            out.push(msg);
-        } else if b.num_rows() <= 1 {
+    // (offset, rows) still to encode, last to do first.
+    let mut todo = vec![(0, batch.num_rows())];
+    while let Some((offset, rows)) = todo.pop() {
+        let bytes = encode(&batch.slice(offset, rows), codec)?;
+        if bytes.len() <= max_bytes {
+            out.push(Encoded {
+                offset,
+                rows,
+                bytes,
+            });
+        } else if rows <= 1 {
             return Err(MessageError::RowTooLarge {
-                bytes: msg.len(),
+                bytes: bytes.len(),
                 limit: max_bytes,
             });
         } else {
-            let half = b.num_rows() / 2;
+            let half = rows / 2;
             // Pushed in reverse so the first half is encoded first.
-            todo.push(b.slice(half, b.num_rows() - half));
-            todo.push(b.slice(0, half));
+            todo.push((offset + half, rows - half));
+            todo.push((offset, half));
         }
     }
     Ok(out)
@@ -168,10 +184,16 @@ mod tests {
         let msgs = encode_split(&b, Codec::None, whole / 5).expect("split");
         assert!(msgs.len() >= 5);
         let mut rows = Vec::new();
+        let mut next = 0;
         for m in &msgs {
-            assert!(m.len() <= whole / 5);
-            rows.extend(decode(m).expect("decode"));
+            assert!(m.bytes.len() <= whole / 5);
+            assert_eq!(m.offset, next);
+            next += m.rows;
+            let part = decode(&m.bytes).expect("decode");
+            assert_eq!(part.iter().map(|b| b.num_rows()).sum::<usize>(), m.rows);
+            rows.extend(part);
         }
+        assert_eq!(next, b.num_rows());
         let joined = arrow::compute::concat_batches(&b.schema(), &rows).expect("concat");
         assert_eq!(joined, b);
         assert!(matches!(

@@ -1,0 +1,18 @@
+//! mirrorlake's Kafka edge, shared by the collector (producer) and the
+//! aggregator (consumer): client settings with safe defaults and a door for
+//! any librdkafka option ([`KafkaSettings`]), the topic check and creation
+//! ([`ensure_topic`]), the batch headers ([`BatchHeaders`]) and the bounded,
+//! never-blocking publisher ([`Publisher`]).
+//!
+//! Messages themselves are framed by `mirrorlake_schema::message`.
+
+mod headers;
+mod publisher;
+mod settings;
+mod topic;
+
+pub use headers::BatchHeaders;
+pub use publisher::{PublishObserver, Publisher, Rejected};
+pub use rdkafka;
+pub use settings::{DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_TOPIC, KafkaSettings, parse_option};
+pub use topic::{TopicError, TopicSpec, ensure_topic};

@@ -1,0 +1,67 @@
+//! What every mirrorlake daemon serves and sets up the same way: `/healthz`
+//! (what a load balancer probes) and `/metrics` (Prometheus text) over HTTP,
+//! and logging to stderr filtered by `MIRRORLAKE_LOG`.
+#![forbid(unsafe_code)]
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// A daemon's health and metrics.
+pub trait Probe: Send + Sync + 'static {
+    /// `Ok` while healthy; the reason otherwise (served with a 503).
+    fn health(&self) -> Result<(), &'static str>;
+    /// The Prometheus/OpenMetrics text exposition.
+    fn metrics(&self) -> String;
+}
+
+async fn healthz(State(p): State<Arc<dyn Probe>>) -> impl IntoResponse {
+    match p.health() {
+        Ok(()) => (StatusCode::OK, "ok\n"),
+        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, why),
+    }
+}
+
+async fn metrics(State(p): State<Arc<dyn Probe>>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        p.metrics(),
+    )
+}
+
+/// Binds the HTTP port (failing early with a clear error) and serves it.
+pub async fn serve(
+    addr: SocketAddr,
+    probe: Arc<dyn Probe>,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let app = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .with_state(probe);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("bind http {addr}: {e}"))?;
+    Ok(tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "http server stopped");
+        }
+    }))
+}
+
+/// Logs to stderr; `MIRRORLAKE_LOG` (an `EnvFilter`) overrides `default`.
+pub fn init_tracing(default: &str) {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MIRRORLAKE_LOG")
+                .unwrap_or_else(|_| default.into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+}

@@ -1,0 +1,355 @@
+//! Cluster mode against a real Apache Kafka broker (started by
+//! `deploy/local/kafka.sh`, idempotent): collectors publish, aggregators
+//! write the lake, and `mirrorlake-loadtest verify` accounts for every
+//! packet by its id. The tests share one broker and take turns (one of them
+//! stops it).
+
+use crate::e2e::{Collector, free_tcp_port, http_get, metric};
+use crate::support::{aggregator_bin, repo_root};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+static BROKER: Mutex<()> = Mutex::new(());
+
+fn kafka_sh(args: &[&str]) {
+    let out = Command::new("bash")
+        .arg(repo_root().join("deploy/local/kafka.sh"))
+        .args(args)
+        .output()
+        .expect("run deploy/local/kafka.sh");
+    assert!(
+        out.status.success(),
+        "deploy/local/kafka.sh {args:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Takes the broker for one test, starting it if needed.
+fn broker() -> (MutexGuard<'static, ()>, &'static str) {
+    static STARTED: OnceLock<()> = OnceLock::new();
+    let guard = BROKER.lock().unwrap_or_else(|e| e.into_inner());
+    STARTED.get_or_init(|| kafka_sh(&["start"]));
+    // A previous test may have stopped it.
+    kafka_sh(&["start"]);
+    (guard, "127.0.0.1:19092")
+}
+
+fn unique(name: &str) -> String {
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros());
+    format!("{name}-{}-{t}", std::process::id())
+}
+
+fn loadtest_bin() -> PathBuf {
+    aggregator_bin().with_file_name("mirrorlake-loadtest")
+}
+
+struct Aggregator {
+    child: Child,
+    http: std::net::SocketAddr,
+}
+
+impl Aggregator {
+    fn start(kafka: &str, topic: &str, group: &str, lake: &Path, id: &str) -> Self {
+        let http: std::net::SocketAddr = format!("127.0.0.1:{}", free_tcp_port())
+            .parse()
+            .expect("addr");
+        let child = Command::new(aggregator_bin())
+            .args(["run", "--kafka", kafka, "--topic", topic, "--group", group])
+            .args(["--id", id, "--http", &http.to_string()])
+            .args(["--file-max-age-ms", "1500"])
+            .arg("--lake")
+            .arg(lake)
+            .env("MIRRORLAKE_LOG", "warn")
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawn aggregator");
+        let a = Self { child, http };
+        let deadline = Instant::now() + Duration::from_secs(40);
+        while http_get(http, "/healthz").map(|r| r.0) != Some(200) {
+            assert!(Instant::now() < deadline, "aggregator did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        a
+    }
+
+    fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn sigterm(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        self.child.wait().expect("wait")
+    }
+
+    fn metric(&self, name: &str) -> Option<u64> {
+        metric(&http_get(self.http, "/metrics")?.1, name)
+    }
+}
+
+impl Drop for Aggregator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_collector(kafka: &str, topic: &str, lake: &Path, extra: &[&str]) -> Collector {
+    let mut args = vec!["--kafka", kafka, "--topic", topic];
+    args.extend_from_slice(extra);
+    Collector::start(lake, &args)
+}
+
+/// Starts `send` in the background.
+fn send(targets: &[&Collector], run: u32, count: u64, rate: u64) -> Child {
+    let mut c = Command::new(loadtest_bin());
+    c.args([
+        "send",
+        "--run-id",
+        &run.to_string(),
+        "--seed",
+        &run.to_string(),
+    ])
+    .args(["--count", &count.to_string(), "--rate", &rate.to_string()]);
+    for t in targets {
+        c.args(["--target", &t.listen.to_string()]);
+    }
+    c.stdout(Stdio::null())
+        .spawn()
+        .expect("spawn loadtest send")
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Verified {
+    unique: u64,
+    duplicated: u64,
+    unexpected: u64,
+}
+
+fn verify(lake: &Path, run: u32, sent: u64) -> Verified {
+    let out = Command::new(loadtest_bin())
+        .args([
+            "verify",
+            "--run",
+            &run.to_string(),
+            "--sent",
+            &sent.to_string(),
+        ])
+        .arg("--lake")
+        .arg(lake)
+        .output()
+        .expect("run verify");
+    assert!(
+        out.status.success(),
+        "verify: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("verify report")
+}
+
+/// Polls `verify` until `want` unique ids are in the lake (or time runs out).
+fn wait_for_lake(lake: &Path, run: u32, sent: u64, want: u64, secs: u64) -> Verified {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let v = if lake.join("packets").exists() {
+            verify(lake, run, sent)
+        } else {
+            Verified {
+                unique: 0,
+                duplicated: 0,
+                unexpected: 0,
+            }
+        };
+        if v.unique >= want || Instant::now() > deadline {
+            return v;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// Rows a collector received but has not yet accounted for (published or
+/// dropped): 0 once its queue has drained.
+fn pending(c: &Collector) -> i64 {
+    let m = c.metrics();
+    let get = |n: &str| metric(&m, n).unwrap_or(0) as i64;
+    let dropped: i64 = m
+        .lines()
+        .filter(|l| l.starts_with("mirrorlake_packets_dropped_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .map(|v| v as i64)
+        .sum();
+    get("mirrorlake_packets_received_total") - get("mirrorlake_rows_published_total") - dropped
+}
+
+fn wait_drained(c: &Collector, secs: u64) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while pending(c) != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "collector never accounted for every packet:\n{}",
+            c.metrics()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn cluster_two_collectors_two_aggregators_exactly_once() {
+    let (_b, kafka) = broker();
+    let dir = tempfile::tempdir().expect("tmp");
+    let lake = dir.path().join("lake");
+    let (topic, group) = (unique("rt"), unique("g"));
+    let c1 = start_collector(kafka, &topic, &lake, &[]);
+    let c2 = start_collector(kafka, &topic, &lake, &[]);
+    let a1 = Aggregator::start(kafka, &topic, &group, &lake, "a1");
+    let a2 = Aggregator::start(kafka, &topic, &group, &lake, "a2");
+    const N: u64 = 30_000;
+    let mut s = send(&[&c1, &c2], 11, N, 15_000);
+    assert!(s.wait().expect("send").success());
+    wait_drained(&c1, 30);
+    wait_drained(&c2, 30);
+    let published: u64 = [&c1, &c2]
+        .iter()
+        .map(|c| metric(&c.metrics(), "mirrorlake_rows_published_total").unwrap_or(0))
+        .sum();
+    let v = wait_for_lake(&lake, 11, N, published, 60);
+    assert!(
+        published > N * 9 / 10,
+        "loopback lost more than 10%: {published}"
+    );
+    assert_eq!(
+        (v.unique, v.duplicated, v.unexpected),
+        (published, 0, 0),
+        "every published row exactly once ({v:?})"
+    );
+    for c in [&c1, &c2] {
+        assert!(
+            metric(&c.metrics(), "mirrorlake_rows_published_total").unwrap_or(0) > 0,
+            "both collectors carried traffic"
+        );
+    }
+    assert!(a1.metric("mirrorlake_aggregator_partitions").is_some());
+    assert!(a1.sigterm().success() && a2.sigterm().success());
+    assert!(c1.sigterm_and_wait().success() && c2.sigterm_and_wait().success());
+    // After a clean stop nothing changed.
+    assert_eq!(verify(&lake, 11, N).unique, published);
+}
+
+#[test]
+fn cluster_aggregator_sigkill_and_rebalance_lose_and_duplicate_nothing() {
+    let (_b, kafka) = broker();
+    let dir = tempfile::tempdir().expect("tmp");
+    let lake = dir.path().join("lake");
+    let (topic, group) = (unique("kill"), unique("g"));
+    let c = start_collector(kafka, &topic, &lake, &[]);
+    let mut a = Aggregator::start(kafka, &topic, &group, &lake, "a");
+    let b = Aggregator::start(kafka, &topic, &group, &lake, "b");
+    const N: u64 = 80_000;
+    let mut s = send(&[&c], 12, N, 8_000);
+    // Kill `a` at pseudo-random moments (seeded by the clock; printed).
+    let seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(1, |d| d.subsec_nanos() as u64);
+    eprintln!("sigkill schedule seed {seed}");
+    let mut x = seed | 1;
+    for i in 0..3 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let wait = 700 + x % 1800;
+        std::thread::sleep(Duration::from_millis(wait));
+        eprintln!("SIGKILL aggregator a after {wait} ms (round {i})");
+        a.kill();
+        a = Aggregator::start(kafka, &topic, &group, &lake, "a");
+    }
+    // One member leaves for good mid-run (graceful: its ranges are published).
+    assert!(b.sigterm().success(), "b leaves cleanly");
+    assert!(s.wait().expect("send").success());
+    wait_drained(&c, 30);
+    let published = metric(&c.metrics(), "mirrorlake_rows_published_total").unwrap_or(0);
+    // The survivor takes b's partitions after the session timeout.
+    let v = wait_for_lake(&lake, 12, N, published, 90);
+    assert_eq!(
+        (v.unique, v.duplicated, v.unexpected),
+        (published, 0, 0),
+        "exactly once through 3 SIGKILLs and a member leaving ({v:?}, seed {seed})"
+    );
+    assert!(
+        a.metric("mirrorlake_aggregator_ranges_committed_total")
+            .is_some()
+    );
+}
+
+#[test]
+fn cluster_broker_outage_is_counted_and_recovered() {
+    let (_b, kafka) = broker();
+    let dir = tempfile::tempdir().expect("tmp");
+    let lake = dir.path().join("lake");
+    let (topic, group) = (unique("outage"), unique("g"));
+    // A small producer queue (4 MiB) so the outage overflows it.
+    let cfg = dir.path().join("collector.toml");
+    std::fs::write(&cfg, "[kafka]\nqueue_kbytes = 4096\n").expect("config");
+    let c = start_collector(
+        kafka,
+        &topic,
+        &lake,
+        &["--config", cfg.to_str().expect("utf8")],
+    );
+    let a = Aggregator::start(kafka, &topic, &group, &lake, "a");
+    const N: u64 = 90_000;
+    let mut s = send(&[&c], 13, N, 6_000);
+    std::thread::sleep(Duration::from_secs(3));
+    kafka_sh(&["stop"]);
+    let pid = c.child.id();
+    let rss_kib = |pid: u32| -> u64 {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmRSS:"))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            })
+            .unwrap_or(0)
+    };
+    let mut peak = 0;
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_millis(250));
+        peak = peak.max(rss_kib(pid));
+        assert!(
+            http_get(c.http_addr(), "/healthz").is_some(),
+            "collector stays up while the broker is away"
+        );
+    }
+    kafka_sh(&["start"]);
+    assert!(s.wait().expect("send").success());
+    wait_drained(&c, 120);
+    let m = c.metrics();
+    let queue_full = metric(
+        &m,
+        "mirrorlake_packets_dropped_total{reason=\"kafka_queue_full\"}",
+    )
+    .unwrap_or(0);
+    let published = metric(&m, "mirrorlake_rows_published_total").unwrap_or(0);
+    assert!(
+        queue_full > 0,
+        "the outage overflowed the bounded queue:\n{m}"
+    );
+    assert!(published > 0, "{m}");
+    assert!(
+        peak < 512 * 1024,
+        "collector RSS stayed bounded during the outage: peak {peak} KiB"
+    );
+    let v = wait_for_lake(&lake, 13, N, published, 120);
+    assert_eq!(
+        (v.unique, v.duplicated, v.unexpected),
+        (published, 0, 0),
+        "the lake holds exactly what was not counted as dropped ({v:?}, dropped {queue_full})"
+    );
+    drop(a);
+}
