@@ -9,7 +9,7 @@ use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0")
         .expect("bind")
         .local_addr()
@@ -17,7 +17,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn free_tcp_port() -> u16 {
+pub(crate) fn free_tcp_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
         .local_addr()
@@ -26,7 +26,7 @@ fn free_tcp_port() -> u16 {
 }
 
 /// Minimal HTTP GET: (status, body).
-fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
+pub(crate) fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     write!(
@@ -44,7 +44,7 @@ fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
     Some((status, body))
 }
 
-fn metric(body: &str, name_and_labels: &str) -> Option<u64> {
+pub(crate) fn metric(body: &str, name_and_labels: &str) -> Option<u64> {
     body.lines()
         .find(|l| l.starts_with(name_and_labels) && l[name_and_labels.len()..].starts_with(' '))
         .and_then(|l| l.rsplit(' ').next())
@@ -52,14 +52,24 @@ fn metric(body: &str, name_and_labels: &str) -> Option<u64> {
         .map(|v| v as u64)
 }
 
-struct Collector {
+pub(crate) struct Collector {
     child: Child,
     http: SocketAddr,
-    listen: SocketAddr,
+    pub(crate) listen: SocketAddr,
 }
 
 impl Collector {
-    fn start(lake: &std::path::Path, extra: &[&str]) -> Self {
+    pub(crate) fn start(lake: &std::path::Path, extra: &[&str]) -> Self {
+        Self::start_env(lake.as_os_str(), extra, &[])
+    }
+
+    /// Starts a collector writing `lake` (a path or URL) with extra
+    /// environment variables.
+    pub(crate) fn start_env(
+        lake: &std::ffi::OsStr,
+        extra: &[&str],
+        env: &[(String, String)],
+    ) -> Self {
         let listen: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
         let http: SocketAddr = format!("127.0.0.1:{}", free_tcp_port())
             .parse()
@@ -81,6 +91,7 @@ impl Collector {
             .args(["--batch-max-age-ms", "100", "--file-max-age-ms", "2000"])
             .args(extra)
             .env("MIRRORLAKE_LOG", "warn")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .spawn()
             .expect("spawn collector");
@@ -100,11 +111,11 @@ impl Collector {
         c
     }
 
-    fn metrics(&self) -> String {
+    pub(crate) fn metrics(&self) -> String {
         http_get(self.http, "/metrics").expect("metrics").1
     }
 
-    fn sigterm_and_wait(mut self) -> std::process::ExitStatus {
+    pub(crate) fn sigterm_and_wait(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
         assert!(
             Command::new("kill")
@@ -125,14 +136,14 @@ impl Drop for Collector {
 }
 
 /// What one sent packet must look like in the lake.
-struct Expected {
-    source: IpAddr,
-    vni: u32,
-    direction: &'static str,
-    frame: Vec<u8>,
+pub(crate) struct Expected {
+    pub(crate) source: IpAddr,
+    pub(crate) vni: u32,
+    pub(crate) direction: &'static str,
+    pub(crate) frame: Vec<u8>,
 }
 
-fn packet(i: u32) -> Expected {
+pub(crate) fn packet(i: u32) -> Expected {
     let source: IpAddr = [127, 0, 0, 20 + (i % 5) as u8].into();
     let peer: IpAddr = [10, 1, (i % 7) as u8, 9].into();
     let vni = 7 + i % 3;

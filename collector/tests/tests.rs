@@ -1,8 +1,11 @@
 //! The collector's integration tests (one test binary): real captures from
 //! real programs compared with tshark, the tcpdump corpus, and the receive
-//! path end to end into a lake queried through the aggregator.
+//! path end to end into a lake queried through the aggregator, and the lake
+//! on S3 (moto) also read by DuckDB.
 
 mod corpus;
+mod duckdb;
 mod e2e;
+mod s3;
 mod support;
 mod tshark;

@@ -12,5 +12,5 @@ mod writer;
 
 pub use layout::{HOUR_US, PartitionKey, TABLE_PACKETS};
 pub use props::FileConfig;
-pub use store::{Lake, LakeError};
+pub use store::{Lake, LakeError, S3Options};
 pub use writer::{ClosedFile, FileNamer, LakeWriter, RollPolicy, SequenceNamer};
