@@ -5,6 +5,8 @@
 
 mod ddl;
 #[cfg(test)]
+mod lake_bench;
+#[cfg(test)]
 mod named_queries;
 mod query;
 
