@@ -9,12 +9,19 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mir
 say() { printf '\n\033[1m==> %s\033[0m\n' "$*" >&2; }
 t0=$SECONDS
 
-say "system packages the tests use (tshark, tcpdump, iperf3, dig, dnsmasq, curl, python venv)"
+say "system packages the build and tests use (tshark, tcpdump, iperf3, dig, dnsmasq, curl, python venv, OpenSSL/zlib headers, Java)"
 need=()
 for p in tshark:tshark tcpdump:tcpdump iperf3:iperf3 dig:dnsutils dnsmasq:dnsmasq curl:curl editcap:tshark; do
   command -v "${p%%:*}" >/dev/null 2>&1 || need+=("${p#*:}")
 done
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+# librdkafka is built from source by rdkafka-sys: a C toolchain, OpenSSL and zlib headers; Java runs Kafka.
+for h in /usr/include/openssl/ssl.h:libssl-dev /usr/include/zlib.h:zlib1g-dev; do
+  [[ -e ${h%%:*} ]] || need+=("${h#*:}")
+done
+for p in cc:build-essential make:make pkg-config:pkg-config java:default-jre-headless; do
+  command -v "${p%%:*}" >/dev/null 2>&1 || need+=("${p#*:}")
+done
 if ((${#need[@]})); then
   if [[ $(id -u) -eq 0 ]]; then
     export DEBIAN_FRONTEND=noninteractive

@@ -1,9 +1,14 @@
 //! `mirrorlake-aggregator`: the lake side of mirrorlake: `run` (cluster
-//! mode, Kafka to Parquet, each record in exactly one file) and `query`
-//! (SQL over the lake).
+//! mode, Kafka to Parquet, each record in exactly one file), `query` (SQL
+//! over the lake) and `ddl` (the Athena/Glue table from the schema).
 
+mod ddl;
+#[cfg(test)]
+mod lake_bench;
 mod manifest;
 mod metrics;
+#[cfg(test)]
+mod named_queries;
 mod query;
 mod run;
 
@@ -41,6 +46,24 @@ enum Command {
         format: query::Format,
         /// The SQL statement.
         sql: String,
+    },
+    /// Print the Athena table of the lake (DDL with partition projection, or a Glue TableInput).
+    Ddl {
+        /// Lake location on S3: s3://bucket/prefix (the writers' --lake).
+        #[arg(long)]
+        location: String,
+        /// Glue database to qualify the table with (default: unqualified).
+        #[arg(long)]
+        database: Option<String>,
+        /// Table name (also its folder under the lake).
+        #[arg(long, default_value = mirrorlake_lake::TABLE_PACKETS)]
+        table: String,
+        /// First day (yyyy-MM-dd, UTC) of the dt partition projection range.
+        #[arg(long, default_value = "2024-01-01")]
+        projection_start: String,
+        /// Output: Athena DDL, or the Glue TableInput JSON (`aws glue create-table --table-input`).
+        #[arg(long, value_enum, default_value = "athena")]
+        format: ddl::Format,
     },
 }
 
@@ -163,6 +186,22 @@ async fn main_async(cli: Cli) -> Result<()> {
             let mut out = std::io::BufWriter::new(stdout.lock());
             query::render(&batches, format, &mut out)?;
             std::io::Write::flush(&mut out)?;
+            Ok(())
+        }
+        Command::Ddl {
+            location,
+            database,
+            table,
+            projection_start,
+            format,
+        } => {
+            let spec = ddl::TableSpec {
+                location,
+                database,
+                table,
+                projection_start,
+            };
+            print!("{}", spec.render(format)?);
             Ok(())
         }
     }

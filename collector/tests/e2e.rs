@@ -60,6 +60,16 @@ pub(crate) struct Collector {
 
 impl Collector {
     pub(crate) fn start(lake: &std::path::Path, extra: &[&str]) -> Self {
+        Self::start_env(lake.as_os_str(), extra, &[])
+    }
+
+    /// Starts a collector writing `lake` (a path or URL) with extra
+    /// environment variables.
+    pub(crate) fn start_env(
+        lake: &std::ffi::OsStr,
+        extra: &[&str],
+        env: &[(String, String)],
+    ) -> Self {
         let listen: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
         let http: SocketAddr = format!("127.0.0.1:{}", free_tcp_port())
             .parse()
@@ -81,6 +91,7 @@ impl Collector {
             .args(["--batch-max-age-ms", "100", "--file-max-age-ms", "2000"])
             .args(extra)
             .env("MIRRORLAKE_LOG", "warn")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .spawn()
             .expect("spawn collector");
@@ -129,14 +140,14 @@ impl Drop for Collector {
 }
 
 /// What one sent packet must look like in the lake.
-struct Expected {
-    source: IpAddr,
-    vni: u32,
-    direction: &'static str,
-    frame: Vec<u8>,
+pub(crate) struct Expected {
+    pub(crate) source: IpAddr,
+    pub(crate) vni: u32,
+    pub(crate) direction: &'static str,
+    pub(crate) frame: Vec<u8>,
 }
 
-fn packet(i: u32) -> Expected {
+pub(crate) fn packet(i: u32) -> Expected {
     let source: IpAddr = [127, 0, 0, 20 + (i % 5) as u8].into();
     let peer: IpAddr = [10, 1, (i % 7) as u8, 9].into();
     let vni = 7 + i % 3;

@@ -1,10 +1,12 @@
 //! The collector's integration tests (one test binary): real captures from
 //! real programs compared with tshark, the tcpdump corpus, and the receive
-//! path end to end into a lake queried through the aggregator, and cluster
-//! mode through a real Kafka broker.
+//! path end to end into a lake queried through the aggregator, cluster mode
+//! through a real Kafka broker, and the lake on S3 (moto) also read by DuckDB.
 
 mod cluster;
 mod corpus;
+mod duckdb;
 mod e2e;
+mod s3;
 mod support;
 mod tshark;

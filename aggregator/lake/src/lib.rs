@@ -13,7 +13,7 @@ mod writer;
 
 pub use layout::{HOUR_US, PartitionKey, TABLE_PACKETS};
 pub use props::FileConfig;
-pub use store::{Lake, LakeError};
+pub use store::{Lake, LakeError, S3Options};
 pub use writer::{
     ClosedFile, FileNamer, LakeWriter, MAX_ROW_GROUP_BYTES, OffsetRangeNamer, RollPolicy,
     SequenceNamer,

@@ -15,6 +15,14 @@ pub struct FileConfig {
     pub row_group_rows: usize,
     /// Columns that get a bloom filter (the ones analysts search by).
     pub bloom_filter_columns: Vec<String>,
+    /// Rows of each row group are sorted by these columns before they are
+    /// written (empty: arrival order). Page statistics then cover narrow
+    /// ranges of them, so a search by those columns skips most pages.
+    pub sort_by: Vec<String>,
+    /// Most rows per data page (smaller pages: finer page-index pruning).
+    pub page_rows: usize,
+    /// Most bytes per data page (the frame column's pages are cut by size).
+    pub page_bytes: usize,
 }
 
 impl Default for FileConfig {
@@ -25,6 +33,12 @@ impl Default for FileConfig {
             bloom_filter_columns: ["src_ip", "dst_ip", "community_id", "mirror_source"]
                 .map(String::from)
                 .to_vec(),
+            // Measured on a synthetic day (docs/benchmarks.md): a needle query for
+            // one mirrored ENI reads 3.8 % of the day instead of 99.9 %, and the
+            // lake shrinks from 1.051x to 1.019x the zstd-compressed pcap.
+            sort_by: ["mirror_source", "src_ip", "ts"].map(String::from).to_vec(),
+            page_rows: 2048,
+            page_bytes: 128 << 10,
         }
     }
 }
@@ -38,6 +52,8 @@ impl FileConfig {
             .set_compression(Compression::ZSTD(level))
             .set_statistics_enabled(EnabledStatistics::Page)
             .set_max_row_group_row_count(Some(self.row_group_rows.max(1)))
+            .set_data_page_row_count_limit(self.page_rows.max(1))
+            .set_data_page_size_limit(self.page_bytes.max(1))
             .set_created_by(format!("mirrorlake {}", env!("CARGO_PKG_VERSION")))
             .set_key_value_metadata(Some(vec![KeyValue::new(
                 "mirrorlake.schema_version".to_owned(),

@@ -38,7 +38,38 @@ pub async fn session(lake: &Lake) -> Result<SessionContext, DataFusionError> {
             .with_schema(packet_schema()),
     )?;
     ctx.register_table(TABLE_PACKETS, Arc::new(table))?;
+    ctx.register_udf(bitwise_and_udf());
     Ok(ctx)
+}
+
+/// Trino/Athena `bitwise_and(x, y)` over BIGINT (narrower ints are coerced).
+fn bitwise_and_udf() -> datafusion::logical_expr::ScalarUDF {
+    use arrow::array::{ArrayRef, AsArray};
+    use arrow::datatypes::Int64Type;
+    use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+    create_udf(
+        "bitwise_and",
+        vec![DataType::Int64, DataType::Int64],
+        DataType::Int64,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let scalar = args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let a = arrow::compute::cast(&arrays[0], &DataType::Int64)?;
+            let b = arrow::compute::cast(&arrays[1], &DataType::Int64)?;
+            let out: ArrayRef = Arc::new(arrow::compute::kernels::bitwise::bitwise_and(
+                a.as_primitive::<Int64Type>(),
+                b.as_primitive::<Int64Type>(),
+            )?);
+            if scalar {
+                Ok(ColumnarValue::Scalar(
+                    datafusion::scalar::ScalarValue::try_from_array(&out, 0)?,
+                ))
+            } else {
+                Ok(ColumnarValue::Array(out))
+            }
+        }),
+    )
 }
 
 /// Runs one SQL statement over the lake and collects the result.

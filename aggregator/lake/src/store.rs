@@ -1,11 +1,50 @@
 //! Where the lake lives: a local folder or an S3 bucket, one code path.
 
-use object_store::ObjectStore;
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
+use object_store::{BackoffConfig, ClientOptions, ObjectStore, RetryConfig};
 use std::sync::Arc;
+use std::time::Duration;
 use url::Url;
+
+/// How requests to S3 are timed out and retried. Transient failures
+/// (connection errors, 5xx, throttling, and timeouts of idempotent requests:
+/// every PUT, multipart part and completion the writer sends) are retried
+/// with exponential backoff until `retry_timeout` has passed since the first
+/// attempt; then the write fails with an error and nothing is visible under
+/// the object's final name (an unfinished multipart upload is never listed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Options {
+    /// Timeout of one request, from connect to the end of the response.
+    pub request_timeout: Duration,
+    /// Timeout of the connect phase.
+    pub connect_timeout: Duration,
+    /// Retries of one request at most.
+    pub max_retries: usize,
+    /// No retry starts later than this after the first attempt.
+    pub retry_timeout: Duration,
+    /// First backoff; doubles per retry up to `max_backoff`.
+    pub init_backoff: Duration,
+    /// Longest backoff.
+    pub max_backoff: Duration,
+}
+
+impl Default for S3Options {
+    fn default() -> Self {
+        // AWS recommends retrying with backoff; object_store's own defaults
+        // (30 s requests, 10 retries within 3 min) are kept but made explicit,
+        // with a shorter connect timeout (a VPC endpoint answers in ms).
+        Self {
+            request_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(5),
+            max_retries: 10,
+            retry_timeout: Duration::from_secs(180),
+            init_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(15),
+        }
+    }
+}
 
 /// Why the lake could not be opened or written.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +69,39 @@ pub enum LakeError {
     Arrow(#[from] arrow::error::ArrowError),
 }
 
+impl S3Options {
+    /// The defaults, overridden by `MIRRORLAKE_S3_TIMEOUT_MS`,
+    /// `MIRRORLAKE_S3_CONNECT_TIMEOUT_MS`, `MIRRORLAKE_S3_RETRY_TIMEOUT_MS` and
+    /// `MIRRORLAKE_S3_MAX_RETRIES` where set (an unparsable value is reported
+    /// and ignored).
+    pub fn from_env() -> Self {
+        let mut o = Self::default();
+        let var = |name: &str| -> Option<u64> {
+            let v = std::env::var(name).ok()?;
+            match v.trim().parse() {
+                Ok(n) => Some(n),
+                Err(_) => {
+                    tracing::warn!(name, value = %v, "ignoring: not a whole number");
+                    None
+                }
+            }
+        };
+        if let Some(ms) = var("MIRRORLAKE_S3_TIMEOUT_MS") {
+            o.request_timeout = Duration::from_millis(ms);
+        }
+        if let Some(ms) = var("MIRRORLAKE_S3_CONNECT_TIMEOUT_MS") {
+            o.connect_timeout = Duration::from_millis(ms);
+        }
+        if let Some(ms) = var("MIRRORLAKE_S3_RETRY_TIMEOUT_MS") {
+            o.retry_timeout = Duration::from_millis(ms);
+        }
+        if let Some(n) = var("MIRRORLAKE_S3_MAX_RETRIES") {
+            o.max_retries = usize::try_from(n).unwrap_or(usize::MAX);
+        }
+        o
+    }
+}
+
 /// An opened lake: a store and the root path inside it.
 #[derive(Debug, Clone)]
 pub struct Lake {
@@ -46,7 +118,13 @@ impl Lake {
     /// URL. S3 credentials, region and endpoint come from the environment
     /// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
     /// `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`, ...). A local folder is created.
+    /// S3 requests use [`S3Options::from_env`].
     pub fn open(location: &str) -> Result<Self, LakeError> {
+        Self::open_with(location, &S3Options::from_env())
+    }
+
+    /// [`open`](Self::open) with explicit S3 timeouts and retries.
+    pub fn open_with(location: &str, s3: &S3Options) -> Result<Self, LakeError> {
         let bad = |reason: String| LakeError::Location {
             location: location.to_owned(),
             reason,
@@ -57,7 +135,22 @@ impl Lake {
                     .host_str()
                     .filter(|b| !b.is_empty())
                     .ok_or_else(|| bad("no bucket".into()))?;
-                let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
+                let mut b = AmazonS3Builder::from_env()
+                    .with_bucket_name(bucket)
+                    .with_client_options(
+                        ClientOptions::new()
+                            .with_timeout(s3.request_timeout)
+                            .with_connect_timeout(s3.connect_timeout),
+                    )
+                    .with_retry(RetryConfig {
+                        backoff: BackoffConfig {
+                            init_backoff: s3.init_backoff,
+                            max_backoff: s3.max_backoff,
+                            base: 2.0,
+                        },
+                        max_retries: s3.max_retries,
+                        retry_timeout: s3.retry_timeout,
+                    });
                 if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") {
                     b = b.with_endpoint(endpoint);
                 }

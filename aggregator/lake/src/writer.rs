@@ -130,11 +130,16 @@ struct OpenFile {
     writer: AsyncArrowWriter<BufWriter>,
     opened_at: Instant,
     rows: u64,
+    /// Rows of the next row group, held back to be sorted (only with `sort_by`).
+    pending: Vec<RecordBatch>,
+    pending_rows: usize,
+    /// Arrow memory of `pending` (rows held back to be sorted).
+    pending_bytes: usize,
 }
 
 impl OpenFile {
     fn bytes(&self) -> usize {
-        self.writer.bytes_written() + self.writer.in_progress_size()
+        self.writer.bytes_written() + self.writer.in_progress_size() + self.pending_bytes
     }
 }
 
@@ -207,16 +212,30 @@ impl LakeWriter {
                         writer,
                         opened_at: now,
                         rows: 0,
+                        pending: Vec::new(),
+                        pending_rows: 0,
+                        pending_bytes: 0,
                     },
                 );
             }
             let Some(file) = self.open.get_mut(&key) else {
                 continue;
             };
-            file.writer.write(&part).await?;
             file.rows += part.num_rows() as u64;
-            if file.writer.in_progress_size() >= MAX_ROW_GROUP_BYTES {
-                file.writer.flush().await?;
+            if self.config.sort_by.is_empty() {
+                file.writer.write(&part).await?;
+                if file.writer.in_progress_size() >= MAX_ROW_GROUP_BYTES {
+                    file.writer.flush().await?;
+                }
+            } else {
+                file.pending_rows += part.num_rows();
+                file.pending_bytes += part.get_array_memory_size();
+                file.pending.push(part);
+                if file.pending_rows >= self.config.row_group_rows
+                    || file.pending_bytes >= MAX_ROW_GROUP_BYTES
+                {
+                    write_sorted(file, &self.config.sort_by).await?;
+                }
             }
             if file.bytes() >= self.policy.max_file_bytes {
                 closed.push(self.close(key).await?);
@@ -281,6 +300,8 @@ impl LakeWriter {
             });
         };
         let started = Instant::now();
+        let mut file = file;
+        write_sorted(&mut file, &self.config.sort_by).await?;
         let mut writer = file.writer;
         writer.flush().await?;
         let bytes = writer.bytes_written() as u64;
@@ -292,6 +313,37 @@ impl LakeWriter {
             close_time: started.elapsed(),
         })
     }
+}
+
+/// Sorts the held-back rows by `sort_by` and writes them as one row group.
+async fn write_sorted(file: &mut OpenFile, sort_by: &[String]) -> Result<(), LakeError> {
+    if file.pending.is_empty() {
+        return Ok(());
+    }
+    let batch = arrow::compute::concat_batches(&packet_schema(), &file.pending)?;
+    file.pending.clear();
+    file.pending_rows = 0;
+    file.pending_bytes = 0;
+    let columns = sort_by
+        .iter()
+        .map(|c| {
+            Ok(arrow::compute::SortColumn {
+                values: batch
+                    .column_by_name(c)
+                    .ok_or_else(|| LakeError::Location {
+                        location: "sort_by".into(),
+                        reason: format!("no column {c:?}"),
+                    })?
+                    .clone(),
+                options: None,
+            })
+        })
+        .collect::<Result<Vec<_>, LakeError>>()?;
+    let order = arrow::compute::lexsort_to_indices(&columns, None)?;
+    let sorted = arrow::compute::take_record_batch(&batch, &order)?;
+    file.writer.write(&sorted).await?;
+    file.writer.flush().await?;
+    Ok(())
 }
 
 /// Splits a batch into one sub-batch per hour partition of its `ts` column.
@@ -422,6 +474,61 @@ mod tests {
             .map(|b| b.expect("batch").num_rows())
             .sum();
         assert_eq!(rows, 2);
+    }
+
+    fn ts_of(dir: &std::path::Path, lake: &Lake, path: &Path) -> (Vec<i64>, usize) {
+        let _ = lake;
+        let local = std::fs::canonicalize(dir).expect("abs").join(path.as_ref());
+        let reader =
+            ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(local).expect("open"))
+                .expect("parquet");
+        let groups = reader.metadata().num_row_groups();
+        let ts = reader
+            .build()
+            .expect("reader")
+            .flat_map(|b| {
+                let b = b.expect("batch");
+                b.column_by_name("ts")
+                    .expect("ts")
+                    .as_primitive::<TimestampMicrosecondType>()
+                    .values()
+                    .to_vec()
+            })
+            .collect();
+        (ts, groups)
+    }
+
+    #[tokio::test]
+    async fn sorts_each_row_group() {
+        for (group_rows, want, want_groups) in
+            [(100, vec![1, 2, 3, 4, 5], 1), (3, vec![3, 4, 5, 1, 2], 2)]
+        {
+            let dir = tempfile::tempdir().expect("tmp");
+            let lake = Lake::open(dir.path().to_str().expect("utf8")).expect("lake");
+            let cfg = FileConfig {
+                row_group_rows: group_rows,
+                sort_by: vec!["ts".into()],
+                ..FileConfig::default()
+            };
+            let mut w = LakeWriter::new(
+                lake.clone(),
+                cfg,
+                RollPolicy::default(),
+                Box::new(SequenceNamer::new("s", 1)),
+            );
+            let t0 = Instant::now();
+            w.write(&batch(&[5, 3, 4]), t0).await.expect("write");
+            w.write(&batch(&[2, 1]), t0).await.expect("write");
+            let closed = w.close_all().await.expect("close");
+            assert_eq!(closed.len(), 1);
+            assert_eq!(closed[0].rows, 5);
+            let (ts, groups) = ts_of(dir.path(), &lake, &closed[0].path);
+            assert_eq!(
+                (ts, groups),
+                (want, want_groups),
+                "row groups of {group_rows}"
+            );
+        }
     }
 
     #[tokio::test]

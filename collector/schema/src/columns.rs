@@ -251,15 +251,30 @@ pub fn packet_schema() -> SchemaRef {
         .clone()
 }
 
-/// Glue/Terraform column list: `[{"name","type","comment"}]` as JSON.
-pub fn glue_columns_json(columns: &[Column]) -> String {
-    let cols: Vec<serde_json::Value> = columns
+/// Glue/Terraform column list: `[{"name","type","comment"}]`.
+pub fn glue_columns(columns: &[Column]) -> Vec<serde_json::Value> {
+    columns
         .iter()
         .map(|c| serde_json::json!({"name": c.name, "type": c.kind.athena(), "comment": c.doc}))
-        .collect();
-    let mut s = serde_json::to_string_pretty(&cols).unwrap_or_default();
+        .collect()
+}
+
+/// [`glue_columns`] as pretty JSON with a final newline (the files Terraform
+/// reads: `packets.columns.json`, `partition_keys.json`).
+pub fn glue_columns_json(columns: &[Column]) -> String {
+    let mut s = serde_json::to_string_pretty(&glue_columns(columns)).unwrap_or_default();
     s.push('\n');
     s
+}
+
+/// One Athena (Hive DDL) column definition: `` `name` type COMMENT '...' ``.
+pub fn athena_column_ddl(c: &Column) -> String {
+    format!(
+        "`{}` {} COMMENT '{}'",
+        c.name,
+        c.kind.athena(),
+        c.doc.replace('\'', "''")
+    )
 }
 
 /// The Markdown column reference (`docs/schema.md`).
@@ -320,6 +335,20 @@ mod tests {
             "terraform/modules/lake/schema/packets.columns.json",
             &glue_columns_json(PACKET_COLUMNS),
         );
+    }
+
+    #[test]
+    fn terraform_partition_keys_match_schema() {
+        check_generated(
+            "terraform/modules/lake/schema/partition_keys.json",
+            &glue_columns_json(PARTITION_COLUMNS),
+        );
+    }
+
+    #[test]
+    fn athena_column_ddl_quotes() {
+        let c = col("it_s", Kind::Int64, true, "it's");
+        assert_eq!(athena_column_ddl(&c), "`it_s` bigint COMMENT 'it''s'");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 -- All packets of one flow, by Community ID (the same id Zeek, Suricata, Arkime and Wireshark emit), in arrival order.
--- Execution parameters, in order: the Community ID ('1:LQU9qZlK+B5F3KDmev6m5PMibrg='); first and last UTC day ('2024-05-01', '2024-05-01');
+-- Execution parameters, in order: the Community ID ('1:OmSiiYiUXquQqXKsI9K7InvUWmg='); first and last UTC day ('2024-05-01', '2024-05-01');
 -- first and last UTC hour ('2024-05-01 10', '2024-05-01 12'). The dt/hour predicates select the partitions read: keep them tight.
 -- Both directions share one Community ID; they may have been received by different collectors, so order by ts, not by file.
+-- Example: '1:OmSiiYiUXquQqXKsI9K7InvUWmg=', '2024-05-01', '2024-05-01', '2024-05-01 10', '2024-05-01 12'
 SELECT
   p.ts,
   p.src_ip,
@@ -15,7 +16,7 @@ SELECT
   p.mirror_source,
   p.dt,
   p.hour
-FROM "${database}"."packets" AS p
+FROM packets AS p
 WHERE p.community_id = ?
   AND p.dt BETWEEN ? AND ?
   AND concat(p.dt, ' ', p.hour) BETWEEN ? AND ?

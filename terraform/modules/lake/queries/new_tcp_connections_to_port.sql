@@ -2,6 +2,7 @@
 -- Execution parameters, in order: the destination port (22); first and last UTC day ('2024-05-01', '2024-05-01');
 -- first and last UTC hour ('2024-05-01 00', '2024-05-01 23'). The dt/hour predicates select the partitions read: keep them tight.
 -- Retransmitted SYNs share the Community ID of their attempt: group by community_id to count attempts instead of packets.
+-- Example: 22, '2024-05-01', '2024-05-01', '2024-05-01 00', '2024-05-01 23'
 SELECT
   p.ts,
   p.src_ip,
@@ -11,7 +12,7 @@ SELECT
   p.community_id,
   p.vni,
   p.mirror_source
-FROM "${database}"."packets" AS p
+FROM packets AS p
 WHERE p.protocol = 6
   AND p.dst_port = ?
   AND bitwise_and(p.tcp_flags, 18) = 2 -- SYN (0x02) set, ACK (0x10) clear

@@ -1,6 +1,7 @@
 -- Top talkers per hour: the 20 source/destination pairs with the most bytes in each UTC hour of a range.
 -- Execution parameters, in order: first and last UTC day ('2024-05-01', '2024-05-01'); first and last UTC hour ('2024-05-01 00', '2024-05-01 23').
 -- The dt/hour predicates select the partitions read: keep them tight. Traffic between two mirrored ENIs is counted on both copies.
+-- Example: '2024-05-01', '2024-05-01', '2024-05-01 00', '2024-05-01 23'
 WITH per_pair AS (
   SELECT
     p.dt,
@@ -9,7 +10,7 @@ WITH per_pair AS (
     p.dst_ip,
     count(*) AS packets,
     sum(p.wire_len) AS bytes
-  FROM "${database}"."packets" AS p
+  FROM packets AS p
   WHERE p.dt BETWEEN ? AND ?
     AND concat(p.dt, ' ', p.hour) BETWEEN ? AND ?
   GROUP BY p.dt, p.hour, p.src_ip, p.dst_ip

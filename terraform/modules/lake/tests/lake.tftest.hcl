@@ -88,6 +88,20 @@ run "glue_columns_come_from_the_schema_file" {
   }
 
   assert {
+    condition = [for k in aws_glue_catalog_table.this["packets"].partition_keys : {
+      name    = k.name
+      type    = k.type
+      comment = k.comment
+    }] == jsondecode(file("schema/partition_keys.json"))
+    error_message = "Glue partition keys must equal schema/partition_keys.json"
+  }
+
+  assert {
+    condition     = aws_glue_catalog_table.this["packets"].parameters["parquet.compression"] == "ZSTD"
+    error_message = "the table declares ZSTD Parquet (Athena CTAS/INSERT write it too)"
+  }
+
+  assert {
     condition = (
       aws_glue_catalog_table.this["packets"].storage_descriptor[0].ser_de_info[0].serialization_library == "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe" &&
       aws_glue_catalog_table.this["packets"].storage_descriptor[0].input_format == "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat" &&
@@ -188,16 +202,17 @@ run "athena_workgroup_and_named_queries" {
 
   assert {
     condition = toset(keys(aws_athena_named_query.this)) == toset([
-      "flow_by_community_id.sql", "new_tcp_connections_to_port.sql", "top_talkers_per_hour.sql", "who_talked_to_ip.sql",
+      "dns_to_unusual_resolvers.sql", "flow_by_community_id.sql", "ip_packets_in_time_range.sql", "new_tcp_connections_to_port.sql",
+      "tcp_resets.sql", "top_talkers_per_hour.sql", "who_talked_to_ip.sql",
     ])
-    error_message = "the four forensic queries must be loaded from queries/*.sql"
+    error_message = "the seven forensic queries must be loaded from queries/*.sql"
   }
 
   assert {
     condition = alltrue([for q in aws_athena_named_query.this :
-      strcontains(q.query, format("FROM %q.%q", "mirrorlake", "packets")) && strcontains(q.query, "dt BETWEEN ? AND ?") && !strcontains(q.query, "$")
+      q.database == "mirrorlake" && strcontains(q.query, "FROM packets AS p") && strcontains(q.query, "dt BETWEEN ? AND ?") && !strcontains(q.query, "$")
     ])
-    error_message = "queries must render the database (no template placeholder left) and always restrict dt/hour"
+    error_message = "queries use the plain table name in the lake database and always restrict dt"
   }
 
   assert {

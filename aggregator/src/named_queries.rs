@@ -1,0 +1,273 @@
+//! The forensic named queries Terraform installs in Athena
+//! (`terraform/modules/lake/queries/*.sql`, one copy) run here against a
+//! small lake, with the example parameters from each file's `-- Example:`
+//! line, and must return the rows the fixture was built to produce: a
+//! renamed column, a wrong predicate or a dialect slip fails the test.
+
+use crate::query;
+use arrow::array::RecordBatch;
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+use mirrorlake_lake::{FileConfig, Lake, LakeWriter, RollPolicy, SequenceNamer};
+use mirrorlake_schema::{PacketBatchBuilder, RowMeta};
+use mirrorlake_wire::{FrameRepr, TransportRepr, decode_vxlan_payload, emit_vxlan_payload};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Instant;
+
+fn queries_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../terraform/modules/lake/queries")
+}
+
+/// 2024-05-01T10:00:00Z in microseconds.
+const T0: i64 = 1_714_557_600_000_000;
+const MIN: i64 = 60_000_000;
+
+struct Pkt {
+    at: i64,
+    src: &'static str,
+    dst: &'static str,
+    transport: TransportRepr,
+}
+
+fn tcp(src_port: u16, dst_port: u16, flags: u16) -> TransportRepr {
+    TransportRepr::Tcp {
+        src_port,
+        dst_port,
+        seq: 1,
+        ack: 1,
+        flags,
+        window: 500,
+    }
+}
+
+/// The fixture: one web flow of 10.0.1.23 ending in a reset, an SSH attempt
+/// at it, DNS to the VPC resolver and to 8.8.8.8, and unrelated traffic a
+/// day later.
+fn fixture() -> Vec<Pkt> {
+    let p = |at, src, dst, transport| Pkt {
+        at,
+        src,
+        dst,
+        transport,
+    };
+    let (c, s) = ("10.0.1.23", "10.0.2.50");
+    vec![
+        p(T0, c, s, tcp(40000, 443, 0x02)),
+        p(T0 + 1000, s, c, tcp(443, 40000, 0x12)),
+        p(T0 + 2000, c, s, tcp(40000, 443, 0x10)),
+        p(T0 + 3000, c, s, tcp(40000, 443, 0x18)),
+        p(T0 + 4000, s, c, tcp(443, 40000, 0x18)),
+        p(T0 + 60 * MIN, s, c, tcp(443, 40000, 0x04)),
+        p(T0 + 120 * MIN, "10.0.3.7", c, tcp(50000, 22, 0x02)),
+        p(
+            T0 + 5 * MIN,
+            c,
+            "10.0.0.2",
+            TransportRepr::Udp {
+                src_port: 5353,
+                dst_port: 53,
+            },
+        ),
+        p(
+            T0 + 6 * MIN,
+            c,
+            "8.8.8.8",
+            TransportRepr::Udp {
+                src_port: 5354,
+                dst_port: 53,
+            },
+        ),
+        p(
+            T0 + 7 * MIN,
+            c,
+            "8.8.8.8",
+            TransportRepr::Udp {
+                src_port: 5354,
+                dst_port: 53,
+            },
+        ),
+        // 2024-05-02 05:xx: outside every example range.
+        p(T0 + 19 * 60 * MIN, "10.9.9.9", "10.9.9.8", tcp(1, 22, 0x04)),
+    ]
+}
+
+/// Writes the fixture as mirrored traffic of ENI 10.0.1.23, VNI 7; returns
+/// the Community ID of the web flow.
+async fn write_fixture(lake: &Lake) -> String {
+    let mut b = PacketBatchBuilder::with_capacity("fixture", 16, 4096);
+    let mut cid = String::new();
+    for (i, p) in fixture().iter().enumerate() {
+        let mut frame = Vec::new();
+        FrameRepr {
+            src_mac: [2; 6],
+            dst_mac: [4; 6],
+            vlans: [None, None],
+            src: p.src.parse().expect("ip"),
+            dst: p.dst.parse().expect("ip"),
+            ttl: 64,
+            transport: p.transport,
+            payload: b"forensics",
+        }
+        .emit(&mut frame)
+        .expect("emit");
+        let mut dgram = Vec::new();
+        emit_vxlan_payload(7, &frame, &mut dgram);
+        let eni: IpAddr = "10.0.1.23".parse().expect("ip");
+        let d = decode_vxlan_payload(&dgram, Some(eni)).expect("decode");
+        if i == 0 {
+            cid = d.community_id().expect("cid").to_string();
+        }
+        b.append(&d, RowMeta { ts_us: p.at });
+    }
+    let batch = b.finish().expect("rows").expect("batch");
+    let mut w = LakeWriter::new(
+        lake.clone(),
+        FileConfig::default(),
+        RollPolicy::default(),
+        Box::new(SequenceNamer::new("fixture", 1)),
+    );
+    w.write(&batch, Instant::now()).await.expect("write");
+    w.close_all().await.expect("close");
+    cid
+}
+
+/// The example parameters of a query file (`-- Example: a, b, ...`): split
+/// at top-level commas outside quotes and parentheses.
+fn example_params(sql: &str) -> Vec<String> {
+    let line = sql
+        .lines()
+        .find_map(|l| l.strip_prefix("-- Example:"))
+        .expect("every named query has an `-- Example:` line with its parameters");
+    let (mut params, mut cur, mut quoted, mut depth) = (Vec::new(), String::new(), false, 0);
+    for ch in line.chars() {
+        match ch {
+            '\'' => quoted = !quoted,
+            '(' if !quoted => depth += 1,
+            ')' if !quoted => depth -= 1,
+            ',' if !quoted && depth == 0 => {
+                params.push(std::mem::take(&mut cur).trim().to_owned());
+                continue;
+            }
+            _ => {}
+        }
+        cur.push(ch);
+    }
+    params.push(cur.trim().to_owned());
+    params
+}
+
+/// The query with each `?` placeholder (found by the SQL tokenizer, so not
+/// in strings or comments) replaced by the next example parameter.
+fn bind(sql: &str, params: &[String]) -> String {
+    let tokens = Tokenizer::new(&GenericDialect {}, sql)
+        .tokenize_with_location()
+        .expect("tokenize query");
+    // Byte offset of each (1-based) line start.
+    let mut line_starts = vec![0];
+    line_starts.extend(sql.match_indices('\n').map(|(i, _)| i + 1));
+    let mut at = Vec::new();
+    for t in tokens {
+        if matches!(&t.token, Token::Placeholder(p) if p == "?") {
+            let l = t.span.start.line as usize;
+            let line = &sql[line_starts[l - 1]..];
+            let col = t.span.start.column as usize;
+            let byte = line
+                .char_indices()
+                .nth(col - 1)
+                .map_or(line.len(), |(i, _)| i);
+            at.push(line_starts[l - 1] + byte);
+        }
+    }
+    assert_eq!(at.len(), params.len(), "one example value per ?");
+    let mut out = sql.to_owned();
+    for (pos, value) in at.iter().zip(params).rev() {
+        out.replace_range(*pos..*pos + 1, value);
+    }
+    out
+}
+
+fn rows(batches: &[RecordBatch]) -> usize {
+    batches.iter().map(RecordBatch::num_rows).sum()
+}
+
+#[tokio::test]
+async fn named_queries_run_on_a_lake_and_find_the_fixture() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let lake = Lake::open(dir.path().to_str().expect("utf8")).expect("lake");
+    let cid = write_fixture(&lake).await;
+
+    // Rows each query must return on the fixture with its example parameters.
+    let expected: &[(&str, usize)] = &[
+        // SYN, SYN-ACK, ACK, two data packets, the RST an hour later.
+        ("flow_by_community_id.sql", 6),
+        // The SSH SYN; the SYN to 443 is on another port.
+        ("new_tcp_connections_to_port.sql", 1),
+        // Hours 10, 11, 12: 4 pairs + 1 + 1.
+        ("top_talkers_per_hour.sql", 6),
+        // Both directions of the web flow, the SSH attempt, two resolvers.
+        ("who_talked_to_ip.sql", 5),
+        // 10:00-10:30: the five first web packets and three DNS packets.
+        ("ip_packets_in_time_range.sql", 8),
+        // The web server's RST; the one on 2024-05-02 is out of range.
+        ("tcp_resets.sql", 1),
+        // 8.8.8.8 only; the VPC resolver is expected.
+        ("dns_to_unusual_resolvers.sql", 1),
+    ];
+    let mut files: Vec<String> = std::fs::read_dir(queries_dir())
+        .expect("queries dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".sql"))
+        .collect();
+    files.sort();
+    let mut named: Vec<String> = expected.iter().map(|(n, _)| (*n).to_owned()).collect();
+    named.sort();
+    assert_eq!(
+        files, named,
+        "every query file needs an expectation here (and fixture rows it finds)"
+    );
+
+    for (name, want) in expected {
+        let sql = std::fs::read_to_string(queries_dir().join(name)).expect("read query");
+        assert!(
+            sql.lines().next().is_some_and(|l| l.starts_with("-- ")),
+            "{name}: the first line is the description Terraform uses"
+        );
+        assert!(
+            !sql.contains('$'),
+            "{name}: plain table names, no template placeholders"
+        );
+        let params = example_params(&sql);
+        if *name == "flow_by_community_id.sql" {
+            assert_eq!(
+                params[0],
+                format!("'{cid}'"),
+                "{name}: the example Community ID must be the fixture's web flow"
+            );
+        }
+        let bound = bind(&sql, &params);
+        let batches = query::run(&lake, &bound)
+            .await
+            .unwrap_or_else(|e| panic!("{name} fails on DataFusion: {e:#}\n{bound}"));
+        let got = rows(&batches);
+        let mut shown = Vec::new();
+        query::render(&batches, query::Format::Json, &mut shown).expect("render");
+        assert_eq!(
+            got,
+            *want,
+            "{name}: rows\n{}",
+            String::from_utf8_lossy(&shown)
+        );
+    }
+}
+
+#[test]
+fn bind_replaces_placeholders_outside_strings_and_comments() {
+    let sql = "-- is it? yes\nSELECT '?' AS q, x FROM t WHERE a = ? AND b BETWEEN ? AND ?";
+    let params = example_params("-- Example: 'a''b', 22, TIMESTAMP '2024-05-01 10:00:00'");
+    assert_eq!(params, ["'a''b'", "22", "TIMESTAMP '2024-05-01 10:00:00'"]);
+    assert_eq!(
+        bind(sql, &params),
+        "-- is it? yes\nSELECT '?' AS q, x FROM t WHERE a = 'a''b' AND b BETWEEN 22 AND TIMESTAMP '2024-05-01 10:00:00'"
+    );
+}

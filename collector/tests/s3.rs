@@ -1,0 +1,440 @@
+//! The lake on S3: `import`, `run` and `query` against a real S3 emulator on
+//! loopback (moto, installed and started by `deploy/local/moto.sh`), compared
+//! with the same data in a local lake; and an S3 server frozen (SIGSTOP) in
+//! the middle of a multipart upload, which must end in a retry that succeeds
+//! or in a clean error with nothing visible under the final name.
+//!
+//! moto is required: when it cannot be installed or started these tests fail
+//! with the script's message (they never pass silently).
+
+use crate::e2e::{Collector, metric, packet};
+use crate::support::{aggregator_bin, collector_bin, repo_root};
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{IpAddr, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+const BUCKET: &str = "mirrorlake";
+
+fn moto_script() -> PathBuf {
+    repo_root().join("deploy/local/moto.sh")
+}
+
+fn run_script(args: &[&str]) -> Output {
+    Command::new("bash")
+        .arg(moto_script())
+        .args(args)
+        .output()
+        .expect("run deploy/local/moto.sh")
+}
+
+/// Starts the shared moto server (idempotent) and returns its AWS_*
+/// environment (`moto.sh env`).
+pub(crate) fn moto_env() -> &'static [(String, String)] {
+    static ENV: OnceLock<Vec<(String, String)>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let out = run_script(&["start"]);
+        assert!(
+            out.status.success(),
+            "the S3 tests need moto (pip install moto[server]); deploy/local/moto.sh start failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = run_script(&["env"]);
+        assert!(out.status.success(), "moto.sh env failed");
+        let env: Vec<(String, String)> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.strip_prefix("export "))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        assert!(
+            env.iter()
+                .any(|(k, v)| k == "AWS_ENDPOINT_URL" && v.starts_with("http://127.0.0.1:")),
+            "moto endpoint must be on loopback: {env:?}"
+        );
+        env
+    })
+}
+
+/// A fresh `s3://mirrorlake/<prefix>` for one test.
+pub(crate) fn unique_lake(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("s3://{BUCKET}/test-{name}-{}-{nanos}", std::process::id())
+}
+
+fn cmd(bin: &Path, env: &[(String, String)]) -> Command {
+    let mut c = Command::new(bin);
+    c.env("MIRRORLAKE_LOG", "warn")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        // Never ask an instance metadata service for credentials.
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    c
+}
+
+pub(crate) fn query(lake: &str, env: &[(String, String)], sql: &str) -> String {
+    let out = cmd(&aggregator_bin(), env)
+        .args(["query", "--format", "csv", "--lake", lake, sql])
+        .output()
+        .expect("run query");
+    assert!(
+        out.status.success(),
+        "query on {lake} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf8")
+}
+
+const SUMMARY: &str = "SELECT mirror_source, vni, direction, dt, hour, count(*) AS n, \
+     sum(wire_len) AS bytes, count(DISTINCT community_id) AS flows \
+     FROM packets GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5";
+
+/// A capture of `n` tunnelled packets (every tenth a plain frame), `payload`
+/// extra random bytes each, spread over two hours from 2025-11-24T15:30Z.
+pub(crate) fn write_pcap(path: &Path, n: u32, payload: usize) {
+    let base_us: i64 = 1_764_000_000_000_000 - 1_800_000_000;
+    let mut w = mirrorlake_pcap::PcapWriter::new(
+        std::io::BufWriter::new(std::fs::File::create(path).expect("create")),
+        1,
+        65535,
+    )
+    .expect("header");
+    let mut rng: u64 = 0x9e37_79b9_7f4a_7c15;
+    for i in 0..n {
+        let p = packet(i);
+        let mut inner = p.frame.clone();
+        for _ in 0..payload {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            inner.push(rng as u8);
+        }
+        let mut outer = Vec::new();
+        mirrorlake_wire::emit_outer_frame(
+            p.source,
+            [127, 0, 0, 1].into(),
+            50000,
+            p.vni,
+            &inner,
+            &mut outer,
+        )
+        .expect("emit");
+        let rec = if i % 10 == 5 { inner } else { outer };
+        let ts = base_us + i64::from(i) * (3_600_000_000 / i64::from(n.max(1)));
+        w.write(ts, rec.len() as u32, &rec).expect("record");
+    }
+    w.into_inner().expect("flush");
+}
+
+pub(crate) fn import(lake: &str, env: &[(String, String)], pcap: &Path) -> Output {
+    cmd(Path::new(collector_bin()), env)
+        .args(["import", "--lake", lake])
+        .arg(pcap)
+        .output()
+        .expect("run import")
+}
+
+#[test]
+fn import_and_query_on_s3_agree_with_a_local_lake() {
+    let env = moto_env();
+    let dir = tempfile::tempdir().expect("tmp");
+    let pcap = dir.path().join("mirror.pcap");
+    const N: u32 = 2000;
+    write_pcap(&pcap, N, 0);
+    let local = dir.path().join("lake");
+    let local = local.to_str().expect("utf8");
+    let s3 = unique_lake("import");
+    for lake in [local, s3.as_str()] {
+        let out = import(lake, env, &pcap);
+        assert!(
+            out.status.success(),
+            "import into {lake}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let on_s3 = query(&s3, env, SUMMARY);
+    let on_disk = query(local, env, SUMMARY);
+    assert!(on_s3.lines().count() > 5, "a real summary:\n{on_s3}");
+    assert_eq!(on_s3, on_disk, "S3 and local lakes hold the same packets");
+    let count = query(&s3, env, "SELECT count(*) AS n FROM packets");
+    assert_eq!(count.lines().nth(1), Some(N.to_string().as_str()));
+    // Partition pruning works on S3 as on disk.
+    let one_hour = query(
+        &s3,
+        env,
+        "SELECT count(*) AS n FROM packets WHERE dt = '2025-11-24' AND hour = '15'",
+    );
+    let n15: u64 = one_hour.lines().nth(1).expect("row").parse().expect("n");
+    assert!(n15 > 0 && n15 < u64::from(N), "{n15}");
+}
+
+#[test]
+fn collector_run_writes_an_s3_lake() {
+    let env = moto_env();
+    let s3 = unique_lake("run");
+    let c = Collector::start_env(s3.as_ref(), &[], env);
+    const N: u32 = 1500;
+    let mut sockets: BTreeMap<IpAddr, UdpSocket> = BTreeMap::new();
+    let mut want: BTreeMap<(String, u32), u64> = BTreeMap::new();
+    let mut dgram = Vec::new();
+    for i in 0..N {
+        let p = packet(i);
+        let s = sockets
+            .entry(p.source)
+            .or_insert_with(|| UdpSocket::bind((p.source, 0)).expect("bind source"));
+        dgram.clear();
+        mirrorlake_wire::emit_vxlan_payload(p.vni, &p.frame, &mut dgram);
+        s.send_to(&dgram, c.listen).expect("send");
+        *want.entry((p.source.to_string(), p.vni)).or_default() += 1;
+        if i % 200 == 0 {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let m = c.metrics();
+        if metric(&m, "mirrorlake_packets_received_total") == Some(u64::from(N)) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not all received:\n{m}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        c.sigterm_and_wait().success(),
+        "clean exit after writing S3"
+    );
+    let csv = query(
+        &s3,
+        env,
+        "SELECT mirror_source, vni, count(*) AS n FROM packets GROUP BY 1, 2 ORDER BY 1, 2",
+    );
+    let got: BTreeMap<(String, u32), u64> = csv
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (
+                (f[0].to_owned(), f[1].parse().expect("vni")),
+                f[2].parse().expect("n"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got, want,
+        "every sent packet is in the S3 lake exactly once"
+    );
+}
+
+/// A moto server of this test alone (it gets frozen), killed on drop.
+struct PrivateMoto {
+    child: Child,
+    port: u16,
+    env: Vec<(String, String)>,
+}
+
+impl PrivateMoto {
+    fn start() -> Self {
+        let out = run_script(&["install"]);
+        assert!(
+            out.status.success(),
+            "moto install failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stack = std::env::var_os("MIRRORLAKE_STACK_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                std::env::var_os("XDG_CACHE_HOME")
+                    .filter(|v| !v.is_empty())
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| {
+                        PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache")
+                    })
+                    .join("mirrorlake/stack")
+            });
+        let venv = stack.join("moto/venv/bin");
+        let port = crate::e2e::free_tcp_port();
+        let child = Command::new(venv.join("moto_server"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn moto_server");
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let mut env: Vec<(String, String)> = moto_env()
+            .iter()
+            .filter(|(k, _)| !k.starts_with("AWS_ENDPOINT"))
+            .cloned()
+            .collect();
+        env.push(("AWS_ENDPOINT_URL".into(), endpoint.clone()));
+        let m = Self { child, port, env };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while m.get("/").is_none() {
+            assert!(Instant::now() < deadline, "private moto did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let st = Command::new(venv.join("python"))
+            .args([
+                "-c",
+                "import sys, boto3; boto3.client('s3', endpoint_url=sys.argv[1], region_name='us-east-1', \
+                 aws_access_key_id='x', aws_secret_access_key='y').create_bucket(Bucket=sys.argv[2])",
+                &endpoint,
+                BUCKET,
+            ])
+            .status()
+            .expect("create bucket");
+        assert!(st.success(), "create bucket on private moto");
+        m
+    }
+
+    /// Unsigned GET (moto does not check signatures): the body on 200.
+    fn get(&self, path: &str) -> Option<String> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
+            self.port
+        )
+        .ok()?;
+        let mut buf = String::new();
+        s.read_to_string(&mut buf).ok()?;
+        buf.starts_with("HTTP/1.1 200")
+            .then(|| buf.split_once("\r\n\r\n").map(|x| x.1.to_owned()))
+            .flatten()
+    }
+
+    fn keys(&self, prefix: &str) -> Vec<String> {
+        let body = self
+            .get(&format!("/{BUCKET}?list-type=2&prefix={prefix}"))
+            .expect("list objects");
+        body.split("<Key>")
+            .skip(1)
+            .filter_map(|s| s.split_once("</Key>").map(|x| x.0.to_owned()))
+            .collect()
+    }
+
+    fn uploads_in_progress(&self) -> usize {
+        self.get(&format!("/{BUCKET}?uploads"))
+            .map(|b| b.matches("<UploadId>").count())
+            .unwrap_or(0)
+    }
+
+    fn signal(&self, sig: &str) {
+        let st = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(st.success(), "kill {sig}");
+    }
+}
+
+impl Drop for PrivateMoto {
+    fn drop(&mut self) {
+        self.signal("-CONT");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `import` of a capture big enough for a multipart upload, freezes
+/// the server as soon as an upload is in progress, and returns the running
+/// import.
+fn import_and_freeze_mid_upload(
+    moto: &PrivateMoto,
+    lake: &str,
+    pcap: &Path,
+    env: &[(String, String)],
+) -> Child {
+    let child = cmd(Path::new(collector_bin()), env)
+        .env("MIRRORLAKE_LOG", "warn,object_store=info")
+        .args(["import", "--lake", lake])
+        .arg(pcap)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn import");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while moto.uploads_in_progress() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no multipart upload started within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    moto.signal("-STOP");
+    child
+}
+
+#[test]
+fn s3_frozen_mid_upload_retries_or_fails_cleanly() {
+    let moto = PrivateMoto::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let pcap = dir.path().join("big.pcap");
+    // ~40 MB of incompressible frames in one hour: several multipart parts.
+    const N: u32 = 30_000;
+    write_pcap(&pcap, N, 1300);
+
+    // 1. Frozen for 4 s with 1 s request timeouts: the import retries and
+    //    completes; every packet is there once.
+    let mut env = moto.env.clone();
+    env.push(("MIRRORLAKE_S3_TIMEOUT_MS".into(), "1000".into()));
+    env.push(("MIRRORLAKE_S3_RETRY_TIMEOUT_MS".into(), "60000".into()));
+    let lake = format!("s3://{BUCKET}/retry");
+    let child = import_and_freeze_mid_upload(&moto, &lake, &pcap, &env);
+    std::thread::sleep(Duration::from_secs(4));
+    moto.signal("-CONT");
+    let out = child.wait_with_output().expect("import");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "import after a pause: {stderr}");
+    eprintln!(
+        "frozen 4 s mid-upload, retried: {}",
+        stderr
+            .lines()
+            .find(|l| l.contains("backing off"))
+            .unwrap_or("")
+    );
+    assert!(
+        stderr.contains("backing off"),
+        "object_store retried the timed-out request:\n{stderr}"
+    );
+    let count = query(&lake, &env, "SELECT count(*) AS n FROM packets");
+    assert_eq!(count.lines().nth(1), Some(N.to_string().as_str()));
+
+    // 2. Frozen longer than the retry budget: the import fails with an
+    //    error, and no object is visible under the lake prefix.
+    let mut env = moto.env.clone();
+    env.push(("MIRRORLAKE_S3_TIMEOUT_MS".into(), "500".into()));
+    env.push(("MIRRORLAKE_S3_RETRY_TIMEOUT_MS".into(), "2000".into()));
+    let lake = format!("s3://{BUCKET}/fail");
+    let started = Instant::now();
+    let child = import_and_freeze_mid_upload(&moto, &lake, &pcap, &env);
+    let out = child.wait_with_output().expect("import");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    moto.signal("-CONT");
+    eprintln!(
+        "frozen past the retry budget, import said: {}",
+        stderr.trim()
+    );
+    assert!(!out.status.success(), "import must fail while S3 is frozen");
+    assert!(
+        stderr.contains("error:"),
+        "a clean error message:\n{stderr}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "the failure is bounded by the retry budget ({:?})",
+        started.elapsed()
+    );
+    assert_eq!(
+        moto.keys("fail/"),
+        Vec::<String>::new(),
+        "nothing visible after a failed upload"
+    );
+    let count = query(&lake, &env, "SELECT count(*) AS n FROM packets");
+    assert_eq!(count.lines().nth(1), Some("0"), "{count}");
+}
