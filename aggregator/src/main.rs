@@ -2,6 +2,7 @@
 //! mode, Kafka to Parquet, each record in exactly one file), `query` (SQL
 //! over the lake) and `ddl` (the Athena/Glue table from the schema).
 
+mod config;
 mod ddl;
 #[cfg(test)]
 mod lake_bench;
@@ -69,83 +70,113 @@ enum Command {
 
 #[derive(clap::Args, Debug)]
 struct RunArgs {
-    /// Kafka bootstrap brokers, HOST:PORT[,...].
+    /// TOML config file (every flag below is also a key there).
+    #[arg(long, env = "MIRRORLAKE_CONFIG")]
+    config: Option<std::path::PathBuf>,
+    /// Kafka bootstrap brokers, HOST:PORT[,...] (`kafka.brokers`).
     #[arg(long, env = "MIRRORLAKE_KAFKA")]
-    kafka: String,
-    /// Topic of packet batches.
-    #[arg(long, env = "MIRRORLAKE_TOPIC", default_value = mirrorlake_kafka::DEFAULT_TOPIC)]
-    topic: String,
+    kafka: Option<String>,
+    /// Topic of packet batches [default: mirrorlake.packets].
+    #[arg(long, env = "MIRRORLAKE_TOPIC")]
+    topic: Option<String>,
     /// Lake location: a path, file:// or s3://bucket/prefix.
     #[arg(long, env = "MIRRORLAKE_LAKE")]
-    lake: String,
-    /// Consumer group.
-    #[arg(
-        long,
-        env = "MIRRORLAKE_GROUP",
-        default_value = "mirrorlake-aggregator"
-    )]
-    group: String,
-    /// HTTP address of /healthz and /metrics.
-    #[arg(long, env = "MIRRORLAKE_HTTP", default_value = "0.0.0.0:9091")]
-    http: SocketAddr,
+    lake: Option<String>,
+    /// Consumer group [default: mirrorlake-aggregator].
+    #[arg(long, env = "MIRRORLAKE_GROUP")]
+    group: Option<String>,
+    /// HTTP address of /healthz and /metrics [default: 0.0.0.0:9091].
+    #[arg(long, env = "MIRRORLAKE_HTTP")]
+    http: Option<SocketAddr>,
     /// This aggregator's id [default: host name and pid].
     #[arg(long, env = "MIRRORLAKE_AGGREGATOR_ID")]
     id: Option<String>,
-    /// A librdkafka option, KEY=VALUE (repeatable).
+    /// A librdkafka option, KEY=VALUE (repeatable; `kafka.options`).
     #[arg(long = "kafka-option", value_name = "KEY=VALUE")]
     kafka_option: Vec<String>,
-    /// End an offset range (and its files) at about this many bytes.
-    #[arg(long, env = "MIRRORLAKE_MAX_FILE_BYTES", default_value_t = 128 << 20)]
-    max_file_bytes: usize,
-    /// End an offset range this long after its first record, ms.
-    #[arg(long, env = "MIRRORLAKE_FILE_MAX_AGE_MS", default_value_t = 50_000)]
-    file_max_age_ms: u64,
-    /// Largest message the collectors send (must match their
-    /// kafka.max_message_bytes; checked against the topic).
-    #[arg(long, env = "MIRRORLAKE_KAFKA_MAX_MESSAGE_BYTES", default_value_t = mirrorlake_kafka::DEFAULT_MAX_MESSAGE_BYTES)]
-    max_message_bytes: usize,
+    /// End an offset range (and its files) at about this many bytes [default: 134217728].
+    #[arg(long, env = "MIRRORLAKE_MAX_FILE_BYTES")]
+    max_file_bytes: Option<usize>,
+    /// End an offset range this long after its first record, ms [default: 50000].
+    #[arg(long, env = "MIRRORLAKE_FILE_MAX_AGE_MS")]
+    file_max_age_ms: Option<u64>,
+    /// Largest message the collectors send (their kafka.max_message_bytes;
+    /// checked against the topic) [default: 921600].
+    #[arg(long)]
+    max_message_bytes: Option<usize>,
 }
 
-async fn shutdown_signal() -> Result<&'static str> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    Ok(tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    })
+impl RunArgs {
+    fn resolve(self) -> Result<config::Config> {
+        let mut c = match &self.config {
+            Some(p) => config::Config::from_file(p)?,
+            None => config::Config::default(),
+        };
+        if let Some(v) = self.kafka {
+            c.kafka.brokers = v;
+        }
+        if let Some(v) = self.topic {
+            c.kafka.topic = v;
+        }
+        if let Some(v) = self.lake {
+            c.lake = v;
+        }
+        if let Some(v) = self.group {
+            c.kafka.group = v;
+        }
+        if let Some(v) = self.http {
+            c.http = v;
+        }
+        if let Some(v) = self.id {
+            c.id = v;
+        }
+        for o in &self.kafka_option {
+            let (k, v) = mirrorlake_kafka::parse_option(o).map_err(anyhow::Error::msg)?;
+            c.kafka.options.insert(k, v);
+        }
+        if let Some(v) = self.max_file_bytes {
+            c.files.max_file_bytes = v;
+        }
+        if let Some(v) = self.file_max_age_ms {
+            c.files.max_file_age_ms = v;
+        }
+        if let Some(v) = self.max_message_bytes {
+            c.kafka.max_message_bytes = v;
+        }
+        c.validate()?;
+        Ok(c)
+    }
 }
 
 async fn run_cmd(a: RunArgs) -> Result<()> {
-    if a.file_max_age_ms == 0 {
-        anyhow::bail!("invalid --file-max-age-ms: must be at least 1");
-    }
-    if a.max_file_bytes < 1 << 20 {
-        anyhow::bail!("invalid --max-file-bytes: must be at least 1048576");
-    }
-    let id = a.id.unwrap_or_else(|| {
+    let c = a.resolve()?;
+    let id = if c.id.is_empty() {
         let host = hostname::get()
             .ok()
             .and_then(|h| h.into_string().ok())
             .unwrap_or_else(|| "aggregator".into());
         format!("{host}-{}", std::process::id())
-    });
-    let kafka = mirrorlake_kafka::KafkaSettings::new(&a.kafka, &a.topic)
-        .with_option_args(&a.kafka_option)
-        .map_err(anyhow::Error::msg)?;
+    } else {
+        c.id.clone()
+    };
+    let kafka = mirrorlake_kafka::KafkaSettings {
+        brokers: c.kafka.brokers.clone(),
+        topic: c.kafka.topic.clone(),
+        options: c.kafka.options.clone(),
+    };
     let cfg = run::RunConfig {
         kafka,
-        group: a.group,
+        group: c.kafka.group.clone(),
         id,
-        max_range_bytes: a.max_file_bytes,
-        max_range_age: Duration::from_millis(a.file_max_age_ms),
+        max_range_bytes: c.files.max_file_bytes,
+        max_range_age: Duration::from_millis(c.files.max_file_age_ms),
         files: mirrorlake_lake::FileConfig::default(),
-        max_message_bytes: a.max_message_bytes,
+        max_message_bytes: c.kafka.max_message_bytes,
     };
-    let lake = Lake::open(&a.lake)?;
+    let lake = Lake::open(&c.lake)?;
     run::check_topic(&cfg).await?;
     let m = Arc::new(metrics::Metrics::new());
-    let http = mirrorlake_ops::serve(a.http, m.clone()).await?;
+    let http = mirrorlake_ops::serve(c.http, m.clone()).await?;
     let stop = Arc::new(AtomicBool::new(false));
     let rt = tokio::runtime::Handle::current();
     tracing::info!(lake = %lake.url, group = %cfg.group, id = %cfg.id, "aggregator running");
@@ -158,7 +189,7 @@ async fn run_cmd(a: RunArgs) -> Result<()> {
     let worker = tokio::task::spawn_blocking(move || worker.join());
     tokio::pin!(worker);
     tokio::select! {
-        sig = shutdown_signal() => {
+        sig = mirrorlake_ops::shutdown_signal() => {
             tracing::info!(signal = sig?, "stopping: ending open ranges");
             stop.store(true, Ordering::Relaxed);
             worker.await?.map_err(|_| anyhow::anyhow!("consumer thread panicked"))??;

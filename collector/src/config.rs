@@ -1,7 +1,7 @@
 //! The collector's configuration: one serde tree, defaults in one place,
 //! `validate()` naming the bad field. Precedence: flag > environment > file > default.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use ipnet::IpNet;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -159,10 +159,7 @@ impl Default for FilesSection {
 impl Config {
     /// Reads a TOML file (unknown keys are errors naming the key).
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("read config {}", path.display()))?;
-        toml::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("config {}: {}", path.display(), e.to_string().trim()))
+        mirrorlake_ops::read_toml(path)
     }
 
     /// Checks values; the error names the field.
@@ -353,5 +350,19 @@ mod tests {
                 .to_string()
                 .contains("kafka.queue_kbytes")
         );
+    }
+
+    #[test]
+    fn the_terraform_template_is_a_valid_config() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../terraform/modules/collectors/templates/collector.toml.tftpl"
+        );
+        let text = std::fs::read_to_string(path).expect("template");
+        let rendered = mirrorlake_ops::render_template_placeholders(&text);
+        let c: Config = toml::from_str(&rendered).expect("the template parses as a config");
+        // Placeholders make values meaningless; the keys are what is checked.
+        assert!(c.kafka_settings().is_some(), "cluster mode");
+        assert_eq!(c.kafka.topic, "x");
     }
 }

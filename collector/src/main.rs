@@ -180,16 +180,6 @@ fn lake_writer(lake_url: &str, id: &str, config: &Config) -> Result<(LakeWriter,
     Ok((writer, url))
 }
 
-async fn shutdown_signal() -> Result<&'static str> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    Ok(tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    })
-}
-
 /// Cluster mode: checks (or creates) the topic, then builds the publisher.
 /// An unreachable broker is not fatal (the collector never waits on Kafka);
 /// a topic that cannot take our messages is.
@@ -289,7 +279,7 @@ async fn run(args: RunArgs) -> Result<()> {
         listen = %config.listen, http = %config.http, to = %destination, sockets = threads.len(),
         collector_id = %config.collector_id, "collector running"
     );
-    let sig = shutdown_signal().await?;
+    let sig = mirrorlake_ops::shutdown_signal().await?;
     let started = Instant::now();
     shared.draining.store(true, Ordering::Relaxed);
     tracing::info!(

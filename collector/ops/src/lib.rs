@@ -65,3 +65,41 @@ pub fn init_tracing(default: &str) {
         .with_writer(std::io::stderr)
         .init();
 }
+
+/// Renders a Terraform `templatefile` with placeholders, so tests can check
+/// that the config files Terraform writes parse as our configs: an
+/// interpolation inside a TOML string becomes `x`, a bare one `1`.
+pub fn render_template_placeholders(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("${") {
+        out.push_str(&rest[..i]);
+        let Some(end) = rest[i..].find('}') else {
+            break;
+        };
+        out.push_str(if out.ends_with('"') { "x" } else { "1" });
+        rest = &rest[i + end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Waits for SIGTERM or SIGINT; names the one that came.
+pub async fn shutdown_signal() -> anyhow::Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
+}
+
+/// Reads a TOML config file into `T`; unknown keys (with
+/// `deny_unknown_fields`) and bad values are errors that name the key.
+pub fn read_toml<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> anyhow::Result<T> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("read config {}: {e}", path.display()))?;
+    toml::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("config {}: {}", path.display(), e.to_string().trim()))
+}
