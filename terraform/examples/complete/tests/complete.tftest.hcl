@@ -64,7 +64,7 @@ run "whole_stack_plans" {
   }
 
   assert {
-    condition     = strcontains(module.collectors.user_data, "b-1.mltest.kafka.ap-northeast-1.amazonaws.com:9098,b-2.mltest.kafka.ap-northeast-1.amazonaws.com:9098") && strcontains(module.aggregators.user_data, "bucket = \"mltest-lake-111122223333-ap-northeast-1\"")
+    condition     = strcontains(module.collectors.user_data, "b-1.mltest.kafka.ap-northeast-1.amazonaws.com:9098,b-2.mltest.kafka.ap-northeast-1.amazonaws.com:9098") && strcontains(module.aggregators.user_data, "lake = \"s3://mltest-lake-111122223333-ap-northeast-1/")
     error_message = "collectors and aggregators must be configured from the MSK and lake modules"
   }
 

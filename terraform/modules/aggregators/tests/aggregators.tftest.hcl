@@ -67,7 +67,7 @@ run "user_data_runs_the_aggregator" {
   }
 
   assert {
-    condition     = strcontains(output.user_data, "bucket = \"mltest-lake\"") && strcontains(output.user_data, "prefix = \"archive\"")
+    condition     = strcontains(output.user_data, "lake = \"s3://mltest-lake/archive\"")
     error_message = "the aggregator config must name the lake bucket and prefix"
   }
 
