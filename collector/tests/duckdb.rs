@@ -14,46 +14,17 @@ use crate::support::repo_root;
 use mirrorlake_schema::columns::{Kind, PACKET_COLUMNS, PARTITION_COLUMNS};
 use serde_json::Value;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 const PACKAGES: &[&str] = &["duckdb==2.0.1", "s3fs==2026.9.0"];
 
 /// The venv's python with duckdb and s3fs, made when missing.
 fn duckdb_python() -> PathBuf {
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache"));
-    let venv = cache.join("mirrorlake/venv-duckdb");
-    let python = venv.join("bin/python");
-    let ready = || {
-        Command::new(&python)
-            .args([
-                "-c",
-                "import duckdb, s3fs, sys; sys.exit(duckdb.__version__ != '2.0.1')",
-            ])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if !ready() {
-        std::fs::create_dir_all(&cache).expect("create cache dir");
-        let st = Command::new("python3")
-            .arg("-m")
-            .arg("venv")
-            .arg(&venv)
-            .status()
-            .expect("python3 -m venv");
-        assert!(st.success(), "python3 -m venv {} failed", venv.display());
-        let st = Command::new(venv.join("bin/pip"))
-            .args(["install", "-q", "--disable-pip-version-check"])
-            .args(PACKAGES)
-            .status()
-            .expect("pip install duckdb s3fs");
-        assert!(st.success(), "pip install {PACKAGES:?} failed");
-        assert!(ready(), "duckdb/s3fs not importable in {}", venv.display());
-    }
-    python
+    crate::support::python_venv(
+        "venv-duckdb",
+        PACKAGES,
+        "import duckdb, s3fs, sys; sys.exit(duckdb.__version__ != '2.0.1')",
+    )
 }
 
 /// What DuckDB sees in `lake`.

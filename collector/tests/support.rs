@@ -49,3 +49,41 @@ pub fn query_csv(lake: &Path, sql: &str) -> String {
     );
     String::from_utf8(out.stdout).expect("utf8")
 }
+
+/// The python of a cached venv `~/.cache/mirrorlake/<name>` (or under
+/// `$XDG_CACHE_HOME`) holding `packages`, made when `check` (python code
+/// that exits 0 when the venv is ready) fails.
+pub fn python_venv(name: &str, packages: &[&str], check: &str) -> PathBuf {
+    use std::process::Stdio;
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache"));
+    let venv = cache.join("mirrorlake").join(name);
+    let python = venv.join("bin/python");
+    let ready = || {
+        Command::new(&python)
+            .args(["-c", check])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !ready() {
+        std::fs::create_dir_all(&cache).expect("create cache dir");
+        let st = Command::new("python3")
+            .arg("-m")
+            .arg("venv")
+            .arg(&venv)
+            .status()
+            .expect("python3 -m venv");
+        assert!(st.success(), "python3 -m venv {} failed", venv.display());
+        let st = Command::new(venv.join("bin/pip"))
+            .args(["install", "-q", "--disable-pip-version-check"])
+            .args(packages)
+            .status()
+            .expect("pip install");
+        assert!(st.success(), "pip install {packages:?} failed");
+        assert!(ready(), "{packages:?} not importable in {}", venv.display());
+    }
+    python
+}

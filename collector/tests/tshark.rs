@@ -351,41 +351,7 @@ for line in sys.stdin:
 
 /// The venv holding the reference `communityid`, made when missing.
 fn community_id_python() -> PathBuf {
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache"));
-    let venv = cache.join("mirrorlake/venv-communityid");
-    let python = venv.join("bin/python");
-    let ready = || {
-        Command::new(&python)
-            .args(["-c", "import communityid"])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if !ready() {
-        std::fs::create_dir_all(&cache).expect("create cache dir");
-        let st = Command::new("python3")
-            .arg("-m")
-            .arg("venv")
-            .arg(&venv)
-            .status()
-            .expect("python3 -m venv");
-        assert!(st.success(), "python3 -m venv {} failed", venv.display());
-        let st = Command::new(venv.join("bin/pip"))
-            .args([
-                "install",
-                "-q",
-                "--disable-pip-version-check",
-                "communityid",
-            ])
-            .status()
-            .expect("pip install communityid");
-        assert!(st.success(), "pip install communityid failed");
-        assert!(ready(), "communityid not importable in {}", venv.display());
-    }
-    python
+    crate::support::python_venv("venv-communityid", &["communityid"], "import communityid")
 }
 
 /// Community IDs of the given tuple lines, by the reference implementation.
