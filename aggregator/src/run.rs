@@ -214,22 +214,37 @@ impl Aggregator {
         Ok(())
     }
 
-    /// A write failed: drop the range and read it again from its first
-    /// record, after a pause that doubles up to 30 s.
+    /// A write failed: drop what we hold of the partition and resume from
+    /// its committed offset (everything before it is in the lake; ranges
+    /// after it are replayed onto the same names through their manifests),
+    /// after a pause that doubles up to 30 s.
     fn retry(&mut self, p: i32, e: &anyhow::Error, backoff: &mut Duration) {
-        tracing::error!(partition = p, error = %format!("{e:#}"), retry_in_ms = backoff.as_millis() as u64, "lake write failed; re-reading the range");
+        tracing::error!(partition = p, error = %format!("{e:#}"), retry_in_ms = backoff.as_millis() as u64, "lake write failed; resuming from the committed offset");
         self.m.healthy.store(false, Ordering::Relaxed);
-        if let Some(r) = self.ranges.remove(&p) {
+        if self.ranges.remove(&p).is_some() {
             self.m.ranges_aborted.inc();
-            let topic = self.cfg.kafka.topic.clone();
-            if let Err(e) =
-                self.consumer
-                    .seek(&topic, p, Offset::Offset(r.first), Duration::from_secs(10))
-            {
-                tracing::warn!(partition = p, error = %e, "seek back failed; leaving the group to restart from the committed offset");
-                self.consumer.unsubscribe();
-                let _ = self.consumer.subscribe(&[topic.as_str()]);
-            }
+        }
+        let topic = self.cfg.kafka.topic.clone();
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition(&topic, p);
+        let committed = self
+            .consumer
+            .committed_offsets(tpl, Duration::from_secs(10))
+            .map(|t| {
+                t.find_partition(&topic, p)
+                    .map_or(Offset::Invalid, |e| e.offset())
+            });
+        let target = match committed {
+            Ok(Offset::Offset(o)) => Ok(Offset::Offset(o)),
+            Ok(_) => Ok(Offset::Beginning),
+            Err(e) => Err(e),
+        };
+        let sought = target.and_then(|t| self.consumer.seek(&topic, p, t, Duration::from_secs(10)));
+        if let Err(e) = sought {
+            tracing::warn!(partition = p, error = %e, "seek back failed; leaving the group to restart from the committed offsets");
+            self.ranges.clear();
+            self.consumer.unsubscribe();
+            let _ = self.consumer.subscribe(&[topic.as_str()]);
         }
         std::thread::sleep(*backoff);
         *backoff = (*backoff * 2).min(Duration::from_secs(30));
