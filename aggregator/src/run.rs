@@ -462,7 +462,7 @@ impl Aggregator {
 /// collectors' messages, and this consumer can fetch them.
 pub async fn check_topic(cfg: &RunConfig) -> Result<()> {
     let spec = mirrorlake_kafka::TopicSpec {
-        partitions: 12,
+        partitions: mirrorlake_kafka::DEFAULT_PARTITIONS,
         replication: -1,
         max_message_bytes: cfg.max_message_bytes,
     };

@@ -74,7 +74,7 @@ impl Default for KafkaSection {
             topic: mirrorlake_kafka::DEFAULT_TOPIC.into(),
             max_message_bytes: mirrorlake_kafka::DEFAULT_MAX_MESSAGE_BYTES,
             queue_kbytes: 128 * 1024,
-            partitions: 12,
+            partitions: mirrorlake_kafka::DEFAULT_PARTITIONS,
             replication: -1,
             startup_timeout_ms: 10_000,
             options: Default::default(),

@@ -8,7 +8,7 @@ use crate::e2e::{Collector, free_tcp_port, http_get, metric};
 use crate::support::{aggregator_bin, repo_root};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 static BROKER: Mutex<()> = Mutex::new(());
@@ -27,12 +27,10 @@ fn kafka_sh(args: &[&str]) {
     );
 }
 
-/// Takes the broker for one test, starting it if needed.
+/// Takes the broker for one test, starting it if needed (`start` is
+/// idempotent; a previous test may have stopped it).
 fn broker() -> (MutexGuard<'static, ()>, &'static str) {
-    static STARTED: OnceLock<()> = OnceLock::new();
     let guard = BROKER.lock().unwrap_or_else(|e| e.into_inner());
-    STARTED.get_or_init(|| kafka_sh(&["start"]));
-    // A previous test may have stopped it.
     kafka_sh(&["start"]);
     (guard, "127.0.0.1:19092")
 }

@@ -40,6 +40,20 @@ pub trait FileNamer: Send {
     fn name(&mut self, partition: PartitionKey) -> String;
 }
 
+/// `s` with every character other than ASCII letters, digits, `-`, `_` and
+/// `extra` replaced by `_`: safe in object names on every store.
+fn name_part(s: &str, extra: &[char]) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || extra.contains(&c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 /// `<writer id>-<start time µs>-<sequence>.parquet`: unique per writer run.
 #[derive(Debug, Clone)]
 pub struct SequenceNamer {
@@ -50,16 +64,7 @@ pub struct SequenceNamer {
 impl SequenceNamer {
     /// Names files of writer `id` started at `start_us`.
     pub fn new(id: &str, start_us: i64) -> Self {
-        let id: String = id
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
+        let id = name_part(id, &[]);
         Self {
             prefix: format!("{id}-{start_us}"),
             seq: 0,
@@ -86,16 +91,8 @@ impl OffsetRangeNamer {
     /// Names the files of the range of `partition` of `topic` that starts at
     /// `first_offset`.
     pub fn new(topic: &str, partition: i32, first_offset: i64) -> Self {
-        let topic: String = topic
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
+        // Kafka topic names may hold '.', which is safe in object names.
+        let topic = name_part(topic, &['.']);
         Self {
             name: format!("{topic}-{partition:05}-{first_offset:020}.parquet"),
         }

@@ -14,5 +14,7 @@ mod topic;
 pub use headers::BatchHeaders;
 pub use publisher::{PublishObserver, Publisher, Rejected};
 pub use rdkafka;
-pub use settings::{DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_TOPIC, KafkaSettings, parse_option};
+pub use settings::{
+    DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_PARTITIONS, DEFAULT_TOPIC, KafkaSettings, parse_option,
+};
 pub use topic::{TopicError, TopicSpec, ensure_topic};

@@ -155,11 +155,6 @@ impl Publisher {
         rejected
     }
 
-    /// Messages queued or in flight.
-    pub fn in_flight(&self) -> i32 {
-        self.producer.in_flight_count()
-    }
-
     /// Waits up to `timeout` for queued messages to be delivered; what is
     /// still queued then is purged and reported as failed.
     pub fn close(self, timeout: Duration) {

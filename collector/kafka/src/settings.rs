@@ -7,6 +7,9 @@ use std::collections::BTreeMap;
 /// The default topic of packet batches.
 pub const DEFAULT_TOPIC: &str = "mirrorlake.packets";
 
+/// Partitions of the topic when a collector or aggregator creates it.
+pub const DEFAULT_PARTITIONS: i32 = 12;
+
 /// Messages are cut below this many bytes by default: under the broker's
 /// default `message.max.bytes` (1 MiB) with room for the record overhead.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 900 * 1024;
@@ -116,11 +119,6 @@ impl KafkaSettings {
     /// Configuration for admin calls (topic checks).
     pub fn admin_config(&self) -> ClientConfig {
         self.config(&[])
-    }
-
-    /// The effective value of a consumer option (user's or default).
-    pub fn effective(&self, config: &ClientConfig, key: &str) -> Option<String> {
-        config.get(key).map(str::to_owned)
     }
 }
 
