@@ -221,7 +221,14 @@ fn decode_vxlan(
     if !vx.vni_valid() {
         return Err(DropReason::VxlanNoVni);
     }
-    let mut d = decode_ethernet(&bytes[VxlanPacket::<&[u8]>::HEADER_LEN..], inner_orig_len)?;
+    // The inner frame's length in the outer record is that of the mirrored
+    // copy, which AWS may have cut (packet length option): the IP header's
+    // length is the better witness of the original, so both are weighed.
+    let mut d = decode_ethernet_with(
+        &bytes[VxlanPacket::<&[u8]>::HEADER_LEN..],
+        inner_orig_len,
+        OrigLen::AtLeast,
+    )?;
     if vx.reserved_bits_set() {
         d.anomalies.insert(Anomaly::VxlanReservedBits);
     }
@@ -259,9 +266,28 @@ pub fn decode_outer_frame(bytes: &[u8], orig_len: Option<u32>) -> Result<Decoded
     decode_vxlan(vxlan, outer.src_ip, inner_orig)
 }
 
+/// How a known original length is used.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OrigLen {
+    /// It is the frame's length on the wire (a capture record's `len`).
+    Exact,
+    /// A lower bound: the IP header may show a longer original.
+    AtLeast,
+}
+
 /// Decodes a plain Ethernet II frame. `orig_len` is its original length when
-/// known (a capture record's original length, larger when the capture was cut).
+/// known (a capture record's original length, larger when the capture was
+/// cut): it is then the `wire_len`, whatever the IP header claims (without
+/// it, the IP header's length is the best estimate).
 pub fn decode_ethernet(frame: &[u8], orig_len: Option<u32>) -> Result<Decoded<'_>, DropReason> {
+    decode_ethernet_with(frame, orig_len, OrigLen::Exact)
+}
+
+fn decode_ethernet_with(
+    frame: &[u8],
+    orig_len: Option<u32>,
+    how: OrigLen,
+) -> Result<Decoded<'_>, DropReason> {
     let mut ether_type = be16(frame, 12).ok_or(DropReason::InnerTooShort)?;
     let mut d = Decoded::empty(frame, ether_type);
     let mut off = ETH_HEADER_LEN;
@@ -292,7 +318,10 @@ pub fn decode_ethernet(frame: &[u8], orig_len: Option<u32>) -> Result<Decoded<'_
         decode_ip(&mut d, frame, off, ether_type);
     }
     if let Some(o) = orig_len {
-        d.wire_len = d.wire_len.max(o);
+        d.wire_len = match how {
+            OrigLen::Exact => o.max(d.cap_len()),
+            OrigLen::AtLeast => d.wire_len.max(o),
+        };
     }
     if d.truncated() {
         d.anomalies.insert(Anomaly::Truncated);

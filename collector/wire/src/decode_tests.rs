@@ -130,6 +130,15 @@ fn capture_original_length_counts() {
     let d = decode_ethernet(&full, Some(full.len() as u32 + 100)).expect("kept");
     assert_eq!(d.wire_len as usize, full.len() + 100);
     assert!(d.truncated());
+    // A record's original length is the truth even when the IP header claims
+    // more (a malformed packet as it was on the wire): export gives it back.
+    let cut = &full[..full.len() - 1];
+    let d = decode_ethernet(cut, Some(cut.len() as u32)).expect("kept");
+    assert_eq!(d.wire_len as usize, cut.len());
+    assert!(!d.truncated());
+    // Without it, the IP header's length is the estimate.
+    let d = decode_ethernet(cut, None).expect("kept");
+    assert_eq!(d.wire_len as usize, full.len());
 }
 
 fn ipv4_fragment(offset_units: u16, more: bool, payload: &[u8]) -> Vec<u8> {
