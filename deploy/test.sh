@@ -15,6 +15,8 @@ for p in tshark:tshark tcpdump:tcpdump iperf3:iperf3 dig:dnsutils dnsmasq:dnsmas
   command -v "${p%%:*}" >/dev/null 2>&1 || need+=("${p#*:}")
 done
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+# export/tail --filter load libpcap at run time (tcpdump and tshark depend on it too).
+ls /usr/lib/*/libpcap.so.0.8 /lib/*/libpcap.so.0.8 >/dev/null 2>&1 || need+=(libpcap0.8)
 # librdkafka is built from source by rdkafka-sys: a C toolchain, OpenSSL and zlib headers; Java runs Kafka.
 for h in /usr/include/openssl/ssl.h:libssl-dev /usr/include/zlib.h:zlib1g-dev; do
   [[ -e ${h%%:*} ]] || need+=("${h#*:}")

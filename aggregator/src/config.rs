@@ -2,7 +2,7 @@
 //! (`--config`), overridden by flags and environment variables. Unknown keys
 //! and invalid values stop the aggregator with a message naming the field.
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -22,6 +22,8 @@ pub struct Config {
     pub kafka: KafkaSection,
     /// Files.
     pub files: FilesSection,
+    /// The live tail service (QUIC), fed by a Kafka reader of its own.
+    pub tail: mirrorlake_tail::TailConfig,
 }
 
 /// `[kafka]`.
@@ -58,6 +60,7 @@ impl Default for Config {
             http: SocketAddr::from(([0, 0, 0, 0], 9091)),
             kafka: KafkaSection::default(),
             files: FilesSection::default(),
+            tail: mirrorlake_tail::TailConfig::default(),
         }
     }
 }
@@ -117,6 +120,7 @@ impl Config {
         if self.files.max_file_age_ms == 0 {
             fail("files.max_file_age_ms", "must be at least 1")?;
         }
+        self.tail.validate().context("invalid config")?;
         Ok(())
     }
 }

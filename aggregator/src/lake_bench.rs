@@ -10,13 +10,12 @@
 //! ```
 //! Figures are recorded in `docs/benchmarks.md`.
 
-use datafusion::physical_plan::{ExecutionPlan, collect};
+use datafusion::physical_plan::collect;
 use mirrorlake_lake::{FileConfig, Lake, LakeWriter, RollPolicy, SequenceNamer};
 use mirrorlake_schema::{PacketBatchBuilder, RowMeta};
 use mirrorlake_wire::{FrameRepr, TransportRepr, decode_vxlan_payload, emit_vxlan_payload};
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::Arc;
 use std::time::Instant;
 
 /// 2026-01-15T00:00:00Z in microseconds.
@@ -198,19 +197,6 @@ fn parquet_files(dir: &std::path::Path) -> Vec<u64> {
     out
 }
 
-/// Sum of a metric over a plan tree.
-fn metric_sum(plan: &Arc<dyn ExecutionPlan>, name: &str) -> usize {
-    let own = plan
-        .metrics()
-        .and_then(|m| m.sum_by_name(name))
-        .map_or(0, |v| v.as_usize());
-    own + plan
-        .children()
-        .iter()
-        .map(|c| metric_sum(c, name))
-        .sum::<usize>()
-}
-
 /// Runs `sql`; returns (rows, bytes_scanned).
 async fn needle(lake: &Lake, sql: &str) -> (usize, usize) {
     let ctx = mirrorlake_lake::sql::session(lake).await.expect("session");
@@ -218,7 +204,10 @@ async fn needle(lake: &Lake, sql: &str) -> (usize, usize) {
     let plan = df.create_physical_plan().await.expect("physical plan");
     let batches = collect(plan.clone(), ctx.task_ctx()).await.expect("run");
     let rows = batches.iter().map(|b| b.num_rows()).sum();
-    (rows, metric_sum(&plan, "bytes_scanned"))
+    (
+        rows,
+        mirrorlake_lake::sql::metric_sum(&plan, "bytes_scanned"),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,6 +4,7 @@
 
 mod config;
 mod ddl;
+mod export;
 #[cfg(test)]
 mod lake_bench;
 mod manifest;
@@ -12,8 +13,9 @@ mod metrics;
 mod named_queries;
 mod query;
 mod run;
+mod tail_feed;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use mirrorlake_lake::Lake;
 use std::net::SocketAddr;
@@ -66,6 +68,172 @@ enum Command {
         #[arg(long, value_enum, default_value = "athena")]
         format: ddl::Format,
     },
+    /// Write the packets of a time range as pcap or pcapng, byte for byte as captured.
+    Export(ExportArgs),
+    /// Stream packets as they arrive from a live tail server (QUIC) as pcapng.
+    Tail(TailClientArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct TailClientArgs {
+    /// The tail server, HOST:PORT (an aggregator's or single-node collector's `--tail`).
+    #[arg(long, env = "MIRRORLAKE_TAIL_SERVER")]
+    server: String,
+    /// Name the server certificate must carry [default: the host of --server].
+    #[arg(long)]
+    server_name: Option<String>,
+    /// PEM certificate(s) to trust: the server's `tail.cert` (self-signed) or its CA.
+    #[arg(long, env = "MIRRORLAKE_TAIL_CA")]
+    ca: std::path::PathBuf,
+    /// File holding the token [default: the MIRRORLAKE_TAIL_TOKEN variable].
+    #[arg(long, env = "MIRRORLAKE_TAIL_TOKEN_FILE")]
+    token_file: Option<std::path::PathBuf>,
+    /// tcpdump filter expression, run on the server.
+    #[arg(long, value_name = "EXPRESSION")]
+    filter: Option<String>,
+    /// SQL predicate over the packet columns, run on the server.
+    #[arg(long = "where", value_name = "SQL")]
+    where_sql: Option<String>,
+    /// Output file or `-` for stdout (`| wireshark -k -i -`).
+    #[arg(short = 'w', long = "write", value_name = "FILE", default_value = "-")]
+    write: String,
+    /// Output format, overriding the file name's (stdout: pcapng).
+    #[arg(long, value_enum)]
+    format: Option<OutputFormat>,
+    /// Stop after this many packets.
+    #[arg(long)]
+    count: Option<u64>,
+}
+
+async fn tail_cmd(a: TailClientArgs) -> Result<()> {
+    use std::net::ToSocketAddrs;
+    let server = a
+        .server
+        .to_socket_addrs()
+        .with_context(|| format!("--server {}", a.server))?
+        .next()
+        .with_context(|| format!("--server {}: no address", a.server))?;
+    let host = a
+        .server
+        .rsplit_once(':')
+        .map_or(a.server.as_str(), |(h, _)| h)
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let token = match &a.token_file {
+        Some(p) => mirrorlake_tail::read_token(p).context("--token-file")?,
+        None => std::env::var(mirrorlake_tail::TOKEN_ENV).map_err(|_| {
+            anyhow::anyhow!(
+                "--token-file: a token is needed (a file, or {})",
+                mirrorlake_tail::TOKEN_ENV
+            )
+        })?,
+    };
+    let opts = mirrorlake_tail::client::ClientOptions {
+        server,
+        server_name: a.server_name.unwrap_or(host),
+        ca: a.ca,
+        hello: mirrorlake_tail::proto::Hello {
+            token,
+            filter: a.filter,
+            where_sql: a.where_sql,
+        },
+        count: a.count,
+    };
+    let format = export::format_for(&a.write, a.format.map(Into::into));
+    let (output, w) = export::Output::open(&a.write)?;
+    let mut out = mirrorlake_pcap::CaptureWriter::new(w, format, export::SNAPLEN)?;
+    let stop = async {
+        let _ = mirrorlake_ops::shutdown_signal().await;
+    };
+    let summary = mirrorlake_tail::client::tail(&opts, &mut out, stop).await?;
+    drop(out.into_inner()?);
+    output.commit()?;
+    eprintln!(
+        "tail: {} packets; the server dropped {} for this client",
+        summary.packets, summary.dropped
+    );
+    Ok(())
+}
+
+#[derive(clap::Args, Debug)]
+struct ExportArgs {
+    /// Lake location: a path, file:// or s3://bucket/prefix.
+    #[arg(long, env = "MIRRORLAKE_LAKE")]
+    lake: String,
+    /// Start of the range, inclusive: RFC 3339 or UTC `YYYY-MM-DD[ HH:MM[:SS]]`.
+    #[arg(long)]
+    from: String,
+    /// End of the range, exclusive (same forms as --from).
+    #[arg(long)]
+    to: String,
+    /// SQL predicate over the packets columns, pushed into the Parquet scan
+    /// (e.g. "src_ip = '10.0.3.7' AND dst_port = 443").
+    #[arg(long = "where", value_name = "SQL")]
+    where_sql: Option<String>,
+    /// tcpdump filter expression applied to each frame (libpcap's compiler).
+    #[arg(long, value_name = "EXPRESSION")]
+    filter: Option<String>,
+    /// Output file (`.pcapng` → pcapng, else pcap) or `-` for stdout (pcapng).
+    #[arg(short = 'w', long = "write", value_name = "FILE")]
+    write: String,
+    /// Output format, overriding the file name's.
+    #[arg(long, value_enum)]
+    format: Option<OutputFormat>,
+    /// Memory for sorting one hour of packets before spilling to disk, MiB.
+    #[arg(long, default_value_t = 1024)]
+    memory_limit_mb: usize,
+}
+
+/// Capture file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum OutputFormat {
+    /// Classic pcap (one link type, no interface names).
+    Pcap,
+    /// pcapng: one named interface per (mirror source, VNI).
+    Pcapng,
+}
+
+impl From<OutputFormat> for mirrorlake_pcap::CaptureFormat {
+    fn from(f: OutputFormat) -> Self {
+        match f {
+            OutputFormat::Pcap => Self::Pcap,
+            OutputFormat::Pcapng => Self::Pcapng,
+        }
+    }
+}
+
+async fn export_cmd(a: ExportArgs) -> Result<()> {
+    let from_us = export::parse_time(&a.from).context("--from")?;
+    let to_us = export::parse_time(&a.to).context("--to")?;
+    if to_us <= from_us {
+        anyhow::bail!("--to must be after --from");
+    }
+    let filter = a
+        .filter
+        .as_deref()
+        .map(mirrorlake_bpf::BpfFilter::compile)
+        .transpose()
+        .context("--filter")?;
+    let lake = Lake::open(&a.lake).context("--lake")?;
+    let req = export::ExportRequest {
+        from_us,
+        to_us,
+        where_sql: a.where_sql,
+        filter,
+        memory_limit: a.memory_limit_mb.max(16) << 20,
+    };
+    let format = export::format_for(&a.write, a.format.map(Into::into));
+    let (output, w) = export::Output::open(&a.write)?;
+    let mut out = mirrorlake_pcap::CaptureWriter::new(w, format, export::SNAPLEN)?;
+    let stats = export::export(&lake, &req, &mut out).await?;
+    drop(out.into_inner()?);
+    output.commit()?;
+    eprintln!(
+        "exported {} packets from {} hour partitions ({} rows matched the time range and --where, {} rejected by --filter; {} Parquet bytes read)",
+        stats.written, stats.hours, stats.rows_read, stats.filtered_out, stats.bytes_scanned
+    );
+    Ok(())
 }
 
 #[derive(clap::Args, Debug)]
@@ -104,6 +272,8 @@ struct RunArgs {
     /// checked against the topic) [default: 921600].
     #[arg(long)]
     max_message_bytes: Option<usize>,
+    #[command(flatten)]
+    tail: mirrorlake_tail::TailArgs,
 }
 
 impl RunArgs {
@@ -143,6 +313,7 @@ impl RunArgs {
         if let Some(v) = self.max_message_bytes {
             c.kafka.max_message_bytes = v;
         }
+        self.tail.apply(&mut c.tail);
         c.validate()?;
         Ok(c)
     }
@@ -178,6 +349,19 @@ async fn run_cmd(a: RunArgs) -> Result<()> {
     let m = Arc::new(metrics::Metrics::new());
     let http = mirrorlake_ops::serve(c.http, m.clone()).await?;
     let stop = Arc::new(AtomicBool::new(false));
+    let hub = mirrorlake_tail::Hub::new(c.tail.client_queue_batches, m.tail.clone());
+    let tail = mirrorlake_tail::TailServer::start(&c.tail, hub.clone())?;
+    let feed = match &tail {
+        Some(_) => {
+            let (kafka, id, stop) = (cfg.kafka.clone(), cfg.id.clone(), stop.clone());
+            Some(
+                std::thread::Builder::new()
+                    .name("tail-feed".into())
+                    .spawn(move || tail_feed::run(&kafka, &id, hub, stop))?,
+            )
+        }
+        None => None,
+    };
     let rt = tokio::runtime::Handle::current();
     tracing::info!(lake = %lake.url, group = %cfg.group, id = %cfg.id, "aggregator running");
     let worker = {
@@ -196,6 +380,17 @@ async fn run_cmd(a: RunArgs) -> Result<()> {
         }
         done = &mut worker => {
             done?.map_err(|_| anyhow::anyhow!("consumer thread panicked"))??;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    if let Some(t) = tail {
+        t.close().await;
+    }
+    if let Some(f) = feed {
+        match tokio::task::spawn_blocking(move || f.join()).await? {
+            Ok(Err(e)) => tracing::warn!(error = %e, "tail feed"),
+            Err(_) => tracing::warn!("tail feed thread panicked"),
+            Ok(Ok(())) => {}
         }
     }
     http.abort();
@@ -235,6 +430,8 @@ async fn main_async(cli: Cli) -> Result<()> {
             print!("{}", spec.render(format)?);
             Ok(())
         }
+        Command::Export(a) => export_cmd(a).await,
+        Command::Tail(a) => tail_cmd(a).await,
     }
 }
 

@@ -31,6 +31,8 @@ pub struct Metrics {
     pub partitions: Gauge,
     /// Cleared while writes to the lake fail.
     pub healthy: AtomicBool,
+    /// The live tail service (its hub shares these).
+    pub tail: mirrorlake_tail::TailMetrics,
 }
 
 impl Metrics {
@@ -39,6 +41,7 @@ impl Metrics {
         let mut registry = Registry::with_prefix("mirrorlake_aggregator");
         let m = Self {
             registry: Registry::default(),
+            tail: mirrorlake_tail::TailMetrics::default(),
             records: Counter::default(),
             rows_written: Counter::default(),
             files_written: Counter::default(),
@@ -101,6 +104,7 @@ impl Metrics {
             "Kafka partitions assigned",
             m.partitions.clone(),
         );
+        m.tail.register(&mut registry);
         Self { registry, ..m }
     }
 }

@@ -1,7 +1,7 @@
 //! The collector's configuration: one serde tree, defaults in one place,
 //! `validate()` naming the bad field. Precedence: flag > environment > file > default.
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use ipnet::IpNet;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -41,6 +41,8 @@ pub struct Config {
     pub files: FilesSection,
     /// Cluster mode: publish to Kafka instead of writing a lake.
     pub kafka: KafkaSection,
+    /// The live tail service (QUIC) of this collector's packets.
+    pub tail: mirrorlake_tail::TailConfig,
 }
 
 /// `[kafka]`: cluster mode. Empty `brokers` means single-node mode (lake).
@@ -128,6 +130,7 @@ impl Default for Config {
             batch: BatchSection::default(),
             files: FilesSection::default(),
             kafka: KafkaSection::default(),
+            tail: mirrorlake_tail::TailConfig::default(),
         }
     }
 }
@@ -229,6 +232,7 @@ impl Config {
                 )?;
             }
         }
+        self.tail.validate().context("invalid config")?;
         Ok(())
     }
 

@@ -92,6 +92,8 @@ struct RunArgs {
     /// A librdkafka option, KEY=VALUE (repeatable; e.g. security.protocol=SSL).
     #[arg(long = "kafka-option", value_name = "KEY=VALUE")]
     kafka_option: Vec<String>,
+    #[command(flatten)]
+    tail: mirrorlake_tail::TailArgs,
 }
 
 #[derive(Args, Debug)]
@@ -162,6 +164,7 @@ impl RunArgs {
             let (k, v) = mirrorlake_kafka::parse_option(o).map_err(anyhow::Error::msg)?;
             c.kafka.options.insert(k, v);
         }
+        self.tail.apply(&mut c.tail);
         c.validate()?;
         Ok(c)
     }
@@ -229,6 +232,11 @@ enum Sink {
 async fn run(args: RunArgs) -> Result<()> {
     let config = args.resolve()?;
     let shared = Arc::new(Shared::default());
+    let hub = mirrorlake_tail::Hub::new(
+        config.tail.client_queue_batches,
+        shared.metrics.tail.clone(),
+    );
+    let tail = mirrorlake_tail::TailServer::start(&config.tail, hub.clone())?;
     let (tx, rx) = tokio::sync::mpsc::channel(config.queue_batches);
     let (sink, destination) = match config.kafka_settings() {
         Some(settings) => {
@@ -237,7 +245,7 @@ async fn run(args: RunArgs) -> Result<()> {
             let flush = Duration::from_secs(10);
             (
                 Sink::Kafka(tokio::task::spawn_blocking(move || {
-                    pipeline::kafka_sink(rx, publisher, shared, flush)
+                    pipeline::kafka_sink(rx, publisher, shared, hub, flush)
                 })),
                 format!("kafka {} topic {}", settings.brokers, settings.topic),
             )
@@ -249,6 +257,7 @@ async fn run(args: RunArgs) -> Result<()> {
                     rx,
                     writer,
                     shared.clone(),
+                    hub,
                 ))),
                 format!("lake {lake_url}"),
             )
@@ -298,6 +307,9 @@ async fn run(args: RunArgs) -> Result<()> {
     match sink {
         Sink::Lake(t) => t.await.context("sink task")??,
         Sink::Kafka(t) => t.await.context("sink task")?,
+    }
+    if let Some(t) = tail {
+        t.close().await;
     }
     http.abort();
     let m = &shared.metrics;

@@ -107,6 +107,8 @@ pub struct Metrics {
     pub kafka_retries: Gauge,
     /// librdkafka: transmit errors, all brokers (cumulative).
     pub kafka_tx_errors: Gauge,
+    /// The live tail service (its hub shares these).
+    pub tail: mirrorlake_tail::TailMetrics,
 }
 
 impl Metrics {
@@ -137,6 +139,7 @@ impl Metrics {
             kafka_retries: Gauge::default(),
             kafka_tx_errors: Gauge::default(),
             registry: Registry::default(),
+            tail: mirrorlake_tail::TailMetrics::default(),
         };
         registry.register(
             "packets_received",
@@ -273,6 +276,7 @@ impl Metrics {
                 .anomalies
                 .get_or_create(&AnomalyLabel { anomaly: a.code() });
         }
+        m.tail.register(&mut registry);
         Self { registry, ..m }
     }
 

@@ -231,12 +231,14 @@ pub fn kafka_sink(
     mut rx: mpsc::Receiver<RecordBatch>,
     mut publisher: mirrorlake_kafka::Publisher,
     shared: Arc<Shared>,
+    tail: mirrorlake_tail::Hub,
     flush_timeout: Duration,
 ) {
     shared.sink_ok.store(true, Ordering::Relaxed);
     let m = &shared.metrics;
     while let Some(batch) = rx.blocking_recv() {
         m.queue_batches.set(rx.len() as i64);
+        tail.publish(&batch);
         let r = publisher.publish(&batch);
         m.drop(Drop::KafkaQueueFull, r.queue_full);
         m.drop(Drop::KafkaRefused, r.error);
@@ -253,6 +255,7 @@ pub async fn lake_sink(
     mut rx: mpsc::Receiver<RecordBatch>,
     mut writer: LakeWriter,
     shared: Arc<Shared>,
+    tail: mirrorlake_tail::Hub,
 ) -> anyhow::Result<()> {
     shared.sink_ok.store(true, Ordering::Relaxed);
     let m = &shared.metrics;
@@ -275,6 +278,7 @@ pub async fn lake_sink(
         match next.await {
             Some(Some(batch)) => {
                 m.queue_batches.set(rx.len() as i64);
+                tail.publish(&batch);
                 let rows = batch.num_rows() as u64;
                 match writer.write(&batch, Instant::now()).await {
                     Ok(files) => {

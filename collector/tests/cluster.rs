@@ -42,7 +42,7 @@ fn unique(name: &str) -> String {
     format!("{name}-{}-{t}", std::process::id())
 }
 
-fn loadtest_bin() -> PathBuf {
+pub(crate) fn loadtest_bin() -> PathBuf {
     aggregator_bin().with_file_name("mirrorlake-loadtest")
 }
 
@@ -53,6 +53,17 @@ struct Aggregator {
 
 impl Aggregator {
     fn start(kafka: &str, topic: &str, group: &str, lake: &Path, id: &str) -> Self {
+        Self::start_with(kafka, topic, group, lake, id, &[])
+    }
+
+    fn start_with(
+        kafka: &str,
+        topic: &str,
+        group: &str,
+        lake: &Path,
+        id: &str,
+        extra: &[String],
+    ) -> Self {
         let http: std::net::SocketAddr = format!("127.0.0.1:{}", free_tcp_port())
             .parse()
             .expect("addr");
@@ -62,6 +73,7 @@ impl Aggregator {
             .args(["--file-max-age-ms", "1500"])
             .arg("--lake")
             .arg(lake)
+            .args(extra)
             .env("MIRRORLAKE_LOG", "warn")
             .stdin(Stdio::null())
             .spawn()
@@ -105,7 +117,7 @@ fn start_collector(kafka: &str, topic: &str, lake: &Path, extra: &[&str]) -> Col
 }
 
 /// Starts `send` in the background.
-fn send(targets: &[&Collector], run: u32, count: u64, rate: u64) -> Child {
+pub(crate) fn send(targets: &[&Collector], run: u32, count: u64, rate: u64) -> Child {
     let mut c = Command::new(loadtest_bin());
     c.args([
         "send",
@@ -124,13 +136,13 @@ fn send(targets: &[&Collector], run: u32, count: u64, rate: u64) -> Child {
 }
 
 #[derive(Debug, serde::Deserialize)]
-struct Verified {
-    unique: u64,
-    duplicated: u64,
-    unexpected: u64,
+pub(crate) struct Verified {
+    pub(crate) unique: u64,
+    pub(crate) duplicated: u64,
+    pub(crate) unexpected: u64,
 }
 
-fn verify(lake: &Path, run: u32, sent: u64) -> Verified {
+pub(crate) fn verify(lake: &Path, run: u32, sent: u64) -> Verified {
     let out = Command::new(loadtest_bin())
         .args([
             "verify",
@@ -205,8 +217,22 @@ fn cluster_two_collectors_two_aggregators_exactly_once() {
     let (topic, group) = (unique("rt"), unique("g"));
     let c1 = start_collector(kafka, &topic, &lake, &[]);
     let c2 = start_collector(kafka, &topic, &lake, &[]);
-    let a1 = Aggregator::start(kafka, &topic, &group, &lake, "a1");
+    // a1 also serves the live tail: one client follows VNI 101 of the whole fleet.
+    let tail = crate::tail::TailServer::new(dir.path());
+    let a1 = Aggregator::start_with(kafka, &topic, &group, &lake, "a1", &tail.server_args());
     let a2 = Aggregator::start(kafka, &topic, &group, &lake, "a2");
+    let live = dir.path().join("live.pcapng");
+    let mut client = tail
+        .client(&["--where", "vni = 101", "-w", "-"])
+        .stdout(std::fs::File::create(&live).expect("live file"))
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn tail client");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while a1.metric("mirrorlake_aggregator_tail_clients") != Some(1) {
+        assert!(Instant::now() < deadline, "tail client did not attach");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     const N: u64 = 30_000;
     let mut s = send(&[&c1, &c2], 11, N, 15_000);
     assert!(s.wait().expect("send").success());
@@ -233,6 +259,19 @@ fn cluster_two_collectors_two_aggregators_exactly_once() {
         );
     }
     assert!(a1.metric("mirrorlake_aggregator_partitions").is_some());
+    // The tail saw VNI 1 of both collectors, as the lake did, and its reader
+    // (own assignment, no commits) did not disturb the lake writers.
+    let got = crate::tail::wait_stable(&live);
+    let client = crate::tail::sigterm(&mut client);
+    assert!(
+        client.status.success(),
+        "{}",
+        String::from_utf8_lossy(&client.stderr)
+    );
+    let want = crate::tail::exported(&lake, dir.path(), &["--where", "vni = 101"]);
+    assert!(!want.is_empty());
+    assert_eq!(got.len(), want.len(), "tail vs lake, VNI 101");
+    assert!(got == want, "tail and lake disagree on VNI 101");
     assert!(a1.sigterm().success() && a2.sigterm().success());
     assert!(c1.sigterm_and_wait().success() && c2.sigterm_and_wait().success());
     // After a clean stop nothing changed.

@@ -87,3 +87,70 @@ pub fn python_venv(name: &str, packages: &[&str], check: &str) -> PathBuf {
     }
     python
 }
+
+/// Real captures of real programs made once per test run by
+/// `captures/make.sh` (see tshark.rs): `plain.pcap`, `tunnelled.pcap`,
+/// `truncated.pcap`, `tunnelled.pcapng` in the returned folder, and how long
+/// making them took. `Err` says why they cannot be made here (the caller
+/// prints it as a SKIP).
+pub fn real_captures() -> Result<(&'static Path, std::time::Duration), String> {
+    static MADE: std::sync::OnceLock<Result<(tempfile::TempDir, std::time::Duration), String>> =
+        std::sync::OnceLock::new();
+    let made = MADE.get_or_init(|| {
+        let uid = Command::new("id")
+            .arg("-u")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+        if uid.as_deref().ok() != Some("0") {
+            return Err("not root (network namespaces and tcpdump need it)".into());
+        }
+        for p in ["tshark", "tcpdump", "editcap"] {
+            if !have(p) {
+                return Err(format!("{p} not installed"));
+            }
+        }
+        let started = std::time::Instant::now();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let script = repo_root().join("collector/tests/captures/make.sh");
+        let out = Command::new("timeout")
+            .args(["180", "bash"])
+            .arg(&script)
+            .arg(dir.path())
+            .output()
+            .expect("run make.sh");
+        assert!(
+            out.status.success(),
+            "make.sh failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok((dir, started.elapsed()))
+    });
+    match made {
+        Ok((dir, took)) => Ok((dir.path(), *took)),
+        Err(e) => Err(e.clone()),
+    }
+}
+
+/// tshark reads `file` to the end: exit 0 and nothing on stderr but its
+/// root warning. Returns the number of frames.
+pub fn tshark_reads_cleanly(file: &Path) -> usize {
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(file)
+        .args(["-T", "fields", "-e", "frame.number"])
+        .output()
+        .expect("run tshark");
+    let err: String = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| !l.contains("Running as user \"root\"") && !l.trim().is_empty())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        out.status.success() && err.is_empty(),
+        "tshark on {}: {err}",
+        file.display()
+    );
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}

@@ -7,6 +7,8 @@ mod cluster;
 mod corpus;
 mod duckdb;
 mod e2e;
+mod export;
 mod s3;
 mod support;
+mod tail;
 mod tshark;

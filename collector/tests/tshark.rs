@@ -820,45 +820,16 @@ fn compare_plain_tunnelled(
     (matched, boundary)
 }
 
-fn skip_reason() -> Option<String> {
-    let uid = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
-    if uid.as_deref().ok() != Some("0") {
-        return Some("not root (network namespaces and tcpdump need it)".into());
-    }
-    for p in ["tshark", "tcpdump", "editcap"] {
-        if !support::have(p) {
-            return Some(format!("{p} not installed"));
-        }
-    }
-    None
-}
-
 #[test]
 fn real_captures_match_tshark_and_reference_community_id() {
-    if let Some(why) = skip_reason() {
-        eprintln!("SKIP: tshark comparison: {why}");
-        return;
-    }
     let started = Instant::now();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let script = support::repo_root().join("collector/tests/captures/make.sh");
-    let out = Command::new("timeout")
-        .args(["180", "bash"])
-        .arg(&script)
-        .arg(dir.path())
-        .output()
-        .expect("run make.sh");
-    assert!(
-        out.status.success(),
-        "make.sh failed ({}): {}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let made = started.elapsed();
+    let (dir, made) = match support::real_captures() {
+        Ok(d) => d,
+        Err(why) => {
+            eprintln!("SKIP: tshark comparison: {why}");
+            return;
+        }
+    };
 
     let mut tuples = Vec::new();
     let mut mismatches = Vec::new();
@@ -870,7 +841,7 @@ fn real_captures_match_tshark_and_reference_community_id() {
         ("tunnelled.pcapng", false),
         ("truncated.pcap", true),
     ] {
-        let (r, rows) = compare_capture(&dir.path().join(file), cut, &mut tuples);
+        let (r, rows) = compare_capture(&dir.join(file), cut, &mut tuples);
         let _ = writeln!(
             summary,
             "  {file}: {} packets ({} tunnelled), {} fields compared, {} mismatches{}",

@@ -11,16 +11,34 @@ use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::error::DataFusionError;
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use mirrorlake_schema::packet_schema;
 use std::sync::Arc;
 
-/// A DataFusion session with the lake's tables registered.
+/// A DataFusion session with the lake's tables registered (memory unbounded).
 pub async fn session(lake: &Lake) -> Result<SessionContext, DataFusionError> {
+    session_with(lake, None).await
+}
+
+/// [`session`] whose operators (sorts above all) use at most `memory_limit`
+/// bytes and spill to temporary files beyond it.
+pub async fn session_with(
+    lake: &Lake,
+    memory_limit: Option<usize>,
+) -> Result<SessionContext, DataFusionError> {
     let config = SessionConfig::new()
         .set_bool("datafusion.execution.parquet.pushdown_filters", true)
         .set_bool("datafusion.execution.parquet.reorder_filters", true);
-    let ctx = SessionContext::new_with_config(config);
+    let ctx = match memory_limit {
+        Some(limit) => {
+            let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+                .with_memory_limit(limit, 1.0)
+                .build_arc()?;
+            SessionContext::new_with_config_rt(config, runtime)
+        }
+        None => SessionContext::new_with_config(config),
+    };
     if lake.url.scheme() != "file" {
         // Local lakes use DataFusion's own file:// store.
         ctx.register_object_store(&lake.url, lake.store.clone());
@@ -70,6 +88,54 @@ fn bitwise_and_udf() -> datafusion::logical_expr::ScalarUDF {
             }
         }),
     )
+}
+
+/// Sum of a metric (e.g. the Parquet scan's `bytes_scanned`) over a plan tree.
+pub fn metric_sum(plan: &Arc<dyn ExecutionPlan>, name: &str) -> usize {
+    let own = plan
+        .metrics()
+        .and_then(|m| m.sum_by_name(name))
+        .map_or(0, |v| v.as_usize());
+    own + plan
+        .children()
+        .iter()
+        .map(|c| metric_sum(c, name))
+        .sum::<usize>()
+}
+
+/// A SQL predicate over the packet columns (`src_ip = '10.0.3.7' AND
+/// dst_port = 443`), compiled once and evaluated on in-memory batches (the
+/// live tail's `--where`; the lake's readers push the same SQL into scans).
+#[derive(Debug)]
+pub struct RowPredicate {
+    expr: Arc<dyn datafusion::physical_expr::PhysicalExpr>,
+}
+
+impl RowPredicate {
+    /// Compiles `sql` against the packet schema (type-checked: an unknown
+    /// column or a non-boolean expression is an error).
+    pub fn compile(sql: &str) -> Result<Self, DataFusionError> {
+        let schema = datafusion::common::DFSchema::try_from(packet_schema().as_ref().clone())?;
+        let ctx = SessionContext::new();
+        let expr = ctx.parse_sql_expr(sql, &schema)?;
+        let expr = ctx.create_physical_expr(expr, &schema)?;
+        if expr.data_type(schema.as_arrow())? != DataType::Boolean {
+            return Err(DataFusionError::Plan(format!(
+                "{sql:?} is not a predicate (true/false)"
+            )));
+        }
+        Ok(Self { expr })
+    }
+
+    /// The rows of `batch` (packet schema) for which the predicate is true.
+    pub fn filter(&self, batch: &RecordBatch) -> Result<RecordBatch, DataFusionError> {
+        let mask = self.expr.evaluate(batch)?.into_array(batch.num_rows())?;
+        let mask = mask
+            .as_any()
+            .downcast_ref::<arrow::array::BooleanArray>()
+            .ok_or_else(|| DataFusionError::Internal("predicate is not boolean".into()))?;
+        Ok(arrow::compute::filter_record_batch(batch, mask)?)
+    }
 }
 
 /// Runs one SQL statement over the lake and collects the result.

@@ -12,8 +12,10 @@ pub mod batcher;
 pub mod builder;
 pub mod columns;
 pub mod display;
+pub mod frames;
 pub mod message;
 
 pub use batcher::{Batcher, BatcherConfig};
 pub use builder::{PacketBatchBuilder, RowMeta};
 pub use columns::{Column, Kind, PACKET_COLUMNS, SCHEMA_VERSION, packet_schema};
+pub use frames::{FrameColumns, FrameRow, interface_names};
