@@ -106,7 +106,7 @@ pub async fn hours_with_data(
         .list_with_delimiter(Some(&table_root))
         .await
         .with_context(|| format!("list {}", lake.table_url(table)))?;
-    let (first_dt, last_dt) = (dt_of(first), dt_of(last));
+    let (first_dt, last_dt) = (first.dt(), last.dt());
     let mut out = Vec::new();
     let mut days: Vec<String> = listing
         .common_prefixes
@@ -147,10 +147,6 @@ pub async fn hours_with_data(
     Ok(out)
 }
 
-fn dt_of(k: PartitionKey) -> String {
-    k.hive_path()[3..13].to_owned()
-}
-
 /// A progress bar over hour partitions on stderr (hidden when not a terminal).
 fn progress(hours: usize) -> ProgressBar {
     let pb = ProgressBar::new(hours as u64);
@@ -182,7 +178,7 @@ pub async fn export<W: Write>(
     };
     for hour in hours {
         let path = hour.hive_path();
-        let (dt, hh) = (&path[3..13], &path[19..21]);
+        let (dt, hh) = (hour.dt(), hour.hour());
         let lo = req.from_us.max(hour.epoch_hour * HOUR_US);
         let hi = req.to_us.min((hour.epoch_hour + 1) * HOUR_US);
         let mut df = ctx

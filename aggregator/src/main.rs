@@ -120,15 +120,14 @@ async fn tail_cmd(a: TailClientArgs) -> Result<()> {
         .trim_start_matches('[')
         .trim_end_matches(']')
         .to_owned();
-    let token = match &a.token_file {
-        Some(p) => mirrorlake_tail::read_token(p).context("--token-file")?,
-        None => std::env::var(mirrorlake_tail::TOKEN_ENV).map_err(|_| {
+    let token = mirrorlake_tail::load_token(a.token_file.as_deref())
+        .context("--token-file")?
+        .ok_or_else(|| {
             anyhow::anyhow!(
                 "--token-file: a token is needed (a file, or {})",
                 mirrorlake_tail::TOKEN_ENV
             )
-        })?,
-    };
+        })?;
     let opts = mirrorlake_tail::client::ClientOptions {
         server,
         server_name: a.server_name.unwrap_or(host),

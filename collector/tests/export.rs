@@ -8,22 +8,11 @@
 //! tshark.rs) and tcpdump's own corpus (`../shared/testdata`, when present).
 //! Each test prints a `SKIP:` line when its input cannot be had here.
 
-use crate::support::{self, aggregator_bin, collector_bin};
-use mirrorlake_pcap::{CaptureReader, Record};
+use crate::support::{self, Pkt, aggregator_bin, capture_packets, collector_bin, sorted};
+use mirrorlake_pcap::CaptureReader;
 use mirrorlake_wire::{Input, decode};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-/// (timestamp µs, original length, bytes) of one packet.
-type Pkt = (i64, u32, Vec<u8>);
-
-fn read_capture(path: &Path) -> Vec<Record> {
-    let f = std::fs::File::open(path).expect("open capture");
-    CaptureReader::new(std::io::BufReader::new(f))
-        .expect("capture header")
-        .map_while(Result::ok)
-        .collect()
-}
 
 fn import(lake: &Path, id: &str, files: &[PathBuf]) {
     let out = Command::new(collector_bin())
@@ -64,18 +53,6 @@ fn figure(summary: &str, word: &str) -> u64 {
         .last()
         .and_then(|n| n.trim_start_matches('(').parse().ok())
         .unwrap_or_else(|| panic!("a number before {word} in {summary}"))
-}
-
-fn packets(records: Vec<Record>) -> Vec<Pkt> {
-    records
-        .into_iter()
-        .map(|r| (r.ts_ns.div_euclid(1000), r.orig_len, r.data))
-        .collect()
-}
-
-fn sorted(mut v: Vec<Pkt>) -> Vec<Pkt> {
-    v.sort();
-    v
 }
 
 /// Timestamps (µs) of the frames tshark selects from `file` with a display filter.
@@ -125,7 +102,7 @@ fn tcpdump_selects(file: &Path, filter: &str, out: &Path) -> Vec<Pkt> {
         "{}",
         String::from_utf8_lossy(&st.stderr)
     );
-    sorted(packets(read_capture(out)))
+    sorted(capture_packets(out))
 }
 
 #[test]
@@ -150,8 +127,8 @@ fn export_round_trips_real_captures_and_filters_like_tcpdump() {
         .expect("editcap");
     assert!(st.success());
     let lake = dir.path().join("lake");
-    let mut original = packets(read_capture(&plain));
-    let truncated = packets(read_capture(&cut));
+    let mut original = capture_packets(&plain);
+    let truncated = capture_packets(&cut);
     assert!(truncated.iter().any(|(_, len, d)| (d.len() as u32) < *len));
     original.extend(truncated);
     import(&lake, "plain", std::slice::from_ref(&plain));
@@ -164,7 +141,7 @@ fn export_round_trips_real_captures_and_filters_like_tcpdump() {
             &file,
             &["--from", "2000-01-01", "--to", "2100-01-01"],
         );
-        let got = packets(read_capture(&file));
+        let got = capture_packets(&file);
         assert!(
             got.windows(2).all(|w| w[0].0 <= w[1].0),
             "{name}: not in time order"
@@ -186,7 +163,7 @@ fn export_round_trips_real_captures_and_filters_like_tcpdump() {
     }
 
     // A time range and a filter: the middle 80 % of the capture, TCP and ICMP.
-    let times: Vec<i64> = sorted(packets(read_capture(&plain)))
+    let times: Vec<i64> = sorted(capture_packets(&plain))
         .iter()
         .map(|p| p.0)
         .collect();
@@ -212,7 +189,7 @@ fn export_round_trips_real_captures_and_filters_like_tcpdump() {
             "tcp or icmp",
         ],
     );
-    let got = sorted(packets(read_capture(&filtered)));
+    let got = sorted(capture_packets(&filtered));
     let in_range = dir.path().join("range.pcap");
     let by_tcpdump: Vec<Pkt> = tcpdump_selects(&plain, "tcp or icmp", &in_range)
         .into_iter()
@@ -298,7 +275,7 @@ fn export_round_trips_the_tcpdump_corpus() {
     import(&lake, "corpus", &files);
     let out = dir.path().join("corpus.pcapng");
     let summary = export(&lake, &out, &["--from", "1970-01-01", "--to", "2200-01-01"]);
-    let got = sorted(packets(read_capture(&out)));
+    let got = sorted(capture_packets(&out));
     let want = sorted(want);
     let identical = want.iter().zip(&got).filter(|(a, b)| a == b).count();
     assert_eq!(

@@ -154,3 +154,27 @@ pub fn tshark_reads_cleanly(file: &Path) -> usize {
     );
     String::from_utf8_lossy(&out.stdout).lines().count()
 }
+
+/// (timestamp µs, original length, bytes) of one captured packet.
+pub type Pkt = (i64, u32, Vec<u8>);
+
+/// The packets of a capture file in file order, up to any damage; none when
+/// the file does not exist or has no complete header yet (a live output).
+pub fn capture_packets(path: &Path) -> Vec<Pkt> {
+    let Ok(f) = std::fs::File::open(path) else {
+        return Vec::new();
+    };
+    match mirrorlake_pcap::CaptureReader::new(std::io::BufReader::new(f)) {
+        Ok(r) => r
+            .map_while(Result::ok)
+            .map(|r| (r.ts_ns.div_euclid(1000), r.orig_len, r.data))
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// `v` sorted: packets compared as multisets.
+pub fn sorted(mut v: Vec<Pkt>) -> Vec<Pkt> {
+    v.sort();
+    v
+}

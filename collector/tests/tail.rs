@@ -6,23 +6,12 @@
 
 use crate::cluster::{loadtest_bin, verify};
 use crate::e2e::{Collector, free_port, metric};
-use crate::support::{self, aggregator_bin};
-use mirrorlake_pcap::{CaptureReader, Record};
+use crate::support::{self, Pkt, aggregator_bin, capture_packets, sorted};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const TOKEN: &str = "tail-test-token-0123456789abcdef";
-
-fn read_all(path: &Path) -> Vec<Record> {
-    let Ok(f) = std::fs::File::open(path) else {
-        return Vec::new();
-    };
-    match CaptureReader::new(std::io::BufReader::new(f)) {
-        Ok(r) => r.map_while(Result::ok).collect(),
-        Err(_) => Vec::new(),
-    }
-}
 
 fn tail_client(server: &str, dir: &Path, token_file: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(aggregator_bin());
@@ -70,22 +59,12 @@ impl TailServer {
     }
 }
 
-/// Packets as comparable keys, sorted.
-fn keys(path: &Path) -> Vec<(i64, u32, Vec<u8>)> {
-    let mut v: Vec<_> = read_all(path)
-        .into_iter()
-        .map(|r| (r.ts_ns, r.orig_len, r.data))
-        .collect();
-    v.sort();
-    v
-}
-
 /// Waits until a capture file stops growing (2 s unchanged); its packets.
-pub(crate) fn wait_stable(path: &Path) -> Vec<(i64, u32, Vec<u8>)> {
+pub(crate) fn wait_stable(path: &Path) -> Vec<Pkt> {
     let mut seen = (usize::MAX, Instant::now());
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
-        let n = read_all(path).len();
+        let n = capture_packets(path).len();
         if n != seen.0 {
             seen = (n, Instant::now());
         } else if seen.1.elapsed() > Duration::from_secs(2) {
@@ -93,11 +72,11 @@ pub(crate) fn wait_stable(path: &Path) -> Vec<(i64, u32, Vec<u8>)> {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    keys(path)
+    sorted(capture_packets(path))
 }
 
 /// `export` of the whole lake with `args`; its packets.
-pub(crate) fn exported(lake: &Path, dir: &Path, args: &[&str]) -> Vec<(i64, u32, Vec<u8>)> {
+pub(crate) fn exported(lake: &Path, dir: &Path, args: &[&str]) -> Vec<Pkt> {
     let file = dir.join("exported.pcapng");
     let out = Command::new(aggregator_bin())
         .args(["export", "--from", "2000-01-01", "--to", "2100-01-01"])
@@ -113,7 +92,7 @@ pub(crate) fn exported(lake: &Path, dir: &Path, args: &[&str]) -> Vec<(i64, u32,
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    keys(&file)
+    sorted(capture_packets(&file))
 }
 
 fn wait_metric(c: &Collector, name: &str, want: u64, secs: u64) -> u64 {

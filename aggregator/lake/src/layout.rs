@@ -24,17 +24,24 @@ impl PartitionKey {
         }
     }
 
+    /// The `dt` partition value, `YYYY-MM-DD` (UTC).
+    pub fn dt(&self) -> String {
+        let t = self.start();
+        format!("{:04}-{:02}-{:02}", t.year(), t.month(), t.day())
+    }
+
+    /// The `hour` partition value, `HH` (UTC).
+    pub fn hour(&self) -> String {
+        format!("{:02}", self.start().hour())
+    }
+
+    fn start(&self) -> DateTime<chrono::Utc> {
+        DateTime::from_timestamp(self.epoch_hour.saturating_mul(3600), 0).unwrap_or_default()
+    }
+
     /// `dt=YYYY-MM-DD/hour=HH`.
     pub fn hive_path(&self) -> String {
-        let t =
-            DateTime::from_timestamp(self.epoch_hour.saturating_mul(3600), 0).unwrap_or_default();
-        format!(
-            "dt={:04}-{:02}-{:02}/hour={:02}",
-            t.year(),
-            t.month(),
-            t.day(),
-            t.hour()
-        )
+        format!("dt={}/hour={}", self.dt(), self.hour())
     }
 
     /// The folder of this partition of `table` under `root`.
@@ -61,6 +68,8 @@ mod tests {
             "dt=2024-03-05/hour=08"
         );
         assert_eq!(PartitionKey::of_us(0).hive_path(), "dt=1970-01-01/hour=00");
+        assert_eq!(PartitionKey::of_us(ts).dt(), "2024-03-05");
+        assert_eq!(PartitionKey::of_us(ts).hour(), "07");
         let f = PartitionKey::of_us(ts).folder(&Path::from("lake"), TABLE_PACKETS);
         assert_eq!(f.as_ref(), "lake/packets/dt=2024-03-05/hour=07");
     }

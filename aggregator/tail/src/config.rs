@@ -64,15 +64,13 @@ impl TailConfig {
 
     /// The clients' token, from `token_file` or the environment.
     pub fn token(&self) -> Result<String> {
-        let token = match &self.token_file {
-            Some(p) => read_token(p).context("tail.token_file")?,
-            None => std::env::var(TOKEN_ENV).map_err(|_| {
+        let token = load_token(self.token_file.as_deref())
+            .context("tail.token_file")?
+            .ok_or_else(|| {
                 anyhow::anyhow!(
                     "tail.token_file: the tail needs a client token (a file, or {TOKEN_ENV})"
                 )
-            })?,
-        };
-        let token = token.trim().to_owned();
+            })?;
         if token.len() < MIN_TOKEN_BYTES {
             bail!("tail.token_file: the token must be at least {MIN_TOKEN_BYTES} bytes");
         }
@@ -99,10 +97,18 @@ impl TailConfig {
     }
 }
 
-/// Reads a token file (the whole file, trimmed).
-pub fn read_token(path: &Path) -> Result<String> {
-    let t = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
-    Ok(t.trim().to_owned())
+/// The token, from `file` (the whole file) or else `MIRRORLAKE_TAIL_TOKEN`,
+/// trimmed; `None` when neither is given. Both the server and the client
+/// take their token this way.
+pub fn load_token(file: Option<&Path>) -> Result<Option<String>> {
+    let token = match file {
+        Some(p) => std::fs::read_to_string(p).with_context(|| format!("read {}", p.display()))?,
+        None => match std::env::var(TOKEN_ENV) {
+            Ok(t) => t,
+            Err(_) => return Ok(None),
+        },
+    };
+    Ok(Some(token.trim().to_owned()))
 }
 
 fn generate_self_signed(cert: &Path, key: &Path, listen: Option<SocketAddr>) -> Result<()> {

@@ -21,6 +21,6 @@ pub mod proto;
 mod server;
 
 pub use args::TailArgs;
-pub use config::{MIN_TOKEN_BYTES, TOKEN_ENV, TailConfig, read_token};
+pub use config::{MIN_TOKEN_BYTES, TOKEN_ENV, TailConfig, load_token};
 pub use hub::{Hub, TailMetrics};
 pub use server::TailServer;
