@@ -34,17 +34,26 @@ if ((${#need[@]})); then
   fi
 fi
 
+# deploy/enroll is a workspace of its own (its Cargo.toml says why), built in its own
+# target directory beside the main one (two builds never wait on each other's lock).
+enroll_manifest=(--manifest-path deploy/enroll/Cargo.toml)
+enroll=("${enroll_manifest[@]}" --target-dir "$CARGO_TARGET_DIR/enroll")
+
 say "cargo fmt --check"
 cargo fmt --all -- --check
+cargo fmt --all "${enroll_manifest[@]}" -- --check
 
 say "build (release profile: one set of dependencies for demo, tests and benches)"
 cargo build --release --locked --workspace --all-targets
+cargo build --release --locked --all-targets "${enroll[@]}"
 
 say "cargo test (release)"
 cargo test --release --locked --workspace
+cargo test --release --locked "${enroll[@]}"
 
 say "cargo clippy --all-targets -D warnings"
 cargo clippy --release --locked --workspace --all-targets -- -D warnings
+cargo clippy --release --locked --all-targets "${enroll[@]}" -- -D warnings
 
 say "terraform: fmt, validate, test (offline), checkov"
 bash terraform/test.sh

@@ -136,3 +136,23 @@ module "alarms" {
   kafka_topic             = local.topic
   kafka_consumer_group    = local.consumer_group
 }
+
+# Fleet-wide enrollment (optional): a Lambda keeps one session per ENI of every instance carrying
+# enrollment_select_tags, on EC2 "running" events and on a schedule. ENIs that a session above
+# already mirrors to the same target are skipped (never mirrored twice); collectors (tagged
+# mirrorlake:role=collector) and mirror-target ENIs are never enrolled.
+module "enrollment" {
+  source = "../../modules/enrollment"
+  count  = var.enrollment_lambda_zip_path == null ? 0 : 1
+
+  name                     = var.name
+  lambda_zip_path          = var.enrollment_lambda_zip_path
+  traffic_mirror_target_id = module.mirror_target.traffic_mirror_target_id
+  traffic_mirror_filter_id = module.mirror_sessions.traffic_mirror_filter_id
+  select_tags              = var.enrollment_select_tags
+  deployment               = var.name
+  vpc_ids                  = [var.vpc_id]
+  vni_overrides            = var.virtual_network_id == null ? {} : { (var.vpc_id) = var.virtual_network_id }
+  packet_length            = var.packet_length
+  alarm_actions            = [module.alarms.sns_topic_arn]
+}

@@ -77,3 +77,8 @@ output "alarm_topic_arn" {
   description = "SNS topic of the alarms."
   value       = module.alarms.sns_topic_arn
 }
+
+output "enrollment_function_name" {
+  description = "The enrollment Lambda (null when enrollment_lambda_zip_path is not set)."
+  value       = one(module.enrollment[*].function_name)
+}

@@ -124,3 +124,15 @@ variable "tags" {
     Project = "mirrorlake"
   }
 }
+
+variable "enrollment_lambda_zip_path" {
+  description = "Zip of the mirrorlake-enroll Lambda (binary named bootstrap, see modules/enrollment). null = no fleet-wide enrollment, only the static source_eni_ids sessions."
+  type        = string
+  default     = null
+}
+
+variable "enrollment_select_tags" {
+  description = "With enrollment: every ENI of the instances carrying all of these tags is mirrored."
+  type        = map(string)
+  default     = { "mirrorlake:mirror" = "true" }
+}

@@ -101,3 +101,57 @@ run "collector_eni_as_source_fails" {
 
   expect_failures = [data.aws_network_interfaces.collectors]
 }
+
+run "enrollment_off_by_default" {
+  command = plan
+
+  assert {
+    condition     = length(module.enrollment) == 0
+    error_message = "no enrollment function without a zip"
+  }
+}
+
+run "enrollment_wired" {
+  command = plan
+
+  override_resource {
+    target          = module.mirror_target.aws_ec2_traffic_mirror_target.this
+    override_during = plan
+    values          = { id = "tmt-0123456789abcdef0" }
+  }
+
+  override_resource {
+    target          = module.mirror_sessions.aws_ec2_traffic_mirror_filter.this
+    override_during = plan
+    values          = { id = "tmf-0123456789abcdef0" }
+  }
+
+  variables {
+    enrollment_lambda_zip_path = "../../modules/enrollment/tests/fixtures/enroll.zip"
+    virtual_network_id         = 4242
+  }
+
+  assert {
+    condition = (
+      module.enrollment[0].environment["MIRRORLAKE_ENROLL_TARGET_ID"] == "tmt-0123456789abcdef0" &&
+      module.enrollment[0].environment["MIRRORLAKE_ENROLL_FILTER_ID"] == "tmf-0123456789abcdef0" &&
+      module.enrollment[0].environment["MIRRORLAKE_ENROLL_SELECT_TAGS"] == "mirrorlake:mirror=true" &&
+      module.enrollment[0].environment["MIRRORLAKE_ENROLL_DEPLOYMENT"] == "mltest"
+    )
+    error_message = "the enrollment function must send to this stack's mirror target with its filter"
+  }
+
+  assert {
+    condition = (
+      module.enrollment[0].environment["MIRRORLAKE_ENROLL_VPC_IDS"] == var.vpc_id &&
+      module.enrollment[0].environment["MIRRORLAKE_ENROLL_VNIS"] == "${var.vpc_id}=4242" &&
+      module.enrollment[0].environment["MIRRORLAKE_ENROLL_COLLECTOR_TAG"] == "mirrorlake:role=collector"
+    )
+    error_message = "enrollment is scoped to this VPC, uses its VNI and never enrolls the collectors"
+  }
+
+  assert {
+    condition     = output.enrollment_function_name == "mltest-enroll"
+    error_message = "the function name is an output of the example"
+  }
+}
