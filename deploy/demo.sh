@@ -51,6 +51,11 @@ say "querying the lake with SQL"
    FROM packets GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
 "$bin/mirrorlake-aggregator" query --lake "$lake" \
   "SELECT dt, hour, count(*) AS packets, min(ts) AS first, max(ts) AS last FROM packets GROUP BY 1, 2"
+say "the flows table (computed from the packets): the five biggest conversations"
+"$bin/mirrorlake-aggregator" query --lake "$lake" \
+  "SELECT srcaddr, srcport, dstaddr, dstport, protocol, sum(packets) AS packets, sum(bytes) AS bytes,
+          count(*) AS flow_rows
+   FROM flows GROUP BY 1, 2, 3, 4, 5 ORDER BY bytes DESC, 1, 2, 3, 4 LIMIT 5"
 say "sent: $(cat "$work/sent.json")"
 say "the lake is in $lake:"
 find "$lake" -name '*.parquet' | sort | head -20 >&2

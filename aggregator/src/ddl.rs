@@ -1,11 +1,11 @@
-//! `ddl`: the Athena table of the lake, generated from the schema crate's
-//! column table (`PACKET_COLUMNS`, `PARTITION_COLUMNS`) so that the Parquet
+//! `ddl`: the Athena tables of the lake, generated from the schema crate's
+//! table definitions (`TABLES`, `PARTITION_COLUMNS`) so that the Parquet
 //! files, the Athena DDL, the Glue table input and Terraform's Glue table
 //! (`terraform/modules/lake`) cannot drift apart: the tests below compare them.
 
 use anyhow::{Result, bail};
 use mirrorlake_schema::columns::{
-    Column, PACKET_COLUMNS, PARTITION_COLUMNS, athena_column_ddl, glue_columns,
+    Column, PARTITION_COLUMNS, TABLES, Table, athena_column_ddl, glue_columns,
 };
 
 /// Output format of `ddl`.
@@ -32,7 +32,7 @@ pub struct TableSpec {
     pub location: String,
     /// Glue database; `None` = unqualified table name.
     pub database: Option<String>,
-    /// Table (and folder) name.
+    /// Table (and folder) name: one of [`TABLES`].
     pub table: String,
     /// First day of the `dt` partition projection (`yyyy-MM-dd`).
     pub projection_start: String,
@@ -67,6 +67,7 @@ impl TableSpec {
             Ok(())
         };
         ident("table", &self.table)?;
+        self.definition()?;
         if let Some(db) = &self.database {
             ident("database", db)?;
         }
@@ -85,6 +86,15 @@ impl TableSpec {
             );
         }
         Ok(format!("s3://{rest}/{}/", self.table))
+    }
+
+    /// The table's definition.
+    fn definition(&self) -> Result<&'static Table> {
+        let Some(t) = Table::named(&self.table) else {
+            let names: Vec<&str> = TABLES.iter().map(|t| t.name).collect();
+            bail!("--table {:?}: one of {}", self.table, names.join(", "));
+        };
+        Ok(t)
     }
 
     /// Table properties: Parquet with ZSTD, and partition projection on
@@ -144,7 +154,7 @@ impl TableSpec {
             .join(",\n");
         Ok(format!(
             "CREATE EXTERNAL TABLE IF NOT EXISTS {name} (\n{}\n)\nPARTITIONED BY (\n{}\n)\nSTORED AS PARQUET\nLOCATION '{loc}'\nTBLPROPERTIES (\n{props}\n);\n",
-            cols(PACKET_COLUMNS),
+            cols(self.definition()?.columns),
             cols(PARTITION_COLUMNS),
         ))
     }
@@ -181,7 +191,7 @@ impl TableSpec {
                     "SerializationLibrary": SERDE,
                     "Parameters": {"serialization.format": "1"}
                 },
-                "Columns": glue(PACKET_COLUMNS),
+                "Columns": glue(self.definition()?.columns),
             },
         }))
     }
@@ -250,52 +260,79 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn athena_ddl_columns_equal_terraform_and_docs() {
-        let ddl = spec("s3://b/lake").athena().expect("ddl");
-        let cols = ddl_columns(&ddl, "IF NOT EXISTS `mirrorlake`.`packets` (\n");
-        assert_eq!(
-            cols,
-            json_columns(&repo_file(
-                "terraform/modules/lake/schema/packets.columns.json"
-            )),
-            "DDL columns drifted from the Glue columns file Terraform reads"
-        );
-        assert_eq!(
-            ddl_columns(&ddl, "PARTITIONED BY (\n"),
-            json_columns(&repo_file(
-                "terraform/modules/lake/schema/partition_keys.json"
-            ))
-        );
-        assert_eq!(
-            ddl_columns(&ddl, "PARTITIONED BY (\n"),
-            vec![
-                ("dt".to_owned(), "string".to_owned()),
-                ("hour".to_owned(), "string".to_owned())
-            ]
-        );
-        // docs/schema.md lists the same names and Athena types, in order.
-        let docs: Vec<(String, String)> = repo_file("docs/schema.md")
-            .lines()
-            .filter(|l| l.starts_with("| `"))
-            .map(|l| {
+    /// `(name, athena type)` rows of each table's section in `docs/schema.md`.
+    fn docs_columns() -> BTreeMap<String, Vec<(String, String)>> {
+        let mut out: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+        let mut table = String::new();
+        for l in repo_file("docs/schema.md").lines() {
+            if let Some(t) = l.strip_prefix("## `") {
+                table = t.trim_end_matches('`').to_owned();
+            } else if l.starts_with("| `") {
                 let f: Vec<&str> = l.split('|').map(str::trim).collect();
-                (
+                out.entry(table.clone()).or_default().push((
                     f[1].trim_matches('`').to_owned(),
                     f[3].trim_matches('`').to_owned(),
-                )
-            })
-            .collect();
-        let mut all = cols.clone();
-        all.extend(ddl_columns(&ddl, "PARTITIONED BY (\n"));
-        assert_eq!(all, docs);
-        for (name, ty) in &cols {
-            assert!(
-                ["timestamp", "string", "int", "bigint", "boolean", "binary"]
-                    .contains(&ty.as_str()),
-                "{name}: {ty} is not an Athena-safe type"
-            );
+                ));
+            }
         }
+        out
+    }
+
+    #[test]
+    fn athena_ddl_columns_equal_terraform_and_docs() {
+        let docs = docs_columns();
+        assert_eq!(docs.len(), TABLES.len(), "docs/schema.md sections");
+        for t in TABLES {
+            let mut s = spec("s3://b/lake");
+            s.table = t.name.into();
+            let ddl = s.athena().expect("ddl");
+            let cols = ddl_columns(
+                &ddl,
+                &format!("IF NOT EXISTS `mirrorlake`.`{}` (\n", t.name),
+            );
+            assert_eq!(
+                cols,
+                json_columns(&repo_file(&format!(
+                    "terraform/modules/lake/schema/{}.columns.json",
+                    t.name
+                ))),
+                "{}: DDL columns drifted from the Glue columns file Terraform reads",
+                t.name
+            );
+            assert_eq!(
+                ddl_columns(&ddl, "PARTITIONED BY (\n"),
+                json_columns(&repo_file(
+                    "terraform/modules/lake/schema/partition_keys.json"
+                ))
+            );
+            assert_eq!(
+                ddl_columns(&ddl, "PARTITIONED BY (\n"),
+                vec![
+                    ("dt".to_owned(), "string".to_owned()),
+                    ("hour".to_owned(), "string".to_owned())
+                ]
+            );
+            // docs/schema.md lists the same names and Athena types, in order.
+            let mut all = cols.clone();
+            all.extend(ddl_columns(&ddl, "PARTITIONED BY (\n"));
+            assert_eq!(Some(&all), docs.get(t.name), "{}", t.name);
+            for (name, ty) in &cols {
+                assert!(
+                    ["timestamp", "string", "int", "bigint", "boolean", "binary"]
+                        .contains(&ty.as_str()),
+                    "{name}: {ty} is not an Athena-safe type"
+                );
+            }
+            // Hive-dialect SQL parser (sqlparser, as in DataFusion) accepts it
+            // (the flows table has columns named `start` and `end`).
+            let dialect = datafusion::sql::sqlparser::dialect::HiveDialect {};
+            datafusion::sql::sqlparser::parser::Parser::parse_sql(&dialect, &ddl)
+                .unwrap_or_else(|e| panic!("DDL does not parse: {e}\n{ddl}"));
+        }
+        let mut s = spec("s3://b");
+        s.table = "flow".into();
+        let e = s.athena().expect_err("unknown table");
+        assert!(e.to_string().contains("one of packets, flows"), "{e}");
     }
 
     #[test]

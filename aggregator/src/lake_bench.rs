@@ -24,16 +24,16 @@ const DAY_US: i64 = 86_400_000_000;
 const ENIS: u32 = 40;
 const FLOWS: u32 = 4000;
 
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         self.0
     }
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
 }
@@ -183,7 +183,7 @@ async fn write_day(lake: &Lake, config: FileConfig, packets: u64) -> (u64, u64) 
 }
 
 /// Sizes of the Parquet files under `dir`.
-fn parquet_files(dir: &std::path::Path) -> Vec<u64> {
+pub(crate) fn parquet_files(dir: &std::path::Path) -> Vec<u64> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).expect("read dir") {
         let e = e.expect("entry");
@@ -198,7 +198,7 @@ fn parquet_files(dir: &std::path::Path) -> Vec<u64> {
 }
 
 /// Runs `sql`; returns (rows, bytes_scanned).
-async fn needle(lake: &Lake, sql: &str) -> (usize, usize) {
+pub(crate) async fn needle(lake: &Lake, sql: &str) -> (usize, usize) {
     let ctx = mirrorlake_lake::sql::session(lake).await.expect("session");
     let df = ctx.sql(sql).await.expect("plan");
     let plan = df.create_physical_plan().await.expect("physical plan");

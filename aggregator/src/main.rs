@@ -6,6 +6,8 @@ mod config;
 mod ddl;
 mod export;
 #[cfg(test)]
+mod flows_bench;
+#[cfg(test)]
 mod lake_bench;
 mod manifest;
 mod metrics;
@@ -50,7 +52,7 @@ enum Command {
         /// The SQL statement.
         sql: String,
     },
-    /// Print the Athena table of the lake (DDL with partition projection, or a Glue TableInput).
+    /// Print the Athena tables of the lake, packets and flows (DDL with partition projection, or a Glue TableInput).
     Ddl {
         /// Lake location on S3: s3://bucket/prefix (the writers' --lake).
         #[arg(long)]
@@ -58,9 +60,9 @@ enum Command {
         /// Glue database to qualify the table with (default: unqualified).
         #[arg(long)]
         database: Option<String>,
-        /// Table name (also its folder under the lake).
-        #[arg(long, default_value = mirrorlake_lake::TABLE_PACKETS)]
-        table: String,
+        /// Only this table (packets or flows); every table when omitted (Athena DDL only).
+        #[arg(long)]
+        table: Option<String>,
         /// First day (yyyy-MM-dd, UTC) of the dt partition projection range.
         #[arg(long, default_value = "2024-01-01")]
         projection_start: String,
@@ -420,13 +422,29 @@ async fn main_async(cli: Cli) -> Result<()> {
             projection_start,
             format,
         } => {
-            let spec = ddl::TableSpec {
-                location,
-                database,
-                table,
-                projection_start,
+            let tables = match (table, format) {
+                (Some(t), _) => vec![t],
+                (None, ddl::Format::Athena) => mirrorlake_schema::TABLES
+                    .iter()
+                    .map(|t| t.name.to_owned())
+                    .collect(),
+                (None, ddl::Format::GlueJson) => {
+                    anyhow::bail!(
+                        "--table: a Glue TableInput describes one table (packets or flows)"
+                    )
+                }
             };
-            print!("{}", spec.render(format)?);
+            let mut out = Vec::new();
+            for table in tables {
+                let spec = ddl::TableSpec {
+                    location: location.clone(),
+                    database: database.clone(),
+                    table,
+                    projection_start: projection_start.clone(),
+                };
+                out.push(spec.render(format)?);
+            }
+            print!("{}", out.join("\n"));
             Ok(())
         }
         Command::Export(a) => export_cmd(a).await,

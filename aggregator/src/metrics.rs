@@ -15,6 +15,8 @@ pub struct Metrics {
     pub rows_written: Counter,
     /// Files made visible.
     pub files_written: Counter,
+    /// Rows of the `flows` files written beside them.
+    pub flow_rows_written: Counter,
     /// Bytes of those files.
     pub bytes_written: Counter,
     /// Offset ranges committed.
@@ -45,6 +47,7 @@ impl Metrics {
             records: Counter::default(),
             rows_written: Counter::default(),
             files_written: Counter::default(),
+            flow_rows_written: Counter::default(),
             bytes_written: Counter::default(),
             ranges_committed: Counter::default(),
             ranges_replayed: Counter::default(),
@@ -65,6 +68,11 @@ impl Metrics {
                 "files_written",
                 "Parquet files made visible",
                 &m.files_written,
+            ),
+            (
+                "flow_rows_written",
+                "Rows of the flows files written beside them",
+                &m.flow_rows_written,
             ),
             (
                 "bytes_written",

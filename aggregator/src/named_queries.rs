@@ -15,7 +15,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Instant;
 
-fn queries_dir() -> PathBuf {
+pub(crate) fn queries_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../terraform/modules/lake/queries")
 }
 
@@ -134,7 +134,7 @@ async fn write_fixture(lake: &Lake) -> String {
 
 /// The example parameters of a query file (`-- Example: a, b, ...`): split
 /// at top-level commas outside quotes and parentheses.
-fn example_params(sql: &str) -> Vec<String> {
+pub(crate) fn example_params(sql: &str) -> Vec<String> {
     let line = sql
         .lines()
         .find_map(|l| l.strip_prefix("-- Example:"))
@@ -159,7 +159,7 @@ fn example_params(sql: &str) -> Vec<String> {
 
 /// The query with each `?` placeholder (found by the SQL tokenizer, so not
 /// in strings or comments) replaced by the next example parameter.
-fn bind(sql: &str, params: &[String]) -> String {
+pub(crate) fn bind(sql: &str, params: &[String]) -> String {
     let tokens = Tokenizer::new(&GenericDialect {}, sql)
         .tokenize_with_location()
         .expect("tokenize query");
@@ -213,6 +213,10 @@ async fn named_queries_run_on_a_lake_and_find_the_fixture() {
         ("tcp_resets.sql", 1),
         // 8.8.8.8 only; the VPC resolver is expected.
         ("dns_to_unusual_resolvers.sql", 1),
+        // The same pairs as top_talkers_per_hour (checked row for row below).
+        ("flow_top_talkers_per_hour.sql", 6),
+        // Web (its rows of hours 10 and 11 grouped into one), SSH, two DNS flows.
+        ("flow_conversations_of_ip.sql", 4),
     ];
     let mut files: Vec<String> = std::fs::read_dir(queries_dir())
         .expect("queries dir")
@@ -227,6 +231,7 @@ async fn named_queries_run_on_a_lake_and_find_the_fixture() {
         "every query file needs an expectation here (and fixture rows it finds)"
     );
 
+    let mut results = std::collections::BTreeMap::new();
     for (name, want) in expected {
         let sql = std::fs::read_to_string(queries_dir().join(name)).expect("read query");
         assert!(
@@ -258,6 +263,25 @@ async fn named_queries_run_on_a_lake_and_find_the_fixture() {
             "{name}: rows\n{}",
             String::from_utf8_lossy(&shown)
         );
+        results.insert(*name, String::from_utf8_lossy(&shown).into_owned());
+    }
+    assert_eq!(
+        results["flow_top_talkers_per_hour.sql"], results["top_talkers_per_hour.sql"],
+        "the flows table must answer top talkers exactly as the packets table"
+    );
+    let web = results["flow_conversations_of_ip.sql"]
+        .lines()
+        .find(|l| l.contains(&cid))
+        .unwrap_or_default()
+        .to_owned();
+    for want in [
+        "\"packets\":6",
+        "\"tcp_flags\":30",
+        "\"srcport\":40000",
+        "\"first_seen\":\"2024-05-01T10:00:00",
+        "\"last_seen\":\"2024-05-01T11:00:00",
+    ] {
+        assert!(web.contains(want), "web flow lacks {want}: {web}");
     }
 }
 

@@ -1,6 +1,6 @@
 //! `query`: SQL over the lake (the session lives in `mirrorlake_lake::sql`)
 //! rendered as a table, CSV or JSON lines. The session registers Trino's
-//! `bitwise_and` too, so Athena's named queries
+//! `bitwise_and` and `bitwise_or_agg` too, so Athena's named queries
 //! (`terraform/modules/lake/queries/`) run here unchanged.
 
 use anyhow::Result;

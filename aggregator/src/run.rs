@@ -430,6 +430,7 @@ impl Aggregator {
         for f in &closed {
             self.m.files_written.inc();
             self.m.rows_written.inc_by(f.rows);
+            self.m.flow_rows_written.inc_by(f.flow_rows);
             self.m.bytes_written.inc_by(f.bytes);
             tracing::debug!(path = %f.path, rows = f.rows, bytes = f.bytes, "file written");
         }

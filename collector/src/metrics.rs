@@ -81,6 +81,8 @@ pub struct Metrics {
     pub rows_written: Counter,
     /// Files written to the lake.
     pub files_written: Counter,
+    /// Rows of the `flows` files written beside the packets files.
+    pub flow_rows_written: Counter,
     /// Bytes of files written to the lake.
     pub bytes_written: Counter,
     /// Time to finish and upload a file.
@@ -125,6 +127,7 @@ impl Metrics {
             batches: Counter::default(),
             rows_written: Counter::default(),
             files_written: Counter::default(),
+            flow_rows_written: Counter::default(),
             bytes_written: Counter::default(),
             flush_seconds: Histogram::new([0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
             queue_batches: Gauge::default(),
@@ -181,6 +184,11 @@ impl Metrics {
             "files_written",
             "Parquet files written to the lake",
             m.files_written.clone(),
+        );
+        registry.register(
+            "flow_rows_written",
+            "Rows of the flows files written beside the packets files",
+            m.flow_rows_written.clone(),
         );
         registry.register(
             "bytes_written",

@@ -263,6 +263,7 @@ pub async fn lake_sink(
         for f in files {
             m.files_written.inc();
             m.bytes_written.inc_by(f.bytes);
+            m.flow_rows_written.inc_by(f.flow_rows);
             m.flush_seconds.observe(f.close_time.as_secs_f64());
             tracing::debug!(path = %f.path, rows = f.rows, bytes = f.bytes, "file written");
         }

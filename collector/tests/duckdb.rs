@@ -19,7 +19,7 @@ use std::process::Command;
 const PACKAGES: &[&str] = &["duckdb==2.0.1", "s3fs==2026.9.0"];
 
 /// The venv's python with duckdb and s3fs, made when missing.
-fn duckdb_python() -> PathBuf {
+pub(crate) fn duckdb_python() -> PathBuf {
     crate::support::python_venv(
         "venv-duckdb",
         PACKAGES,

@@ -329,6 +329,8 @@ fn every_packet_lands_exactly_once_with_its_origin() {
         "SELECT count(*) AS n FROM packets WHERE dt >= '2000-01-01' AND hour IS NOT NULL",
     );
     assert_eq!(csv.lines().nth(1), Some(N.to_string().as_str()));
+    // The flows files beside the packets files account for every packet.
+    crate::support::assert_flows_account_for_packets(&lake);
 }
 
 #[test]

@@ -8,25 +8,11 @@
 //! tshark.rs) and tcpdump's own corpus (`../shared/testdata`, when present).
 //! Each test prints a `SKIP:` line when its input cannot be had here.
 
-use crate::support::{self, Pkt, aggregator_bin, capture_packets, collector_bin, sorted};
+use crate::support::{self, Pkt, aggregator_bin, capture_packets, import, sorted};
 use mirrorlake_pcap::CaptureReader;
 use mirrorlake_wire::{Input, decode};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn import(lake: &Path, id: &str, files: &[PathBuf]) {
-    let out = Command::new(collector_bin())
-        .args(["import", "--collector-id", id, "--lake"])
-        .arg(lake)
-        .args(files)
-        .output()
-        .expect("run import");
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("wrote"),
-        "import: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// Runs export with `args` to `file`; returns its summary line (stderr).
 fn export(lake: &Path, file: &Path, args: &[&str]) -> String {

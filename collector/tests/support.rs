@@ -178,3 +178,43 @@ pub fn sorted(mut v: Vec<Pkt>) -> Vec<Pkt> {
     v.sort();
     v
 }
+
+/// `mirrorlake-collector import` of `files` into `lake`, stamping `id`.
+pub fn import(lake: &Path, id: &str, files: &[PathBuf]) {
+    let out = Command::new(collector_bin())
+        .args(["import", "--collector-id", id, "--lake"])
+        .arg(lake)
+        .args(files)
+        .output()
+        .expect("run import");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("wrote"),
+        "import: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The `flows` table accounts for every IP packet of the `packets` table
+/// exactly once, per session and source (no flows file missing or written
+/// twice). Polls up to 15 s: a flows file is completed just after its
+/// packets file.
+pub fn assert_flows_account_for_packets(lake: &Path) {
+    let per_source = |sql: &str| query_csv(lake, sql);
+    let packets = "SELECT mirror_source, vni, count(*) AS packets, sum(wire_len) AS bytes FROM packets \
+         WHERE src_ip IS NOT NULL AND dst_ip IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2";
+    let flows = "SELECT mirror_source, vni, sum(packets) AS packets, sum(bytes) AS bytes FROM flows \
+         GROUP BY 1, 2 ORDER BY 1, 2";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let (p, f) = (per_source(packets), per_source(flows));
+        if p == f {
+            assert!(p.lines().count() > 1, "no IP packets in the lake");
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "flows disagree with packets:\n{p}\nvs\n{f}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}

@@ -8,6 +8,7 @@ mod corpus;
 mod duckdb;
 mod e2e;
 mod export;
+mod flows;
 mod s3;
 mod support;
 mod tail;

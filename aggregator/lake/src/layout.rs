@@ -4,7 +4,10 @@ use chrono::{DateTime, Datelike, Timelike};
 use object_store::path::Path;
 
 /// Name of the packet table's folder.
-pub const TABLE_PACKETS: &str = "packets";
+pub const TABLE_PACKETS: &str = mirrorlake_schema::PACKETS.name;
+
+/// Name of the flow table's folder.
+pub const TABLE_FLOWS: &str = mirrorlake_schema::FLOWS.name;
 
 /// Microseconds in an hour.
 pub const HOUR_US: i64 = 3_600_000_000;

@@ -5,13 +5,15 @@
 //! (object_store multipart upload, or a staged file renamed on the local
 //! filesystem), so readers never see half a file.
 
+pub mod flows;
 mod layout;
 mod props;
 pub mod sql;
 mod store;
 mod writer;
 
-pub use layout::{HOUR_US, PartitionKey, TABLE_PACKETS};
+pub use flows::FlowRollup;
+pub use layout::{HOUR_US, PartitionKey, TABLE_FLOWS, TABLE_PACKETS};
 pub use props::FileConfig;
 pub use store::{Lake, LakeError, S3Options};
 pub use writer::{

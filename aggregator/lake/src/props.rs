@@ -47,18 +47,7 @@ impl FileConfig {
     /// Writer properties: ZSTD, page-level statistics (column and offset
     /// indexes), bloom filters, and the record schema version in the footer.
     pub fn writer_properties(&self) -> WriterProperties {
-        let level = ZstdLevel::try_new(self.zstd_level).unwrap_or_default();
-        let mut b = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(level))
-            .set_statistics_enabled(EnabledStatistics::Page)
-            .set_max_row_group_row_count(Some(self.row_group_rows.max(1)))
-            .set_data_page_row_count_limit(self.page_rows.max(1))
-            .set_data_page_size_limit(self.page_bytes.max(1))
-            .set_created_by(format!("mirrorlake {}", env!("CARGO_PKG_VERSION")))
-            .set_key_value_metadata(Some(vec![KeyValue::new(
-                "mirrorlake.schema_version".to_owned(),
-                SCHEMA_VERSION.to_string(),
-            )]));
+        let mut b = self.common();
         // Raw frames are high-entropy: no dictionary, no statistics.
         let frame = ColumnPath::from("frame");
         b = b
@@ -68,5 +57,30 @@ impl FileConfig {
             b = b.set_column_bloom_filter_enabled(ColumnPath::from(c.as_str()), true);
         }
         b.build()
+    }
+
+    /// Writer properties of `flows` files: the same encoding, with bloom
+    /// filters on the endpoints and the Community ID.
+    pub fn flow_writer_properties(&self) -> WriterProperties {
+        let mut b = self.common();
+        for c in ["srcaddr", "dstaddr", "community_id", "mirror_source"] {
+            b = b.set_column_bloom_filter_enabled(ColumnPath::from(c), true);
+        }
+        b.build()
+    }
+
+    fn common(&self) -> parquet::file::properties::WriterPropertiesBuilder {
+        let level = ZstdLevel::try_new(self.zstd_level).unwrap_or_default();
+        WriterProperties::builder()
+            .set_compression(Compression::ZSTD(level))
+            .set_statistics_enabled(EnabledStatistics::Page)
+            .set_max_row_group_row_count(Some(self.row_group_rows.max(1)))
+            .set_data_page_row_count_limit(self.page_rows.max(1))
+            .set_data_page_size_limit(self.page_bytes.max(1))
+            .set_created_by(format!("mirrorlake {}", env!("CARGO_PKG_VERSION")))
+            .set_key_value_metadata(Some(vec![KeyValue::new(
+                "mirrorlake.schema_version".to_owned(),
+                SCHEMA_VERSION.to_string(),
+            )]))
     }
 }

@@ -1,9 +1,9 @@
-//! SQL over the lake with DataFusion: table `packets` (partition columns
+//! SQL over the lake with DataFusion: tables `packets` and `flows` (partition columns
 //! `dt`, `hour` from the path, pruned by predicates on them), Parquet
 //! predicates pushed into the scan (statistics, page indexes, bloom filters).
 //! One session definition for every reader: `query`, `loadtest verify`.
 
-use crate::{Lake, TABLE_PACKETS};
+use crate::Lake;
 use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
@@ -13,7 +13,7 @@ use datafusion::datasource::listing::{
 use datafusion::error::DataFusionError;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
-use mirrorlake_schema::packet_schema;
+use mirrorlake_schema::{TABLES, packet_schema};
 use std::sync::Arc;
 
 /// A DataFusion session with the lake's tables registered (memory unbounded).
@@ -49,14 +49,19 @@ pub async fn session_with(
             ("dt".into(), DataType::Utf8),
             ("hour".into(), DataType::Utf8),
         ]);
-    let url = ListingTableUrl::parse(lake.table_url(TABLE_PACKETS).as_str())?;
-    let table = ListingTable::try_new(
-        ListingTableConfig::new(url)
-            .with_listing_options(options)
-            .with_schema(packet_schema()),
-    )?;
-    ctx.register_table(TABLE_PACKETS, Arc::new(table))?;
+    for t in TABLES {
+        let url = ListingTableUrl::parse(lake.table_url(t.name).as_str())?;
+        let table = ListingTable::try_new(
+            ListingTableConfig::new(url)
+                .with_listing_options(options.clone())
+                .with_schema(t.schema()),
+        )?;
+        ctx.register_table(t.name, Arc::new(table))?;
+    }
     ctx.register_udf(bitwise_and_udf());
+    // Trino/Athena's name for DataFusion's bit_or aggregate.
+    let bit_or = datafusion::functions_aggregate::bit_and_or_xor::bit_or_udaf();
+    ctx.register_udaf(bit_or.as_ref().clone().with_aliases(["bitwise_or_agg"]));
     Ok(ctx)
 }
 

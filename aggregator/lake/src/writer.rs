@@ -1,14 +1,17 @@
 //! The lake writer: batches in, Parquet files out, one open file per
 //! partition, rolled by size and by age. Time is passed in (`now`), so the
-//! roll policy is tested with virtual time.
+//! roll policy is tested with virtual time. Each packets file gets its
+//! `flows` file (the [`FlowRollup`] of its rows, same partition and name),
+//! completed right after it.
 
-use crate::layout::{PartitionKey, TABLE_PACKETS};
+use crate::flows::FlowRollup;
+use crate::layout::{PartitionKey, TABLE_FLOWS, TABLE_PACKETS};
 use crate::{FileConfig, Lake, LakeError};
 use arrow::array::{AsArray, BooleanArray};
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::TimestampMicrosecondType;
 use arrow::record_batch::RecordBatch;
-use mirrorlake_schema::packet_schema;
+use mirrorlake_schema::{flow_schema, packet_schema};
 use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use parquet::arrow::AsyncArrowWriter;
@@ -118,12 +121,16 @@ pub struct ClosedFile {
     pub rows: u64,
     /// Bytes of the file.
     pub bytes: u64,
-    /// Time spent finishing and uploading it at close.
+    /// Time spent finishing and uploading it (and its flows file) at close.
     pub close_time: Duration,
+    /// Rows of its `flows` file (0: no IP packet, no flows file).
+    pub flow_rows: u64,
 }
 
 struct OpenFile {
     path: Path,
+    /// The flows of its rows, written beside it at close.
+    flows: FlowRollup,
     writer: AsyncArrowWriter<BufWriter>,
     opened_at: Instant,
     rows: u64,
@@ -206,6 +213,7 @@ impl LakeWriter {
                     key,
                     OpenFile {
                         path,
+                        flows: FlowRollup::new(),
                         writer,
                         opened_at: now,
                         rows: 0,
@@ -219,6 +227,7 @@ impl LakeWriter {
                 continue;
             };
             file.rows += part.num_rows() as u64;
+            file.flows.add(&part)?;
             if self.config.sort_by.is_empty() {
                 file.writer.write(&part).await?;
                 if file.writer.in_progress_size() >= MAX_ROW_GROUP_BYTES {
@@ -303,11 +312,28 @@ impl LakeWriter {
         writer.flush().await?;
         let bytes = writer.bytes_written() as u64;
         writer.close().await?;
+        let flow_rows = match file.flows.finish()? {
+            Some(flows) => {
+                let name = file.path.filename().unwrap_or_default();
+                let path = key.folder(&self.lake.root, TABLE_FLOWS).join(name);
+                let object = BufWriter::new(self.lake.store.clone(), path);
+                let mut w = AsyncArrowWriter::try_new(
+                    object,
+                    flow_schema(),
+                    Some(self.config.flow_writer_properties()),
+                )?;
+                w.write(&flows).await?;
+                w.close().await?;
+                flows.num_rows() as u64
+            }
+            None => 0,
+        };
         Ok(ClosedFile {
             path: file.path,
             rows: file.rows,
             bytes,
             close_time: started.elapsed(),
+            flow_rows,
         })
     }
 }

@@ -217,6 +217,172 @@ pub const PACKET_COLUMNS: &[Column] = &[
     ),
 ];
 
+/// Length of a `flows` window: a row aggregates the packets of one flow that
+/// arrived in one such window (and in one lake file: see [`FLOWS`]).
+pub const FLOW_WINDOW_US: i64 = 60_000_000;
+
+/// The columns of the `flows` table, in file order. Names follow VPC Flow
+/// Logs where the meaning is the same (`srcaddr`, `packets`, `start`...).
+pub const FLOW_COLUMNS: &[Column] = &[
+    col(
+        "window_start",
+        Kind::Timestamp,
+        false,
+        "start of the one-minute window this row aggregates (UTC); files are partitioned by its date and hour",
+    ),
+    col(
+        "start",
+        Kind::Timestamp,
+        false,
+        "arrival time of the first packet of this row (quote it in SQL: \"start\")",
+    ),
+    col(
+        "end",
+        Kind::Timestamp,
+        false,
+        "arrival time of the last packet of this row (quote it in SQL: \"end\")",
+    ),
+    col(
+        "community_id",
+        Kind::String,
+        true,
+        "Community ID v1 of the flow: join to packets.community_id for its packets (null where packets have none)",
+    ),
+    col(
+        "vni",
+        Kind::Int32,
+        true,
+        "VXLAN network identifier: the mirror session (null for plain captures)",
+    ),
+    col(
+        "mirror_source",
+        Kind::String,
+        true,
+        "the mirrored ENI's primary private IP (null for plain captures)",
+    ),
+    col(
+        "srcaddr",
+        Kind::String,
+        false,
+        "client side of the flow: the endpoint with the higher port; equal or no ports: the smaller address as text",
+    ),
+    col("dstaddr", Kind::String, false, "server side of the flow"),
+    col("srcport", Kind::Int32, true, "client port (TCP/UDP/SCTP)"),
+    col("dstport", Kind::Int32, true, "server port (TCP/UDP/SCTP)"),
+    col(
+        "protocol",
+        Kind::Int32,
+        true,
+        "IP protocol number (6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6)",
+    ),
+    col(
+        "flow_direction",
+        Kind::String,
+        false,
+        "ingress when dstaddr is the mirrored ENI, egress when srcaddr is, else unknown",
+    ),
+    col(
+        "packets",
+        Kind::Int64,
+        false,
+        "packets in this row, both directions",
+    ),
+    col(
+        "bytes",
+        Kind::Int64,
+        false,
+        "original frame bytes (wire_len) in this row, both directions",
+    ),
+    col("src_packets", Kind::Int64, false, "packets sent by srcaddr"),
+    col(
+        "src_bytes",
+        Kind::Int64,
+        false,
+        "frame bytes sent by srcaddr",
+    ),
+    col("dst_packets", Kind::Int64, false, "packets sent by dstaddr"),
+    col(
+        "dst_bytes",
+        Kind::Int64,
+        false,
+        "frame bytes sent by dstaddr",
+    ),
+    col(
+        "tcp_flags",
+        Kind::Int32,
+        true,
+        "union (bitwise OR) of the TCP flags of the row's packets; null when none is TCP",
+    ),
+    col(
+        "tcp_flags_first",
+        Kind::Int32,
+        true,
+        "TCP flags of the row's first packet (of all packets at its arrival time, their union)",
+    ),
+    col(
+        "truncated_packets",
+        Kind::Int64,
+        false,
+        "packets of this row captured shorter than their original length",
+    ),
+];
+
+/// One table of the lake: its folder name, columns and meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Table {
+    /// Table name, also its folder under the lake root.
+    pub name: &'static str,
+    /// Columns in file order (the partition columns come after, from the path).
+    pub columns: &'static [Column],
+    /// What a row is.
+    pub doc: &'static str,
+}
+
+/// The `packets` table: one row per mirrored packet.
+pub const PACKETS: Table = Table {
+    name: "packets",
+    columns: PACKET_COLUMNS,
+    doc: "one row per mirrored packet, the frame byte for byte",
+};
+
+/// The `flows` table: partial flow aggregates, written beside each packets
+/// file from that file's rows (same partition, same file name). One flow has
+/// several rows (per window, and per file: NLB spreads a connection over
+/// collectors, Kafka partitions and aggregators), so a flow is
+/// `GROUP BY community_id` (plus `vni`, `mirror_source` to keep sessions
+/// apart) over its rows: sum the counters, OR the flags, min/max the times.
+pub const FLOWS: Table = Table {
+    name: "flows",
+    columns: FLOW_COLUMNS,
+    doc: "partial flow aggregates per (community_id, vni, mirror_source, one-minute window, lake file): a flow is GROUP BY community_id over its rows",
+};
+
+/// Every table of the lake.
+pub const TABLES: &[Table] = &[PACKETS, FLOWS];
+
+impl Table {
+    /// The table called `name`.
+    pub fn named(name: &str) -> Option<&'static Table> {
+        TABLES.iter().find(|t| t.name == name)
+    }
+
+    /// Its Arrow schema (built once per table).
+    pub fn schema(&self) -> SchemaRef {
+        static SCHEMAS: OnceLock<Vec<SchemaRef>> = OnceLock::new();
+        let all = SCHEMAS.get_or_init(|| {
+            TABLES
+                .iter()
+                .map(|t| Arc::new(schema_of(t.columns)))
+                .collect()
+        });
+        TABLES
+            .iter()
+            .position(|t| t.name == self.name)
+            .map(|i| all[i].clone())
+            .unwrap_or_else(|| Arc::new(schema_of(self.columns)))
+    }
+}
+
 /// Hive partition columns of every table (from the object path, not in files).
 pub const PARTITION_COLUMNS: &[Column] = &[
     col(
@@ -245,10 +411,12 @@ pub fn schema_of(columns: &[Column]) -> Schema {
 
 /// The Arrow schema of the `packets` table (shared, built once).
 pub fn packet_schema() -> SchemaRef {
-    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
-    SCHEMA
-        .get_or_init(|| Arc::new(schema_of(PACKET_COLUMNS)))
-        .clone()
+    PACKETS.schema()
+}
+
+/// The Arrow schema of the `flows` table (shared, built once).
+pub fn flow_schema() -> SchemaRef {
+    FLOWS.schema()
 }
 
 /// Glue/Terraform column list: `[{"name","type","comment"}]`.
@@ -277,23 +445,28 @@ pub fn athena_column_ddl(c: &Column) -> String {
     )
 }
 
-/// The Markdown column reference (`docs/schema.md`).
+/// The Markdown column reference (`docs/schema.md`): every table.
 pub fn markdown_reference() -> String {
     let mut s = format!(
-        "# Record schema v{SCHEMA_VERSION}: the `packets` table\n\n\
-         Generated from `collector/schema/src/columns.rs` (`PACKET_COLUMNS`); a test fails when this \
-         file drifts. Regenerate with `MIRRORLAKE_BLESS=1 cargo test --release -p mirrorlake-schema`.\n\n\
-         | column | Arrow type | Athena type | nullable | meaning |\n|---|---|---|---|---|\n"
+        "# Record schema v{SCHEMA_VERSION}: the lake's tables\n\n\
+         Generated from `collector/schema/src/columns.rs` (`TABLES`); a test fails when this \
+         file drifts. Regenerate with `MIRRORLAKE_BLESS=1 cargo test --release --workspace columns`.\n"
     );
-    for c in PACKET_COLUMNS.iter().chain(PARTITION_COLUMNS) {
+    for t in TABLES {
         s.push_str(&format!(
-            "| `{}` | `{}` | `{}` | {} | {} |\n",
-            c.name,
-            c.kind.arrow(),
-            c.kind.athena(),
-            if c.nullable { "yes" } else { "no" },
-            c.doc
+            "\n## `{}`\n\n{}.\n\n| column | Arrow type | Athena type | nullable | meaning |\n|---|---|---|---|---|\n",
+            t.name, t.doc
         ));
+        for c in t.columns.iter().chain(PARTITION_COLUMNS) {
+            s.push_str(&format!(
+                "| `{}` | `{}` | `{}` | {} | {} |\n",
+                c.name,
+                c.kind.arrow(),
+                c.kind.athena(),
+                if c.nullable { "yes" } else { "no" },
+                c.doc
+            ));
+        }
     }
     s
 }
@@ -338,6 +511,14 @@ mod tests {
     }
 
     #[test]
+    fn terraform_flow_columns_match_schema() {
+        check_generated(
+            "terraform/modules/lake/schema/flows.columns.json",
+            &glue_columns_json(FLOW_COLUMNS),
+        );
+    }
+
+    #[test]
     fn terraform_partition_keys_match_schema() {
         check_generated(
             "terraform/modules/lake/schema/partition_keys.json",
@@ -353,16 +534,27 @@ mod tests {
 
     #[test]
     fn names_unique_and_athena_safe() {
-        let mut names: Vec<_> = PACKET_COLUMNS
-            .iter()
-            .chain(PARTITION_COLUMNS)
-            .map(|c| c.name)
-            .collect();
-        let n = names.len();
-        names.sort_unstable();
-        names.dedup();
-        assert_eq!(n, names.len());
-        for c in PACKET_COLUMNS {
+        for t in TABLES {
+            let mut names: Vec<_> = t
+                .columns
+                .iter()
+                .chain(PARTITION_COLUMNS)
+                .map(|c| c.name)
+                .collect();
+            let n = names.len();
+            names.sort_unstable();
+            names.dedup();
+            assert_eq!(n, names.len(), "{}", t.name);
+            assert_eq!(Table::named(t.name), Some(t));
+            assert_eq!(t.schema().fields().len(), t.columns.len());
+        }
+        assert_eq!(flow_schema().field(0).name(), "window_start");
+        assert_eq!(
+            FLOW_WINDOW_US * 60,
+            3_600_000_000,
+            "windows divide the hour"
+        );
+        for c in PACKET_COLUMNS.iter().chain(FLOW_COLUMNS) {
             assert!(!matches!(
                 c.kind.arrow(),
                 DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64

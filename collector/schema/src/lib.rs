@@ -17,5 +17,8 @@ pub mod message;
 
 pub use batcher::{Batcher, BatcherConfig};
 pub use builder::{PacketBatchBuilder, RowMeta};
-pub use columns::{Column, Kind, PACKET_COLUMNS, SCHEMA_VERSION, packet_schema};
+pub use columns::{
+    Column, FLOW_COLUMNS, FLOW_WINDOW_US, FLOWS, Kind, PACKET_COLUMNS, PACKETS, SCHEMA_VERSION,
+    TABLES, Table, flow_schema, packet_schema,
+};
 pub use frames::{FrameColumns, FrameRow, interface_names};

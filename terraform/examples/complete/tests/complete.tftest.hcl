@@ -54,7 +54,7 @@ run "whole_stack_plans" {
   }
 
   assert {
-    condition     = module.lake.table_names == ["packets"] && output.athena_database == "mirrorlake"
+    condition     = module.lake.table_names == ["flows", "packets"] && output.athena_database == "mirrorlake"
     error_message = "the packets table is created in the mirrorlake database"
   }
 

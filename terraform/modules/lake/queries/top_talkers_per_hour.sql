@@ -18,7 +18,7 @@ WITH per_pair AS (
 ranked AS (
   SELECT
     per_pair.*,
-    row_number() OVER (PARTITION BY dt, hour ORDER BY bytes DESC) AS rank_in_hour
+    row_number() OVER (PARTITION BY dt, hour ORDER BY bytes DESC, src_ip, dst_ip) AS rank_in_hour
   FROM per_pair
 )
 SELECT dt, hour, rank_in_hour, src_ip, dst_ip, packets, bytes

@@ -78,8 +78,22 @@ run "glue_columns_come_from_the_schema_file" {
   }
 
   assert {
-    condition     = keys(aws_glue_catalog_table.this) == ["packets"]
-    error_message = "only the packets table exists today"
+    condition     = keys(aws_glue_catalog_table.this) == ["flows", "packets"]
+    error_message = "the lake has the packets and the flows table"
+  }
+
+  assert {
+    condition = [for c in aws_glue_catalog_table.this["flows"].storage_descriptor[0].columns : {
+      name    = c.name
+      type    = c.type
+      comment = c.comment
+    }] == jsondecode(file("schema/flows.columns.json"))
+    error_message = "Glue columns of flows must equal schema/flows.columns.json, in order"
+  }
+
+  assert {
+    condition     = aws_glue_catalog_table.this["flows"].parameters["storage.location.template"] == "s3://mltest-lake/archive/flows/dt=$${dt}/hour=$${hour}/"
+    error_message = "flows are partitioned like packets"
   }
 
   assert {
@@ -203,14 +217,15 @@ run "athena_workgroup_and_named_queries" {
   assert {
     condition = toset(keys(aws_athena_named_query.this)) == toset([
       "dns_to_unusual_resolvers.sql", "flow_by_community_id.sql", "ip_packets_in_time_range.sql", "new_tcp_connections_to_port.sql",
-      "tcp_resets.sql", "top_talkers_per_hour.sql", "who_talked_to_ip.sql",
+      "tcp_resets.sql", "top_talkers_per_hour.sql", "who_talked_to_ip.sql", "flow_top_talkers_per_hour.sql",
+      "flow_conversations_of_ip.sql",
     ])
-    error_message = "the seven forensic queries must be loaded from queries/*.sql"
+    error_message = "the nine forensic queries must be loaded from queries/*.sql"
   }
 
   assert {
     condition = alltrue([for q in aws_athena_named_query.this :
-      q.database == "mirrorlake" && strcontains(q.query, "FROM packets AS p") && strcontains(q.query, "dt BETWEEN ? AND ?") && !strcontains(q.query, "$")
+      q.database == "mirrorlake" && (strcontains(q.query, "FROM packets AS p") || strcontains(q.query, "FROM flows AS f")) && strcontains(q.query, "dt BETWEEN ? AND ?") && !strcontains(q.query, "$")
     ])
     error_message = "queries use the plain table name in the lake database and always restrict dt"
   }
