@@ -455,11 +455,23 @@ proptest! {
     }
 }
 
+/// The fuzz corpus folder. `cargo test` sets CARGO_MANIFEST_DIR when it runs
+/// the test too: prefer that, so a test binary reused from another checkout
+/// sharing the target directory still reads this checkout's files.
+fn corpus_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(
+            || std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+            std::path::PathBuf::from,
+        )
+        .join("fuzz/corpus/decode")
+}
+
 /// The committed cargo-fuzz seed corpus (`fuzz/corpus/decode/seed-*`) is made
 /// from these fixtures; `MIRRORLAKE_BLESS=1` rewrites it.
 #[test]
 fn fuzz_seed_corpus_is_committed() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/decode");
+    let dir = corpus_dir();
     let mut seeds: Vec<(&str, Vec<u8>)> = Vec::new();
     let tcp = frame(&tcp_repr(b"seed"));
     let mut v = Vec::new();
@@ -516,7 +528,7 @@ fn cut_ipv6_extension_header_still_names_the_protocol() {
 /// etherparse's extension iterator read past the slice.
 #[test]
 fn regression_ipv6_extension_iterator() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/decode");
+    let dir = corpus_dir();
     let bytes =
         std::fs::read(dir.join("seed-regression-ipv6-ext-iter")).expect("committed regression");
     for input in [
