@@ -17,7 +17,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-const BUCKET: &str = "mirrorlake";
+pub(crate) const BUCKET: &str = "mirrorlake";
 
 fn moto_script() -> PathBuf {
     repo_root().join("deploy/local/moto.sh")
@@ -231,14 +231,14 @@ fn collector_run_writes_an_s3_lake() {
 }
 
 /// A moto server of this test alone (it gets frozen), killed on drop.
-struct PrivateMoto {
+pub(crate) struct PrivateMoto {
     child: Child,
     port: u16,
-    env: Vec<(String, String)>,
+    pub(crate) env: Vec<(String, String)>,
 }
 
 impl PrivateMoto {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let out = run_script(&["install"]);
         assert!(
             out.status.success(),
@@ -324,7 +324,7 @@ impl PrivateMoto {
             .unwrap_or(0)
     }
 
-    fn signal(&self, sig: &str) {
+    pub(crate) fn signal(&self, sig: &str) {
         let st = Command::new("kill")
             .args([sig, &self.child.id().to_string()])
             .status()
