@@ -55,6 +55,9 @@ say "cargo clippy --all-targets -D warnings"
 cargo clippy --release --locked --workspace --all-targets -- -D warnings
 cargo clippy --release --locked --all-targets "${enroll[@]}" -- -D warnings
 
+say "dashboards: every metric a panel uses is in the README's metric table"
+python3 deploy/grafana/check-dashboard.py
+
 say "terraform: fmt, validate, test (offline), checkov"
 bash terraform/test.sh
 
