@@ -11,11 +11,11 @@
 //! ```
 //! Figures are recorded in `docs/benchmarks.md`.
 
-use crate::lake_bench::{Rng, needle, parquet_files};
+use crate::lake_bench::{Mirror, Rng, needle, parquet_files};
 use crate::named_queries::{bind, example_params, queries_dir};
 use mirrorlake_lake::{FileConfig, Lake, LakeWriter, RollPolicy, SequenceNamer};
-use mirrorlake_schema::{PacketBatchBuilder, RowMeta};
-use mirrorlake_wire::{FrameRepr, TransportRepr, decode_vxlan_payload, emit_vxlan_payload};
+use mirrorlake_schema::PacketBatchBuilder;
+use mirrorlake_wire::TransportRepr;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
@@ -144,7 +144,7 @@ async fn write_day(lake: &Lake, conns: &[Conn], file_age: Duration) -> u64 {
     let origin = Instant::now();
     let at = |ts: i64| origin + Duration::from_micros((ts - DAY0_US) as u64);
     let mut b = PacketBatchBuilder::with_capacity("bench", 8192, 8 << 20);
-    let (mut frame, mut dgram) = (Vec::with_capacity(2048), Vec::with_capacity(2048));
+    let mut mirror = Mirror::default();
     let payload = vec![0x5au8; 1500];
     let mut rng = Rng(0x2545_f491_4f6c_dd1d);
     let mut batch_start = DAY0_US;
@@ -188,23 +188,13 @@ async fn write_day(lake: &Lake, conns: &[Conn], file_age: Duration) -> u64 {
                 window: 502,
             }
         };
-        frame.clear();
-        FrameRepr {
-            src_mac: [2, 0, 0, 0, 0, conn.eni],
-            dst_mac: [2, 0, 0, 0, 1, 1],
-            vlans: [None, None],
-            src,
-            dst,
-            ttl: 64,
-            transport,
-            payload: &payload[..n],
-        }
-        .emit(&mut frame)
-        .expect("emit");
-        dgram.clear();
-        emit_vxlan_payload(100 + u32::from(conn.eni) / 10, &frame, &mut dgram);
-        let d = decode_vxlan_payload(&dgram, Some(eni)).expect("decode");
-        b.append(&d, RowMeta { ts_us: ts });
+        mirror.append(
+            &mut b,
+            (eni, conn.eni, 100 + u32::from(conn.eni) / 10),
+            (src, dst, transport),
+            &payload[..n],
+            ts,
+        );
         // Batches are cut at 8,192 rows or after a second, as the collector cuts them.
         if b.len() >= 8192 || ts - batch_start >= 1_000_000 {
             batch_start = ts;

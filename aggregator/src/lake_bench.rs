@@ -50,6 +50,47 @@ fn peer(f: u32) -> Ipv4Addr {
     }
 }
 
+/// Scratch buffers of one mirrored packet as the collector sees it: the
+/// inner frame, its VXLAN payload, decoded and appended to a batch.
+#[derive(Default)]
+pub(crate) struct Mirror {
+    frame: Vec<u8>,
+    dgram: Vec<u8>,
+}
+
+impl Mirror {
+    /// Appends one packet of mirror `(ENI address, its last octet for the
+    /// MAC, VNI)` and inner `(src, dst, transport)` at `ts`; returns the
+    /// inner frame.
+    pub(crate) fn append(
+        &mut self,
+        b: &mut PacketBatchBuilder,
+        (eni, octet, vni): (IpAddr, u8, u32),
+        (src, dst, transport): (IpAddr, IpAddr, TransportRepr),
+        payload: &[u8],
+        ts: i64,
+    ) -> &[u8] {
+        self.frame.clear();
+        FrameRepr {
+            src_mac: [2, 0, 0, 0, 0, octet],
+            dst_mac: [2, 0, 0, 0, 1, 1],
+            vlans: [None, None],
+            src,
+            dst,
+            ttl: 64,
+            transport,
+            payload,
+        }
+        .emit(&mut self.frame)
+        .expect("emit");
+        self.dgram.clear();
+        emit_vxlan_payload(vni, &self.frame, &mut self.dgram);
+        let d = decode_vxlan_payload(&self.dgram, Some(eni)).expect("decode");
+        b.append(&d, RowMeta { ts_us: ts });
+        &self.frame
+    }
+}
+
 /// Counts bytes written.
 struct Counter(u64);
 
@@ -83,8 +124,7 @@ async fn write_day(lake: &Lake, config: FileConfig, packets: u64) -> (u64, u64) 
         pcap.write_all(&v.to_le_bytes()).expect("pcap");
     }
     let mut b = PacketBatchBuilder::with_capacity("bench", 8192, 8 << 20);
-    let mut frame = Vec::with_capacity(2048);
-    let mut dgram = Vec::with_capacity(2048);
+    let mut mirror = Mirror::default();
     let mut payload = vec![0u8; 1400];
     let t0 = Instant::now();
     for i in 0..packets {
@@ -139,23 +179,13 @@ async fn write_day(lake: &Lake, config: FileConfig, packets: u64) -> (u64, u64) 
                 )
             }
         };
-        frame.clear();
-        FrameRepr {
-            src_mac: [2, 0, 0, 0, 0, e as u8],
-            dst_mac: [2, 0, 0, 0, 1, 1],
-            vlans: [None, None],
-            src,
-            dst,
-            ttl: 64,
-            transport,
-            payload: &payload[..len],
-        }
-        .emit(&mut frame)
-        .expect("emit");
-        dgram.clear();
-        emit_vxlan_payload(100 + e / 10, &frame, &mut dgram);
-        let d = decode_vxlan_payload(&dgram, Some(eni(e).into())).expect("decode");
-        b.append(&d, RowMeta { ts_us: ts });
+        let frame = mirror.append(
+            &mut b,
+            (eni(e).into(), e as u8, 100 + e / 10),
+            (src, dst, transport),
+            &payload[..len],
+            ts,
+        );
         let (sec, usec) = (ts / 1_000_000, ts % 1_000_000);
         for v in [
             sec as u32,
@@ -165,7 +195,7 @@ async fn write_day(lake: &Lake, config: FileConfig, packets: u64) -> (u64, u64) 
         ] {
             pcap.write_all(&v.to_le_bytes()).expect("pcap");
         }
-        pcap.write_all(&frame).expect("pcap");
+        pcap.write_all(frame).expect("pcap");
         if b.len() >= 8192 {
             let batch = b.finish().expect("rows").expect("batch");
             w.write(&batch, Instant::now()).await.expect("write");

@@ -73,6 +73,14 @@ const fn col(name: &'static str, kind: Kind, nullable: bool, doc: &'static str) 
     }
 }
 
+/// `vni`, the same column in every table.
+const VNI: Column = col(
+    "vni",
+    Kind::Int32,
+    true,
+    "VXLAN network identifier: the mirror session (null for plain captures)",
+);
+
 /// The columns of the `packets` table, in file order.
 pub const PACKET_COLUMNS: &[Column] = &[
     col(
@@ -93,12 +101,7 @@ pub const PACKET_COLUMNS: &[Column] = &[
         true,
         "outer source IP: the mirrored ENI's primary private IP (null for plain captures)",
     ),
-    col(
-        "vni",
-        Kind::Int32,
-        true,
-        "VXLAN network identifier: the mirror session (null for plain captures)",
-    ),
+    VNI,
     col(
         "direction",
         Kind::String,
@@ -248,12 +251,7 @@ pub const FLOW_COLUMNS: &[Column] = &[
         true,
         "Community ID v1 of the flow: join to packets.community_id for its packets (null where packets have none)",
     ),
-    col(
-        "vni",
-        Kind::Int32,
-        true,
-        "VXLAN network identifier: the mirror session (null for plain captures)",
-    ),
+    VNI,
     col(
         "mirror_source",
         Kind::String,
