@@ -4,7 +4,6 @@
 
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 
@@ -39,7 +38,7 @@ pub struct KafkaSection {
     /// Largest message the collectors send (their `kafka.max_message_bytes`).
     pub max_message_bytes: usize,
     /// Any librdkafka option (TLS, SASL, fetch sizes...).
-    pub options: BTreeMap<String, String>,
+    pub options: mirrorlake_kafka::KafkaOptions,
 }
 
 /// `[files]`.
@@ -72,7 +71,7 @@ impl Default for KafkaSection {
             topic: mirrorlake_kafka::DEFAULT_TOPIC.into(),
             group: "mirrorlake-aggregator".into(),
             max_message_bytes: mirrorlake_kafka::DEFAULT_MAX_MESSAGE_BYTES,
-            options: BTreeMap::new(),
+            options: Default::default(),
         }
     }
 }

@@ -66,7 +66,7 @@ pub struct KafkaSection {
     /// answers by then the collector runs anyway (counting what it drops).
     pub startup_timeout_ms: u64,
     /// Any librdkafka option (TLS, SASL...), e.g. `"security.protocol" = "SSL"`.
-    pub options: std::collections::BTreeMap<String, String>,
+    pub options: mirrorlake_kafka::KafkaOptions,
 }
 
 impl Default for KafkaSection {

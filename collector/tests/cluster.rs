@@ -64,10 +64,21 @@ impl Aggregator {
         id: &str,
         extra: &[String],
     ) -> Self {
-        Self::spawn(kafka, topic, group, lake.as_os_str(), id, extra, &[])
+        Self::spawn(
+            kafka,
+            topic,
+            group,
+            lake.as_os_str(),
+            id,
+            extra,
+            &[],
+            Stdio::inherit(),
+        )
     }
 
-    /// An aggregator writing `lake` (a path or URL) with `env` added.
+    /// An aggregator writing `lake` (a path or URL) with `env` added and
+    /// its log (stderr) in `stderr`.
+    #[allow(clippy::too_many_arguments)]
     fn spawn(
         kafka: &str,
         topic: &str,
@@ -76,6 +87,7 @@ impl Aggregator {
         id: &str,
         extra: &[String],
         env: &[(String, String)],
+        stderr: Stdio,
     ) -> Self {
         let http: std::net::SocketAddr = format!("127.0.0.1:{}", free_tcp_port())
             .parse()
@@ -91,6 +103,7 @@ impl Aggregator {
             .envs(env.iter().map(|(k, v)| (k, v)))
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .stdin(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("spawn aggregator");
         let a = Self { child, http };
@@ -155,6 +168,17 @@ pub(crate) struct Verified {
     pub(crate) unique: u64,
     pub(crate) duplicated: u64,
     pub(crate) unexpected: u64,
+}
+
+impl Verified {
+    /// Every one of `want` rows is in the lake once, and nothing else is.
+    pub(crate) fn assert_exactly(&self, want: u64, what: &str) {
+        assert_eq!(
+            (self.unique, self.duplicated, self.unexpected),
+            (want, 0, 0),
+            "{what}: every published row exactly once ({self:?})"
+        );
+    }
 }
 
 pub(crate) fn verify(lake: &Path, run: u32, sent: u64) -> Verified {
@@ -269,11 +293,7 @@ fn cluster_two_collectors_two_aggregators_exactly_once() {
         published > N * 9 / 10,
         "loopback lost more than 10%: {published}"
     );
-    assert_eq!(
-        (v.unique, v.duplicated, v.unexpected),
-        (published, 0, 0),
-        "every published row exactly once ({v:?})"
-    );
+    v.assert_exactly(published, "every published row exactly once");
     for c in [&c1, &c2] {
         assert!(
             metric(&c.metrics(), "mirrorlake_rows_published_total").unwrap_or(0) > 0,
@@ -337,10 +357,9 @@ fn cluster_aggregator_sigkill_and_rebalance_lose_and_duplicate_nothing() {
     let published = metric(&c.metrics(), "mirrorlake_rows_published_total").unwrap_or(0);
     // The survivor takes b's partitions after the session timeout.
     let v = wait_for_lake(&lake, 12, N, published, 180);
-    assert_eq!(
-        (v.unique, v.duplicated, v.unexpected),
-        (published, 0, 0),
-        "exactly once through {KILLS} SIGKILLs and a member leaving ({v:?}, seed {seed})"
+    v.assert_exactly(
+        published,
+        &format!("exactly once through {KILLS} SIGKILLs and a member leaving (seed {seed})"),
     );
     crate::support::assert_flows_account_for_packets(&lake);
     assert!(
@@ -413,10 +432,9 @@ fn cluster_broker_outage_is_counted_and_recovered() {
         "collector RSS stayed bounded during the outage: peak {peak} KiB"
     );
     let v = wait_for_lake(&lake, 13, N, published, 120);
-    assert_eq!(
-        (v.unique, v.duplicated, v.unexpected),
-        (published, 0, 0),
-        "the lake holds exactly what was not counted as dropped ({v:?}, dropped {queue_full})"
+    v.assert_exactly(
+        published,
+        &format!("the lake holds exactly what was not counted as dropped (dropped {queue_full})"),
     );
     // Every packet sent is in the lake or in exactly one drop counter.
     let dropped: u64 = m
@@ -455,7 +473,16 @@ fn cluster_object_store_outage_unhealthy_then_exact() {
     let dir = tempfile::tempdir().expect("tmp");
     let (topic, group) = (unique("s3out"), unique("g"));
     let c = start_collector(kafka, &topic, &dir.path().join("unused"), &[]);
-    let a = Aggregator::spawn(kafka, &topic, &group, lake.as_ref(), "a", &[], &env);
+    let a = Aggregator::spawn(
+        kafka,
+        &topic,
+        &group,
+        lake.as_ref(),
+        "a",
+        &[],
+        &env,
+        Stdio::inherit(),
+    );
     const N: u64 = 160_000;
     let mut s = send(&[&c], 14, N, 4_000);
     std::thread::sleep(Duration::from_secs(4));
@@ -501,9 +528,154 @@ fn cluster_object_store_outage_unhealthy_then_exact() {
         unhealthy >= Duration::from_secs(15),
         "the aggregator must say it cannot write: unhealthy only {unhealthy:?}"
     );
-    assert_eq!(
-        (v.unique, v.duplicated, v.unexpected),
-        (published, 0, 0),
-        "every published row exactly once after the outage ({v:?})"
+    v.assert_exactly(
+        published,
+        "every published row exactly once after the outage",
     );
+}
+
+/// `kafka.sh env`: the local broker's addresses, its TLS CA and SCRAM user.
+fn kafka_env(key: &str) -> String {
+    let out = Command::new("bash")
+        .arg(repo_root().join("deploy/local/kafka.sh"))
+        .arg("env")
+        .output()
+        .expect("kafka.sh env");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("export ")?.split_once('='))
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| v.to_owned())
+        .unwrap_or_else(|| panic!("kafka.sh env has no {key}"))
+}
+
+/// Cluster mode through the broker's TLS + SASL/SCRAM-SHA-512 listener (how
+/// MSK's SASL/SCRAM brokers are reached), set with plain `--kafka-option`s:
+/// every published row lands once. Both daemons log at debug level, and the
+/// password appears nowhere: not in their logs, not in /metrics. A wrong
+/// password is a clear start-up error, not a hang, and is not echoed either.
+#[test]
+fn cluster_over_tls_and_scram_with_no_secret_in_logs_or_metrics() {
+    let (_b, _plain) = broker();
+    let secure = kafka_env("MIRRORLAKE_KAFKA_SASL_SSL");
+    let ca = kafka_env("MIRRORLAKE_KAFKA_CA");
+    let user = kafka_env("MIRRORLAKE_KAFKA_SCRAM_USER");
+    let password = std::fs::read_to_string(kafka_env("MIRRORLAKE_KAFKA_SCRAM_PASSWORD_FILE"))
+        .expect("SCRAM password file")
+        .trim()
+        .to_owned();
+    assert!(password.len() >= 16, "a real password");
+    let options = |pw: &str| -> Vec<String> {
+        [
+            "security.protocol=SASL_SSL".to_owned(),
+            "sasl.mechanisms=SCRAM-SHA-512".to_owned(),
+            format!("sasl.username={user}"),
+            format!("sasl.password={pw}"),
+            format!("ssl.ca.location={ca}"),
+        ]
+        .iter()
+        .flat_map(|o| ["--kafka-option".to_owned(), o.clone()])
+        .collect()
+    };
+    let dir = tempfile::tempdir().expect("tmp");
+    let lake = dir.path().join("lake");
+    let (topic, group) = (unique("tls"), unique("g"));
+    let debug = [("MIRRORLAKE_LOG".to_owned(), "debug".to_owned())];
+    let c_log = dir.path().join("collector.log");
+    let a_log = dir.path().join("aggregator.log");
+    let mut c_args: Vec<String> = vec![
+        "--kafka".into(),
+        secure.clone(),
+        "--topic".into(),
+        topic.clone(),
+    ];
+    c_args.extend(options(&password));
+    let c_args: Vec<&str> = c_args.iter().map(String::as_str).collect();
+    let c = Collector::spawn(
+        lake.as_os_str(),
+        &c_args,
+        &debug,
+        Stdio::from(std::fs::File::create(&c_log).expect("log")),
+    );
+    let a = Aggregator::spawn(
+        &secure,
+        &topic,
+        &group,
+        lake.as_os_str(),
+        "a",
+        &options(&password),
+        &debug,
+        Stdio::from(std::fs::File::create(&a_log).expect("log")),
+    );
+    const N: u64 = 20_000;
+    let mut s = send(&[&c], 15, N, 10_000);
+    assert!(s.wait().expect("send").success());
+    wait_drained(&c, 60);
+    let published = metric(&c.metrics(), "mirrorlake_rows_published_total").unwrap_or(0);
+    let v = wait_for_lake(&lake, 15, N, published, 90);
+    assert!(
+        published > N * 9 / 10,
+        "loopback lost more than 10%: {published}"
+    );
+    v.assert_exactly(published, "every published row exactly once over SASL_SSL");
+    let (c_metrics, a_metrics) = (
+        c.metrics(),
+        http_get(a.http, "/metrics").expect("metrics").1,
+    );
+    drop(a);
+    assert!(c.sigterm_and_wait().success());
+    let logs = [
+        (
+            "collector log",
+            std::fs::read_to_string(&c_log).expect("log"),
+        ),
+        (
+            "aggregator log",
+            std::fs::read_to_string(&a_log).expect("log"),
+        ),
+        ("collector /metrics", c_metrics),
+        ("aggregator /metrics", a_metrics),
+    ];
+    for (what, text) in &logs {
+        assert!(!text.is_empty(), "{what} is empty");
+        assert!(!text.contains(&password), "{what} shows the SCRAM password");
+    }
+    eprintln!(
+        "SASL_SSL/SCRAM-SHA-512: {published} rows published, {} in the lake once; debug logs {} + {} bytes, no password",
+        v.unique,
+        logs[0].1.len(),
+        logs[1].1.len()
+    );
+
+    // A wrong password: the aggregator stops with an authentication error
+    // (it cannot check its topic), quickly, without echoing the password.
+    let wrong = format!("{password}-wrong");
+    let started = Instant::now();
+    let out = Command::new(aggregator_bin())
+        .args([
+            "run", "--kafka", &secure, "--topic", &topic, "--group", &group,
+        ])
+        .args(["--http", &format!("127.0.0.1:{}", free_tcp_port())])
+        .arg("--lake")
+        .arg(&lake)
+        .args(options(&wrong))
+        .env("MIRRORLAKE_LOG", "debug")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run aggregator");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "a wrong password must stop the aggregator"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "a clear error, not a hang ({:?})",
+        started.elapsed()
+    );
+    assert!(
+        err.to_ascii_lowercase().contains("authentication"),
+        "the error says what failed: {err}"
+    );
+    assert!(!err.contains(&wrong), "the wrong password is echoed: {err}");
 }

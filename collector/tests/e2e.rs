@@ -70,6 +70,16 @@ impl Collector {
         extra: &[&str],
         env: &[(String, String)],
     ) -> Self {
+        Self::spawn(lake, extra, env, Stdio::inherit())
+    }
+
+    /// [`start_env`](Self::start_env) with the collector's log (stderr) in `stderr`.
+    pub(crate) fn spawn(
+        lake: &std::ffi::OsStr,
+        extra: &[&str],
+        env: &[(String, String)],
+        stderr: Stdio,
+    ) -> Self {
         let listen: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
         let http: SocketAddr = format!("127.0.0.1:{}", free_tcp_port())
             .parse()
@@ -93,6 +103,7 @@ impl Collector {
             .env("MIRRORLAKE_LOG", "warn")
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("spawn collector");
         let c = Self {

@@ -235,6 +235,8 @@ pub(crate) struct PrivateMoto {
     child: Child,
     port: u16,
     pub(crate) env: Vec<(String, String)>,
+    /// moto's virtualenv `bin/` (boto3 for signed requests).
+    venv: PathBuf,
 }
 
 impl PrivateMoto {
@@ -271,7 +273,12 @@ impl PrivateMoto {
             .cloned()
             .collect();
         env.push(("AWS_ENDPOINT_URL".into(), endpoint.clone()));
-        let m = Self { child, port, env };
+        let m = Self {
+            child,
+            port,
+            env,
+            venv: venv.clone(),
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         while m.get("/").is_none() {
             assert!(Instant::now() < deadline, "private moto did not start");
@@ -291,21 +298,56 @@ impl PrivateMoto {
         m
     }
 
-    /// Unsigned GET (moto does not check signatures): the body on 200.
-    fn get(&self, path: &str) -> Option<String> {
+    /// Unsigned request (moto does not check signatures): the whole
+    /// response (status line, headers, body) on 200.
+    fn request(&self, method: &str, path: &str) -> Option<String> {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
         s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
         write!(
             s,
-            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
             self.port
         )
         .ok()?;
-        let mut buf = String::new();
-        s.read_to_string(&mut buf).ok()?;
-        buf.starts_with("HTTP/1.1 200")
-            .then(|| buf.split_once("\r\n\r\n").map(|x| x.1.to_owned()))
-            .flatten()
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).ok()?;
+        let buf = String::from_utf8_lossy(&buf).into_owned();
+        buf.starts_with("HTTP/1.1 200").then_some(buf)
+    }
+
+    /// GET: the body on 200.
+    fn get(&self, path: &str) -> Option<String> {
+        self.request("GET", path)?
+            .split_once("\r\n\r\n")
+            .map(|x| x.1.to_owned())
+    }
+
+    /// `(key, ServerSideEncryption, SSEKMSKeyId, BucketKeyEnabled)` of every
+    /// object under `prefix`, from signed HeadObject calls (moto refuses
+    /// unsigned reads of SSE-KMS objects, as S3 does).
+    fn encryption(&self, prefix: &str) -> Vec<(String, String, String, bool)> {
+        let out = Command::new(self.venv.join("python"))
+            .args([
+                "-c",
+                "import sys, json, boto3\n\
+                 s3 = boto3.client('s3', endpoint_url=sys.argv[1], region_name='us-east-1', \
+                 aws_access_key_id='x', aws_secret_access_key='y')\n\
+                 keys = [o['Key'] for o in s3.list_objects_v2(Bucket=sys.argv[2], Prefix=sys.argv[3]).get('Contents', [])]\n\
+                 heads = [(k, s3.head_object(Bucket=sys.argv[2], Key=k)) for k in keys]\n\
+                 print(json.dumps([[k, h.get('ServerSideEncryption', ''), h.get('SSEKMSKeyId', ''), \
+                 bool(h.get('BucketKeyEnabled'))] for k, h in heads]))",
+                &format!("http://127.0.0.1:{}", self.port),
+                BUCKET,
+                prefix,
+            ])
+            .output()
+            .expect("boto3 head_object");
+        assert!(
+            out.status.success(),
+            "head_object: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("json")
     }
 
     fn keys(&self, prefix: &str) -> Vec<String> {
@@ -437,4 +479,45 @@ fn s3_frozen_mid_upload_retries_or_fails_cleanly() {
     );
     let count = query(&lake, &env, "SELECT count(*) AS n FROM packets");
     assert_eq!(count.lines().nth(1), Some("0"), "{count}");
+}
+
+/// Server-side encryption settings reach S3: with object_store's standard
+/// variables (`AWS_SERVER_SIDE_ENCRYPTION=aws:kms`, `AWS_SSE_KMS_KEY_ID`,
+/// `AWS_SSE_BUCKET_KEY_ENABLED`) every object the importer writes, packets
+/// and flows files (multipart uploads) alike, is stored SSE-KMS with that key.
+#[test]
+fn s3_server_side_encryption_is_passed_through() {
+    let moto = PrivateMoto::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let pcap = dir.path().join("sse.pcap");
+    write_pcap(&pcap, 2000, 100);
+    let key = "arn:aws:kms:us-east-1:123456789012:key/0b5c1d7e-1a2b-4c3d-9e8f-aabbccddeeff";
+    let mut env = moto.env.clone();
+    env.push(("AWS_SERVER_SIDE_ENCRYPTION".into(), "aws:kms".into()));
+    env.push(("AWS_SSE_KMS_KEY_ID".into(), key.into()));
+    env.push(("AWS_SSE_BUCKET_KEY_ENABLED".into(), "true".into()));
+    let lake = format!("s3://{BUCKET}/sse");
+    let out = import(&lake, &env, &pcap);
+    assert!(
+        out.status.success(),
+        "import with SSE-KMS: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let objects = moto.encryption("sse/");
+    assert!(
+        objects.iter().any(|o| o.0.starts_with("sse/packets/"))
+            && objects.iter().any(|o| o.0.starts_with("sse/flows/")),
+        "{objects:?}"
+    );
+    for (k, sse, kms, bucket_key) in &objects {
+        assert_eq!(
+            (sse.as_str(), kms.as_str(), *bucket_key),
+            ("aws:kms", key, true),
+            "{k} not stored SSE-KMS with the configured key"
+        );
+    }
+    eprintln!(
+        "SSE-KMS with a bucket key: {} objects, every one with the configured key",
+        objects.len()
+    );
 }

@@ -15,6 +15,7 @@ pub use headers::BatchHeaders;
 pub use publisher::{PublishObserver, Publisher, Rejected};
 pub use rdkafka;
 pub use settings::{
-    DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_PARTITIONS, DEFAULT_TOPIC, KafkaSettings, parse_option,
+    DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_PARTITIONS, DEFAULT_TOPIC, KafkaOptions, KafkaSettings,
+    is_secret_option, parse_option,
 };
 pub use topic::{TopicError, TopicSpec, ensure_topic};

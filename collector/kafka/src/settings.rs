@@ -14,11 +14,62 @@ pub const DEFAULT_PARTITIONS: i32 = 12;
 /// default `message.max.bytes` (1 MiB) with room for the record overhead.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 900 * 1024;
 
-/// Parses one `key=value` librdkafka option; the error quotes it.
+/// Parses one `key=value` librdkafka option. The error names the key but
+/// never shows a value (it may be a password).
 pub fn parse_option(arg: &str) -> Result<(String, String), String> {
     match arg.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.trim().to_owned())),
-        _ => Err(format!("kafka option {arg:?}: expected KEY=VALUE")),
+        Some(_) => Err("--kafka-option: the key before '=' is empty (expected KEY=VALUE)".into()),
+        None => Err(
+            "--kafka-option: expected KEY=VALUE, found no '=' (the text is not shown: it may be a secret)"
+                .into(),
+        ),
+    }
+}
+
+/// Whether a librdkafka option holds a secret: its value is never shown.
+pub fn is_secret_option(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    [
+        "password",
+        "secret",
+        "sasl.oauthbearer.config",
+        "jaas",
+        "ssl.key.pem",
+        "token",
+    ]
+    .iter()
+    .any(|s| k.contains(s))
+}
+
+/// librdkafka options set by the user (`--kafka-option`, `[kafka.options]`).
+/// Its `Debug` shows `<redacted>` for every value that may be a secret, so a
+/// settings or config dump in a log never prints a password.
+#[derive(Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(transparent)]
+pub struct KafkaOptions(pub BTreeMap<String, String>);
+
+impl std::ops::Deref for KafkaOptions {
+    type Target = BTreeMap<String, String>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for KafkaOptions {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl std::fmt::Debug for KafkaOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(k, v)| {
+                let shown = if is_secret_option(k) { "<redacted>" } else { v };
+                (k, shown)
+            }))
+            .finish()
     }
 }
 
@@ -30,7 +81,7 @@ pub struct KafkaSettings {
     /// Topic of packet batches.
     pub topic: String,
     /// librdkafka options set by the user; they win over mirrorlake's defaults.
-    pub options: BTreeMap<String, String>,
+    pub options: KafkaOptions,
 }
 
 impl KafkaSettings {
@@ -39,7 +90,7 @@ impl KafkaSettings {
         Self {
             brokers: brokers.into(),
             topic: topic.into(),
-            options: BTreeMap::new(),
+            options: KafkaOptions::default(),
         }
     }
 
@@ -58,7 +109,7 @@ impl KafkaSettings {
         for (k, v) in defaults {
             c.set(*k, *v);
         }
-        for (k, v) in &self.options {
+        for (k, v) in self.options.iter() {
             c.set(k, v);
         }
         c
@@ -127,6 +178,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn secrets_never_in_debug_or_errors() {
+        let s = KafkaSettings::new("127.0.0.1:1", DEFAULT_TOPIC)
+            .with_option_args(&[
+                "sasl.password=hunter2".into(),
+                "sasl.oauthbearer.config=principal=x secret=hunter3".into(),
+                "ssl.key.password=hunter4".into(),
+                "sasl.username=alice".into(),
+            ])
+            .expect("valid");
+        let shown = format!("{s:?} {:#?}", s.options);
+        for secret in ["hunter2", "hunter3", "hunter4"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(
+            shown.contains("alice") && shown.contains("<redacted>"),
+            "{shown}"
+        );
+        for bad in ["hunter5", "=hunter6"] {
+            let e = parse_option(bad).expect_err("not KEY=VALUE");
+            assert!(!e.contains("hunter"), "{e}");
+            assert!(e.contains("--kafka-option"), "{e}");
+        }
+    }
+
+    #[test]
     fn user_options_win_over_defaults() {
         let s = KafkaSettings::new("127.0.0.1:1", DEFAULT_TOPIC)
             .with_option_args(&["linger.ms=5".into(), "security.protocol = SSL".into()])
@@ -144,6 +220,10 @@ mod tests {
         let e = KafkaSettings::new("b", "t")
             .with_option_args(&["nonsense".into()])
             .expect_err("no =");
-        assert!(e.contains("nonsense"), "{e}");
+        assert!(
+            e.contains("--kafka-option") && e.contains("KEY=VALUE"),
+            "{e}"
+        );
+        assert!(!e.contains("nonsense"), "the text may be a secret: {e}");
     }
 }

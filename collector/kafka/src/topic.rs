@@ -4,9 +4,100 @@
 
 use crate::settings::KafkaSettings;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::error::RDKafkaErrorCode;
-use std::time::Duration;
+use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseProducer, Producer};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// The admin client's context: keeps librdkafka's last error report (such as
+/// "SASL authentication error: ... invalid credentials"), so that a failed
+/// start-up says why instead of only "broker transport failure".
+#[derive(Debug, Default)]
+struct LastError(Mutex<Reports>);
+
+#[derive(Debug, Default)]
+struct Reports {
+    /// The first report that retrying cannot fix (credentials, TLS).
+    fatal: Option<String>,
+    /// The latest report.
+    last: Option<String>,
+}
+
+impl ClientContext for LastError {
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::debug!(%error, reason, "kafka client error during the topic check");
+        if let Ok(mut r) = self.0.lock() {
+            if r.fatal.is_none() && is_fatal(reason) {
+                r.fatal = Some(reason.to_owned());
+            }
+            r.last = Some(reason.to_owned());
+        }
+    }
+}
+
+/// The probe sends nothing: no delivery reports to handle.
+impl rdkafka::producer::ProducerContext for LastError {
+    type DeliveryOpaque = ();
+    fn delivery(&self, _: &rdkafka::producer::DeliveryResult<'_>, _: Self::DeliveryOpaque) {}
+}
+
+impl LastError {
+    /// (fatal report, latest report).
+    fn get(&self) -> (Option<String>, Option<String>) {
+        self.0
+            .lock()
+            .map(|r| (r.fatal.clone(), r.last.clone()))
+            .unwrap_or_default()
+    }
+}
+
+/// Whether librdkafka's report means retrying cannot help (credentials, TLS).
+fn is_fatal(reason: &str) -> bool {
+    let r = reason.to_ascii_lowercase();
+    ["authentication", "ssl handshake", "certificate verify"]
+        .iter()
+        .any(|s| r.contains(s))
+}
+
+/// Waits until a broker answers a metadata request (at most `timeout`),
+/// serving librdkafka's events meanwhile: an authentication or TLS failure
+/// ends the wait at once, in librdkafka's words (an admin client alone never
+/// delivers them, so a wrong password looked like an unreachable broker).
+fn reach_brokers(settings: &KafkaSettings, timeout: Duration) -> Result<(), TopicError> {
+    let unreachable = |reason: String| TopicError::Unreachable {
+        brokers: settings.brokers.clone(),
+        reason,
+    };
+    let probe: BaseProducer<LastError> = settings
+        .admin_config()
+        .create_with_context(LastError::default())
+        .map_err(|e| unreachable(format!("client: {e}")))?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        let err = match probe.client().fetch_metadata(None, Duration::from_secs(1)) {
+            Ok(_) => return Ok(()),
+            Err(e) => e,
+        };
+        probe.poll(Duration::from_millis(100));
+        let (fatal, last) = probe.context().get();
+        match (fatal, last) {
+            (Some(why), _) => {
+                return Err(TopicError::Refused {
+                    brokers: settings.brokers.clone(),
+                    reason: why,
+                });
+            }
+            (None, last) if Instant::now() >= deadline => {
+                return Err(unreachable(match last {
+                    Some(why) => format!("{err}; librdkafka reported: {why}"),
+                    None => err.to_string(),
+                }));
+            }
+            _ => {}
+        }
+    }
+}
 
 /// Room for the record-batch framing and headers around one message.
 pub const RECORD_OVERHEAD_BYTES: usize = 16 * 1024;
@@ -43,6 +134,17 @@ pub struct TopicInfo {
 /// Why the topic cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum TopicError {
+    /// A broker answered but refused us: credentials or TLS (retrying
+    /// cannot help).
+    #[error(
+        "kafka brokers {brokers} refused the connection (check the SASL/TLS --kafka-option settings): {reason}"
+    )]
+    Refused {
+        /// The bootstrap list.
+        brokers: String,
+        /// librdkafka's words.
+        reason: String,
+    },
     /// No broker answered.
     #[error("kafka brokers {brokers} unreachable: {reason}")]
     Unreachable {
@@ -86,6 +188,7 @@ pub async fn ensure_topic(
         topic: topic.to_owned(),
         reason,
     };
+    reach_brokers(settings, timeout)?;
     let admin: AdminClient<DefaultClientContext> = settings
         .admin_config()
         .create()
