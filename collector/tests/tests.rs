@@ -9,6 +9,7 @@ mod duckdb;
 mod e2e;
 mod export;
 mod flows;
+mod malformed;
 mod s3;
 mod support;
 mod tail;
