@@ -18,7 +18,7 @@ use mirrorlake_wire::{Anomaly, DecodeStats, Decoded, Direction, DropReason, Inpu
 use std::net::IpAddr;
 use std::os::unix::process::ExitStatusExt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
@@ -279,27 +279,13 @@ fn tshark_vxlan(path: &Path) -> Vec<Option<(u32, Option<IpAddr>)>> {
         .collect()
 }
 
-fn capture_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .expect("read corpus dir")
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"))
-        .collect();
-    files.sort();
-    files
-}
-
 #[test]
 fn tcpdump_corpus_decodes_without_crashing() {
-    let Some(dir) = support::shared_testdata()
-        .map(|d| d.join("tcpdump-tests"))
-        .filter(|d| d.is_dir())
-    else {
+    let Some(files) = support::tcpdump_corpus() else {
         eprintln!("SKIP: ../shared/testdata not present");
         return;
     };
     let started = Instant::now();
-    let files = capture_files(&dir);
     assert!(
         files.len() >= 800,
         "expected the 830 corpus captures, found {}",

@@ -11,7 +11,7 @@
 use crate::support::{self, Pkt, aggregator_bin, capture_packets, import, sorted};
 use mirrorlake_pcap::CaptureReader;
 use mirrorlake_wire::{Input, decode};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 /// Runs export with `args` to `file`; returns its summary line (stderr).
@@ -214,19 +214,10 @@ fn export_round_trips_real_captures_and_filters_like_tcpdump() {
 
 #[test]
 fn export_round_trips_the_tcpdump_corpus() {
-    let Some(corpus) = support::shared_testdata()
-        .map(|d| d.join("tcpdump-tests"))
-        .filter(|d| d.is_dir())
-    else {
+    let Some(files) = support::tcpdump_corpus() else {
         eprintln!("SKIP: export of the tcpdump corpus: ../shared/testdata not present");
         return;
     };
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&corpus)
-        .expect("read corpus")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"))
-        .collect();
-    files.sort();
     // What the lake must hold: every record the decoder keeps, as the inner
     // frame; a plain (untunnelled) record is the frame itself, so it must
     // come back exactly as it was recorded.

@@ -40,17 +40,8 @@ fn flows_equal_a_duckdb_group_by_over_the_packets() {
         }
         Err(why) => eprintln!("SKIP: flows of the real captures: {why}"),
     }
-    match support::shared_testdata()
-        .map(|d| d.join("tcpdump-tests"))
-        .filter(|d| d.is_dir())
-    {
-        Some(corpus) => {
-            let mut files: Vec<PathBuf> = std::fs::read_dir(&corpus)
-                .expect("read corpus")
-                .map(|e| e.expect("entry").path())
-                .filter(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"))
-                .collect();
-            files.sort();
+    match support::tcpdump_corpus() {
+        Some(files) => {
             import(&lake, "corpus", &files);
             inputs.push(format!("tcpdump corpus ({} files)", files.len()));
         }

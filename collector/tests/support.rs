@@ -25,6 +25,23 @@ pub fn shared_testdata() -> Option<PathBuf> {
     p.is_dir().then_some(p)
 }
 
+/// The captures of tcpdump's regression corpus
+/// (`../shared/testdata/tcpdump-tests/*.pcap{,ng}`), sorted; `None` when the
+/// corpus is not beside the clone.
+pub fn tcpdump_corpus() -> Option<Vec<PathBuf>> {
+    let dir = shared_testdata()?.join("tcpdump-tests");
+    if !dir.is_dir() {
+        return None;
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("read corpus dir")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"))
+        .collect();
+    files.sort();
+    Some(files)
+}
+
 /// Whether a program is on PATH.
 pub fn have(program: &str) -> bool {
     Command::new("sh")
