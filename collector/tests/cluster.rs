@@ -534,21 +534,6 @@ fn cluster_object_store_outage_unhealthy_then_exact() {
     );
 }
 
-/// `kafka.sh env`: the local broker's addresses, its TLS CA and SCRAM user.
-fn kafka_env(key: &str) -> String {
-    let out = Command::new("bash")
-        .arg(repo_root().join("deploy/local/kafka.sh"))
-        .arg("env")
-        .output()
-        .expect("kafka.sh env");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.strip_prefix("export ")?.split_once('='))
-        .find(|(k, _)| *k == key)
-        .map(|(_, v)| v.to_owned())
-        .unwrap_or_else(|| panic!("kafka.sh env has no {key}"))
-}
-
 /// Cluster mode through the broker's TLS + SASL/SCRAM-SHA-512 listener (how
 /// MSK's SASL/SCRAM brokers are reached), set with plain `--kafka-option`s:
 /// every published row lands once. Both daemons log at debug level, and the
@@ -557,6 +542,13 @@ fn kafka_env(key: &str) -> String {
 #[test]
 fn cluster_over_tls_and_scram_with_no_secret_in_logs_or_metrics() {
     let (_b, _plain) = broker();
+    let env = crate::support::stack_env("kafka.sh");
+    let kafka_env = |key: &str| -> String {
+        env.iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("kafka.sh env has no {key}"))
+    };
     let secure = kafka_env("MIRRORLAKE_KAFKA_SASL_SSL");
     let ca = kafka_env("MIRRORLAKE_KAFKA_CA");
     let user = kafka_env("MIRRORLAKE_KAFKA_SCRAM_USER");

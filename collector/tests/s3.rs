@@ -42,14 +42,7 @@ pub(crate) fn moto_env() -> &'static [(String, String)] {
             "the S3 tests need moto (pip install moto[server]); deploy/local/moto.sh start failed:\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let out = run_script(&["env"]);
-        assert!(out.status.success(), "moto.sh env failed");
-        let env: Vec<(String, String)> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| l.strip_prefix("export "))
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
+        let env = crate::support::stack_env("moto.sh");
         assert!(
             env.iter()
                 .any(|(k, v)| k == "AWS_ENDPOINT_URL" && v.starts_with("http://127.0.0.1:")),

@@ -42,6 +42,22 @@ pub fn tcpdump_corpus() -> Option<Vec<PathBuf>> {
     Some(files)
 }
 
+/// The `export KEY=VALUE` lines a local-stack script prints with `env`
+/// (`deploy/local/<script>`), as pairs.
+pub fn stack_env(script: &str) -> Vec<(String, String)> {
+    let out = Command::new("bash")
+        .arg(repo_root().join("deploy/local").join(script))
+        .arg("env")
+        .output()
+        .unwrap_or_else(|e| panic!("run {script} env: {e}"));
+    assert!(out.status.success(), "{script} env failed");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("export ")?.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
 /// Whether a program is on PATH.
 pub fn have(program: &str) -> bool {
     Command::new("sh")
