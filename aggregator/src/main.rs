@@ -1,7 +1,9 @@
 //! `mirrorlake-aggregator`: the lake side of mirrorlake: `run` (cluster
 //! mode, Kafka to Parquet, each record in exactly one file), `query` (SQL
-//! over the lake) and `ddl` (the Athena/Glue table from the schema).
+//! over the lake), `ddl` (the Athena/Glue table from the schema), `export`,
+//! `tail` and `compact` (small files of closed hours merged).
 
+mod compact;
 mod config;
 mod ddl;
 mod export;
@@ -74,6 +76,85 @@ enum Command {
     Export(ExportArgs),
     /// Stream packets as they arrive from a live tail server (QUIC) as pcapng.
     Tail(TailClientArgs),
+    /// Merge the small files of closed hours into target-size files (packets and flows).
+    Compact(CompactArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct CompactArgs {
+    /// Lake location: a path, file:// or s3://bucket/prefix.
+    #[arg(long, env = "MIRRORLAKE_LAKE")]
+    lake: String,
+    /// Only hours that ended at least this long ago (late rows and Kafka
+    /// replays land in the first minutes after an hour).
+    #[arg(long, default_value_t = 120)]
+    settle_minutes: u32,
+    /// Cut the merged files at about this many MiB.
+    #[arg(long, default_value_t = 128)]
+    target_file_mb: usize,
+    /// Files of at least this many MiB are left alone [default: 3/4 of --target-file-mb].
+    #[arg(long)]
+    small_file_mb: Option<u64>,
+    /// Print what would be merged; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// One JSON object per partition on stdout instead of text lines.
+    #[arg(long)]
+    json: bool,
+    /// Test hook: stop as if killed right after this step.
+    #[arg(long, value_enum, hide = true)]
+    stop_after: Option<compact::Step>,
+}
+
+async fn compact_cmd(a: CompactArgs) -> Result<()> {
+    anyhow::ensure!(a.target_file_mb > 0, "--target-file-mb must be at least 1");
+    let lake = Lake::open(&a.lake)?;
+    let opts = compact::Options {
+        closed_before_us: chrono::Utc::now().timestamp_micros()
+            - i64::from(a.settle_minutes) * 60_000_000,
+        target_file_bytes: a.target_file_mb << 20,
+        small_file_bytes: a
+            .small_file_mb
+            .unwrap_or((a.target_file_mb as u64 * 3).div_ceil(4))
+            << 20,
+        files: mirrorlake_lake::FileConfig::default(),
+        dry_run: a.dry_run,
+        stop_after: a.stop_after,
+        // Per host: a run takes over the lock its host's previous (crashed)
+        // run left; the timer's oneshot unit never runs twice at once.
+        owner: hostname::get()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned(),
+    };
+    let reports = compact::compact(&lake, &opts).await?;
+    for r in &reports {
+        if a.json {
+            println!("{}", serde_json::to_string(r)?);
+        } else {
+            println!(
+                "{}: {} files ({} B) -> {} files ({} B), {} rows, {} flow rows; {} interrupted runs finished, {} staging folders removed",
+                r.partition,
+                r.inputs,
+                r.input_bytes,
+                r.outputs,
+                r.output_bytes,
+                r.rows,
+                r.flow_rows,
+                r.recovered,
+                r.cleaned
+            );
+        }
+    }
+    eprintln!(
+        "compact: {} partitions{}, {} files into {}, {} rows",
+        reports.len(),
+        if a.dry_run { " (dry run)" } else { "" },
+        reports.iter().map(|r| r.inputs).sum::<usize>(),
+        reports.iter().map(|r| r.outputs).sum::<usize>(),
+        reports.iter().map(|r| r.rows).sum::<u64>()
+    );
+    Ok(())
 }
 
 #[derive(clap::Args, Debug)]
@@ -449,6 +530,7 @@ async fn main_async(cli: Cli) -> Result<()> {
         }
         Command::Export(a) => export_cmd(a).await,
         Command::Tail(a) => tail_cmd(a).await,
+        Command::Compact(a) => compact_cmd(a).await,
     }
 }
 

@@ -426,6 +426,21 @@ impl Aggregator {
                 }
             }
         }
+        if r.decided_end.is_some() {
+            // A replay: files of this range that a compaction already
+            // merged must not appear a second time.
+            let merged = self
+                .rt
+                .block_on(crate::compact::discard_compacted(&self.lake, &mut r.writer))?;
+            if merged > 0 {
+                tracing::info!(
+                    partition = p,
+                    first = r.first,
+                    files = merged,
+                    "replayed range: files already compacted are not published again"
+                );
+            }
+        }
         let closed = self.rt.block_on(r.writer.close_all())?;
         for f in &closed {
             self.m.files_written.inc();

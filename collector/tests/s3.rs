@@ -5,7 +5,11 @@
 //! or in a clean error with nothing visible under the final name.
 //!
 //! moto is required: when it cannot be installed or started these tests fail
-//! with the script's message (they never pass silently).
+//! with the script's message (they never pass silently). The lake's main
+//! round trips (import/query, compaction) also run on Garage, a production
+//! object store (`deploy/local/garage.sh`, built from crates.io): required
+//! when `MIRRORLAKE_REQUIRE_GARAGE=1` (deploy/test.sh installs it and sets
+//! that), otherwise skipped with a message when it is not installed.
 
 use crate::e2e::{Collector, metric, packet};
 use crate::support::{aggregator_bin, collector_bin, repo_root};
@@ -50,6 +54,64 @@ pub(crate) fn moto_env() -> &'static [(String, String)] {
         );
         env
     })
+}
+
+/// Starts the shared Garage node (idempotent) and returns its AWS_*
+/// environment; `None` (said on stderr) when Garage is not installed and
+/// not required.
+pub(crate) fn garage_env() -> Option<&'static [(String, String)]> {
+    static ENV: OnceLock<Option<Vec<(String, String)>>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let script = repo_root().join("deploy/local/garage.sh");
+        let required = std::env::var("MIRRORLAKE_REQUIRE_GARAGE").is_ok_and(|v| v == "1");
+        let installed = Command::new("bash")
+            .arg(&script)
+            .arg("installed")
+            .output()
+            .expect("run garage.sh installed");
+        if !installed.status.success() && !required {
+            eprintln!(
+                "SKIP Garage: not installed; `deploy/local/garage.sh install` (slow) or MIRRORLAKE_REQUIRE_GARAGE=1 runs the S3 round trips on it too"
+            );
+            return None;
+        }
+        let out = Command::new("bash")
+            .arg(&script)
+            .args(["install"])
+            .output()
+            .expect("run garage.sh install");
+        assert!(
+            out.status.success(),
+            "garage.sh install failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = Command::new("bash")
+            .arg(&script)
+            .arg("start")
+            .output()
+            .expect("run garage.sh start");
+        assert!(
+            out.status.success(),
+            "garage.sh start failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let env = crate::support::stack_env("garage.sh");
+        assert!(
+            env.iter()
+                .any(|(k, v)| k == "AWS_ENDPOINT_URL" && v.starts_with("http://127.0.0.1:")),
+            "garage endpoint must be on loopback: {env:?}"
+        );
+        Some(env)
+    })
+    .as_deref()
+}
+
+/// The S3 servers the lake's round trips run on: moto, and Garage when it
+/// is there (see the module comment).
+fn stores() -> Vec<(&'static str, &'static [(String, String)])> {
+    let mut v = vec![("moto", moto_env())];
+    v.extend(garage_env().map(|e| ("garage", e)));
+    v
 }
 
 /// A fresh `s3://mirrorlake/<prefix>` for one test.
@@ -134,36 +196,141 @@ pub(crate) fn import(lake: &str, env: &[(String, String)], pcap: &Path) -> Outpu
 
 #[test]
 fn import_and_query_on_s3_agree_with_a_local_lake() {
-    let env = moto_env();
     let dir = tempfile::tempdir().expect("tmp");
     let pcap = dir.path().join("mirror.pcap");
     const N: u32 = 2000;
     write_pcap(&pcap, N, 0);
     let local = dir.path().join("lake");
     let local = local.to_str().expect("utf8");
-    let s3 = unique_lake("import");
-    for lake in [local, s3.as_str()] {
-        let out = import(lake, env, &pcap);
+    let out = import(local, &[], &pcap);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let on_disk = query(local, &[], SUMMARY);
+    assert!(on_disk.lines().count() > 5, "a real summary:\n{on_disk}");
+    for (store, env) in stores() {
+        let s3 = unique_lake("import");
+        let out = import(&s3, env, &pcap);
         assert!(
             out.status.success(),
-            "import into {lake}: {}",
+            "import into {s3} on {store}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        let on_s3 = query(&s3, env, SUMMARY);
+        assert_eq!(
+            on_s3, on_disk,
+            "{store} and local lakes hold the same packets"
+        );
+        let count = query(&s3, env, "SELECT count(*) AS n FROM packets");
+        assert_eq!(
+            count.lines().nth(1),
+            Some(N.to_string().as_str()),
+            "{store}"
+        );
+        // Partition pruning works on S3 as on disk.
+        let one_hour = query(
+            &s3,
+            env,
+            "SELECT count(*) AS n FROM packets WHERE dt = '2025-11-24' AND hour = '15'",
+        );
+        let n15: u64 = one_hour.lines().nth(1).expect("row").parse().expect("n");
+        assert!(n15 > 0 && n15 < u64::from(N), "{store}: {n15}");
     }
-    let on_s3 = query(&s3, env, SUMMARY);
-    let on_disk = query(local, env, SUMMARY);
-    assert!(on_s3.lines().count() > 5, "a real summary:\n{on_s3}");
-    assert_eq!(on_s3, on_disk, "S3 and local lakes hold the same packets");
-    let count = query(&s3, env, "SELECT count(*) AS n FROM packets");
-    assert_eq!(count.lines().nth(1), Some(N.to_string().as_str()));
-    // Partition pruning works on S3 as on disk.
-    let one_hour = query(
-        &s3,
-        env,
-        "SELECT count(*) AS n FROM packets WHERE dt = '2025-11-24' AND hour = '15'",
+}
+
+fn compact(lake: &str, env: &[(String, String)], extra: &[&str]) -> String {
+    let out = cmd(&aggregator_bin(), env)
+        .args(["compact", "--json", "--settle-minutes", "0", "--lake", lake])
+        .args(extra)
+        .output()
+        .expect("run compact");
+    assert!(
+        out.status.success(),
+        "compact {extra:?} on {lake} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
     );
-    let n15: u64 = one_hour.lines().nth(1).expect("row").parse().expect("n");
-    assert!(n15 > 0 && n15 < u64::from(N), "{n15}");
+    String::from_utf8(out.stdout).expect("utf8")
+}
+
+const FLOW_SUMMARY: &str = "SELECT community_id, vni, mirror_source, window_start, \
+     sum(packets) AS p, sum(bytes) AS b, min(\"start\") AS s, max(\"end\") AS e \
+     FROM flows GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4";
+
+/// Three imports leave three small files per hour; `compact` makes one per
+/// hour with the same rows (and flows), also when it is killed between
+/// deleting the inputs and copying the outputs (in both hours): the next run
+/// finishes it.
+#[test]
+fn compaction_on_s3_keeps_every_row_once_and_survives_a_crash() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let pcap = dir.path().join("mirror.pcap");
+    write_pcap(&pcap, 3000, 40);
+    for (store, env) in stores() {
+        let s3 = unique_lake("compact");
+        for _ in 0..3 {
+            let out = import(&s3, env, &pcap);
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let packets = query(&s3, env, SUMMARY);
+        let flows = query(&s3, env, FLOW_SUMMARY);
+        assert!(flows.lines().count() > 10, "{flows}");
+        let flow_rows = |lake: &str| -> u64 {
+            let csv = query(lake, env, "SELECT count(*) AS n FROM flows");
+            csv.lines().nth(1).expect("row").parse().expect("n")
+        };
+        let n_before = flow_rows(&s3);
+
+        let plan = compact(&s3, env, &["--dry-run"]);
+        assert_eq!(
+            plan.lines().count(),
+            2,
+            "two hours to merge on {store}:\n{plan}"
+        );
+        assert!(plan.contains(r#""inputs":3"#), "{plan}");
+
+        // Killed after deleting the inputs: the rows are missing (never doubled)...
+        compact(&s3, env, &["--stop-after", "delete"]);
+        let during = query(&s3, env, "SELECT count(*) AS n FROM packets");
+        let during: u64 = during.lines().nth(1).expect("row").parse().expect("n");
+        assert!(
+            during < 9000,
+            "{store}: {during} rows visible mid-compaction"
+        );
+        // ...until the next run finishes both hours' journals.
+        let report = compact(&s3, env, &[]);
+        assert_eq!(
+            report.matches(r#""recovered":1"#).count(),
+            2,
+            "{store}: {report}"
+        );
+        assert_eq!(
+            query(&s3, env, SUMMARY),
+            packets,
+            "{store}: packets once each"
+        );
+        assert_eq!(query(&s3, env, FLOW_SUMMARY), flows, "{store}: same flows");
+        let n_after = flow_rows(&s3);
+        assert!(
+            n_after < n_before,
+            "{store}: flow rows merge: {n_after} < {n_before}"
+        );
+        assert_eq!(
+            compact(&s3, env, &["--dry-run"]),
+            "",
+            "{store}: nothing left to merge"
+        );
+        assert_eq!(
+            compact(&s3, env, &[]),
+            "",
+            "{store}: a second run changes nothing"
+        );
+    }
 }
 
 #[test]

@@ -40,6 +40,7 @@ usage: $0 COMMAND
   stop [--kill]  stop it (SIGTERM, then SIGKILL); data stays in $RUN
   kill       same as stop --kill
   status     exit 0 when running and answering, 3 when stopped
+  installed  exit 0 (printing the binary) when a garage binary is found, 1 if not
   cli ARGS   run the garage CLI against this node (e.g. $0 cli bucket list)
   env        print export lines for AWS SDKs / object_store (eval "\$($0 env)")
   logs [N]   last N lines of the server log
@@ -274,6 +275,7 @@ main() {
         stop) cmd_stop "$@" ;;
         kill) cmd_stop --kill ;;
         status) cmd_status ;;
+        installed) find_garage ;;
         cli) cmd_cli "$@" ;;
         env) cmd_env ;;
         logs) show_tail "$OUT" "${1:-50}" ;;

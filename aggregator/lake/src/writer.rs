@@ -265,6 +265,18 @@ impl LakeWriter {
         self.open.values().map(|f| f.path.clone()).collect()
     }
 
+    /// Drops the open file at `path` without completing it (nothing of it,
+    /// nor of its flows, ever becomes visible). False if no file is open there.
+    pub fn discard(&mut self, path: &Path) -> bool {
+        let key = self
+            .open
+            .iter()
+            .find(|(_, f)| &f.path == path)
+            .map(|(k, _)| *k);
+        // Dropping the writer drops its multipart upload uncompleted.
+        key.and_then(|k| self.open.remove(&k)).is_some()
+    }
+
     /// Closes the files that reached their age limit.
     pub async fn poll(&mut self, now: Instant) -> Result<Vec<ClosedFile>, LakeError> {
         let due: Vec<PartitionKey> = self
@@ -552,6 +564,29 @@ mod tests {
                 "row groups of {group_rows}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn a_discarded_file_never_appears() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let lake = Lake::open(dir.path().to_str().expect("utf8")).expect("lake");
+        let mut w = LakeWriter::new(
+            lake.clone(),
+            FileConfig::default(),
+            RollPolicy::default(),
+            Box::new(SequenceNamer::new("d", 1)),
+        );
+        let h = crate::HOUR_US;
+        w.write(&batch(&[h, 2 * h]), Instant::now())
+            .await
+            .expect("write");
+        let open = w.open_paths();
+        assert_eq!(open.len(), 2);
+        assert!(w.discard(&open[0]));
+        assert!(!w.discard(&open[0]), "already gone");
+        let closed = w.close_all().await.expect("close");
+        assert_eq!(closed.len(), 1);
+        assert_eq!(files(&lake).await, vec![open[1].clone()]);
     }
 
     #[tokio::test]
