@@ -1,7 +1,8 @@
 //! The collector's integration tests (one test binary): real captures from
 //! real programs compared with tshark, the tcpdump corpus, and the receive
 //! path end to end into a lake queried through the aggregator, cluster mode
-//! through a real Kafka broker, and the lake on S3 (moto) also read by DuckDB.
+//! through a real Kafka broker, the lake on S3 (moto and Garage), read by DuckDB
+//! and by Spark SQL with the generated Athena DDL.
 
 mod cluster;
 mod corpus;
@@ -11,6 +12,7 @@ mod export;
 mod flows;
 mod malformed;
 mod s3;
+mod spark;
 mod support;
 mod tail;
 mod tshark;
