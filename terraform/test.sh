@@ -8,6 +8,8 @@
 #   3. checkov --framework terraform over terraform/ (must pass; skips are justified inline)
 #   4. python-hcl2 parse of every .tf / .tftest.hcl file (the only syntax check where terraform
 #      is missing), and a check that the README Inputs/Outputs tables match variables/outputs
+#   5. the metrics the collectors publish to CloudWatch (modules/collectors/cloudwatch-metrics.json)
+#      are counters collector/src/metrics.rs exports, with those labels, listed in the README
 #
 # Steps 1-2 are skipped, with a plain message, where terraform or the provider mirror is absent.
 # checkov and python-hcl2 live in their own virtualenvs (both ship a package named hcl2) under
@@ -149,6 +151,17 @@ sys.exit(1 if bad else 0)
   fi
 else
   fail "python-hcl2: installation into $hcl2_venv failed"
+fi
+
+################################################################################
+# 5. CloudWatch metric names (stdlib only)
+################################################################################
+
+step "CloudWatch metrics of the collectors are exported by the collector (scripts/check_cloudwatch_metrics.py)"
+if python3 scripts/check_cloudwatch_metrics.py; then
+  ok "CloudWatch metric names"
+else
+  fail "CloudWatch metric names (modules/collectors/cloudwatch-metrics.json vs collector/src/metrics.rs and README.md)"
 fi
 
 ################################################################################

@@ -19,17 +19,24 @@ README = HERE.parent.parent / "README.md"
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 
 
-def readme_metrics():
-    text = README.read_text(encoding="utf-8")
+def readme_metric_rows(readme=README):
+    """Metric name -> the cells of its row (metric, labels, meaning) in the README's Metrics table.
+
+    Also used by terraform/scripts/check_cloudwatch_metrics.py (the metrics CloudWatch publishes)."""
+    text = readme.read_text(encoding="utf-8")
     section = text.split("## Metrics", 1)[1].split("\n## ", 1)[0]
-    names = {}
+    rows = {}
     for line in section.splitlines():
         if not line.startswith("| `mirrorlake_"):
             continue
         cells = [c.strip() for c in line.strip("|").split("|")]
         for name in re.findall(r"`(mirrorlake_[a-z0-9_]+)`", cells[0]):
-            names[name] = cells[-1]
-    return names
+            rows[name] = cells
+    return rows
+
+
+def readme_metrics():
+    return {name: cells[-1] for name, cells in readme_metric_rows().items()}
 
 
 def walk(node, path=""):

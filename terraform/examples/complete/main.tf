@@ -135,6 +135,13 @@ module "alarms" {
   msk_cluster_name        = module.msk.cluster_name
   kafka_topic             = local.topic
   kafka_consumer_group    = local.consumer_group
+
+  # The drop counters the collectors publish (CloudWatch agent scraping their /metrics), for this
+  # deployment's collector group only.
+  collector_metric_namespace = module.collectors.cloudwatch_namespace
+  dropped_metric_name        = module.collectors.cloudwatch_metric_names["packets_dropped"]
+  kernel_drops_metric_name   = module.collectors.cloudwatch_metric_names["kernel_drops"]
+  dropped_metric_dimensions  = module.collectors.cloudwatch_dimensions
 }
 
 # Fleet-wide enrollment (optional): a Lambda keeps one session per ENI of every instance carrying

@@ -5,17 +5,17 @@ output "security_group_id" {
 
 output "autoscaling_group_name" {
   description = "Name of the aggregators' Auto Scaling group."
-  value       = aws_autoscaling_group.this.name
+  value       = module.fleet.autoscaling_group_name
 }
 
 output "iam_role_name" {
   description = "Name of the aggregators' instance role."
-  value       = aws_iam_role.this.name
+  value       = module.fleet.iam_role_name
 }
 
 output "iam_role_arn" {
   description = "ARN of the aggregators' instance role (grant it on the lake KMS key policy if that key policy does not delegate to IAM)."
-  value       = aws_iam_role.this.arn
+  value       = module.fleet.iam_role_arn
 }
 
 output "kafka_topic_arn" {
@@ -30,5 +30,5 @@ output "kafka_group_arn" {
 
 output "user_data" {
   description = "Rendered cloud-init user data (no secrets)."
-  value       = local.user_data
+  value       = module.fleet.user_data
 }

@@ -24,6 +24,17 @@ locals {
 
   directions = ["In", "Out"]
 
+  drop_alarms = {
+    packets_dropped = {
+      metric_name = var.dropped_metric_name
+      description = "Collectors dropped more than ${var.packets_dropped_threshold} packets per minute (${var.collector_metric_namespace}/${var.dropped_metric_name}): decode failures, sources or VNIs not allowed, back-pressure, sink or Kafka failures. The per-reason series (dimension reason) say which."
+    }
+    kernel_drops = {
+      metric_name = var.kernel_drops_metric_name
+      description = "The collectors' kernel dropped more than ${var.packets_dropped_threshold} mirrored datagrams per minute (${var.collector_metric_namespace}/${var.kernel_drops_metric_name}: socket receive buffer full before the collector read them). Scale out, use a larger or network-optimized instance type, or raise socket_receive_buffer_bytes."
+    }
+  }
+
   per_instance_skip = {
     for pair in setproduct(var.mirror_source_instance_ids, local.directions) :
     "${pair[0]}-${pair[1]}" => { instance_id = pair[0], direction = pair[1] }
@@ -216,22 +227,28 @@ resource "aws_cloudwatch_metric_alarm" "mirror_skip_instance" {
 # Collector drops (our own counters: the loss AWS does not report)
 ################################################################################
 
+# The collectors module publishes both counters as per-minute deltas (CloudWatch agent scraping
+# /metrics, see modules/collectors/cloudwatch-metrics.json): once per Auto Scaling group
+# (dimension AutoScalingGroupName) and packets_dropped also per reason. The fleet-wide query reads
+# only the AutoScalingGroupName series, so the per-reason series are not counted twice.
 resource "aws_cloudwatch_metric_alarm" "collector_drops" {
-  alarm_name          = "${var.name}-collector-packets-dropped"
-  alarm_description   = "Collectors dropped more than ${var.packets_dropped_threshold} packets per minute (${var.collector_metric_namespace}/${var.dropped_metric_name}): socket buffer overflow, decode failures or Kafka back-pressure. Scale out or check the reason label."
+  for_each = local.drop_alarms
+
+  alarm_name          = "${var.name}-collector-${replace(each.key, "_", "-")}"
+  alarm_description   = each.value.description
   evaluation_periods  = 5
   datapoints_to_alarm = 3
   threshold           = var.packets_dropped_threshold
   comparison_operator = "GreaterThanThreshold"
   treat_missing_data  = "notBreaching"
 
-  # Empty dimensions: sum every series of the metric, whatever dimensions the collectors publish.
+  # Empty dimensions: sum the fleet-level series of every collector group in the account and region.
   dynamic "metric_query" {
     for_each = length(var.dropped_metric_dimensions) == 0 ? [1] : []
     content {
       id          = "dropped"
-      label       = "${var.dropped_metric_name} (fleet)"
-      expression  = "SELECT SUM(\"${var.dropped_metric_name}\") FROM \"${var.collector_metric_namespace}\""
+      label       = "${each.value.metric_name} (fleet)"
+      expression  = "SELECT SUM(\"${each.value.metric_name}\") FROM SCHEMA(\"${var.collector_metric_namespace}\", AutoScalingGroupName)"
       period      = 60
       return_data = true
     }
@@ -245,7 +262,7 @@ resource "aws_cloudwatch_metric_alarm" "collector_drops" {
 
       metric {
         namespace   = var.collector_metric_namespace
-        metric_name = var.dropped_metric_name
+        metric_name = each.value.metric_name
         dimensions  = var.dropped_metric_dimensions
         stat        = "Sum"
         period      = 60
@@ -257,6 +274,11 @@ resource "aws_cloudwatch_metric_alarm" "collector_drops" {
   ok_actions    = local.actions
 
   tags = var.tags
+}
+
+moved {
+  from = aws_cloudwatch_metric_alarm.collector_drops
+  to   = aws_cloudwatch_metric_alarm.collector_drops["packets_dropped"]
 }
 
 ################################################################################

@@ -13,7 +13,7 @@ output "alarm_arns" {
   value = merge(
     { (aws_cloudwatch_metric_alarm.unhealthy_hosts.alarm_name) = aws_cloudwatch_metric_alarm.unhealthy_hosts.arn },
     { (aws_cloudwatch_metric_alarm.healthy_hosts.alarm_name) = aws_cloudwatch_metric_alarm.healthy_hosts.arn },
-    { (aws_cloudwatch_metric_alarm.collector_drops.alarm_name) = aws_cloudwatch_metric_alarm.collector_drops.arn },
+    { for a in aws_cloudwatch_metric_alarm.collector_drops : a.alarm_name => a.arn },
     { for a in aws_cloudwatch_metric_alarm.mirror_skip_fleet : a.alarm_name => a.arn },
     { for a in aws_cloudwatch_metric_alarm.mirror_skip_instance : a.alarm_name => a.arn },
     { for a in aws_cloudwatch_metric_alarm.consumer_lag : a.alarm_name => a.arn },

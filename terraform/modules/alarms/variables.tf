@@ -93,9 +93,9 @@ variable "collector_metric_namespace" {
 }
 
 variable "dropped_metric_name" {
-  description = "Name of the collectors' dropped-packet counter (delta per period) in collector_metric_namespace."
+  description = "Name of the collectors' dropped-packet counter (delta per period) in collector_metric_namespace: the collectors module's cloudwatch_metric_names.packets_dropped."
   type        = string
-  default     = "packets_dropped"
+  default     = "mirrorlake_packets_dropped_total"
 
   validation {
     condition     = can(regex("^[A-Za-z0-9_.-]+$", var.dropped_metric_name))
@@ -103,14 +103,25 @@ variable "dropped_metric_name" {
   }
 }
 
+variable "kernel_drops_metric_name" {
+  description = "Name of the collectors' kernel-drop counter (datagrams lost in a full socket buffer; delta per period) in collector_metric_namespace: the collectors module's cloudwatch_metric_names.kernel_drops."
+  type        = string
+  default     = "mirrorlake_kernel_drops_total"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_.-]+$", var.kernel_drops_metric_name))
+    error_message = "kernel_drops_metric_name must be a plain metric name."
+  }
+}
+
 variable "dropped_metric_dimensions" {
-  description = "Dimensions of the fleet-level dropped-packet metric (for example { AutoScalingGroupName = \"...\" }). Empty = sum the metric over every dimension set with a Metrics Insights query, whatever the collectors publish."
+  description = "Dimensions of the fleet-level series of both drop counters (the collectors module's cloudwatch_dimensions, { AutoScalingGroupName = \"...\" }). Empty = sum the AutoScalingGroupName series of every collector group in the account and region with a Metrics Insights query."
   type        = map(string)
   default     = {}
 }
 
 variable "packets_dropped_threshold" {
-  description = "Alarm when the collectors drop more packets than this in one minute, summed over the fleet (socket buffer overflow, decode failures, Kafka back-pressure)."
+  description = "Alarm when the collectors drop more packets than this in one minute, summed over the fleet, by either counter (one alarm each: the collectors' own drop reasons, and the kernel's socket buffer overflows)."
   type        = number
   default     = 1000
 

@@ -5,32 +5,32 @@ output "security_group_id" {
 
 output "autoscaling_group_name" {
   description = "Name of the collectors' Auto Scaling group."
-  value       = aws_autoscaling_group.this.name
+  value       = module.fleet.autoscaling_group_name
 }
 
 output "autoscaling_group_arn" {
   description = "ARN of the collectors' Auto Scaling group."
-  value       = aws_autoscaling_group.this.arn
+  value       = module.fleet.autoscaling_group_arn
 }
 
 output "launch_template_id" {
   description = "Id of the collectors' launch template."
-  value       = aws_launch_template.this.id
+  value       = module.fleet.launch_template_id
 }
 
 output "iam_role_name" {
   description = "Name of the collectors' instance role."
-  value       = aws_iam_role.this.name
+  value       = module.fleet.iam_role_name
 }
 
 output "iam_role_arn" {
   description = "ARN of the collectors' instance role."
-  value       = aws_iam_role.this.arn
+  value       = module.fleet.iam_role_arn
 }
 
 output "lifecycle_hook_name" {
   description = "Name of the termination lifecycle hook the instances complete after draining."
-  value       = aws_autoscaling_lifecycle_hook.drain.name
+  value       = module.fleet.lifecycle_hook_name
 }
 
 output "kafka_topic_arn" {
@@ -40,5 +40,25 @@ output "kafka_topic_arn" {
 
 output "user_data" {
   description = "Rendered cloud-init user data (no secrets: the instances authenticate with their role)."
-  value       = local.user_data
+  value       = module.fleet.user_data
+}
+
+output "cloudwatch_namespace" {
+  description = "CloudWatch namespace of the collectors' metrics: the agent's host metrics and the drop counters scraped from /metrics."
+  value       = local.cloudwatch.namespace
+}
+
+output "cloudwatch_metric_names" {
+  description = "CloudWatch names of the drop counters the collectors publish (per-minute deltas): packets_dropped (mirrorlake_packets_dropped_total, also per reason) and kernel_drops (mirrorlake_kernel_drops_total). Pass them to the alarms module."
+  value       = { for k, m in local.cloudwatch.metrics : k => m.name }
+}
+
+output "cloudwatch_dimensions" {
+  description = "Dimensions of the fleet-level series of the drop counters (the alarms module's dropped_metric_dimensions)."
+  value       = { AutoScalingGroupName = module.fleet.autoscaling_group_name }
+}
+
+output "metrics_log_group_name" {
+  description = "Log group of the drop counters' embedded metric format records (per instance: query it with Logs Insights)."
+  value       = aws_cloudwatch_log_group.prometheus.name
 }

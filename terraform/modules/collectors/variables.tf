@@ -337,6 +337,23 @@ variable "additional_security_group_ids" {
   default     = []
 }
 
+variable "metrics_log_retention_days" {
+  description = "Retention of the log group through which the CloudWatch agent publishes the collectors' drop counters (embedded metric format records, one per series and minute; the extracted metrics are kept by CloudWatch independently)."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.metrics_log_retention_days)
+    error_message = "metrics_log_retention_days must be a value CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, ...)."
+  }
+}
+
+variable "metrics_log_kms_key_arn" {
+  description = "Customer managed KMS key for that log group (its key policy must allow logs.<region>.amazonaws.com). null = CloudWatch Logs' default encryption."
+  type        = string
+  default     = null
+}
+
 variable "tags" {
   description = "Tags added to every resource (and propagated to instances and volumes)."
   type        = map(string)

@@ -79,6 +79,16 @@ run "whole_stack_plans" {
   }
 
   assert {
+    condition = (
+      contains(keys(module.alarms.alarm_arns), "mltest-collector-packets-dropped") &&
+      contains(keys(module.alarms.alarm_arns), "mltest-collector-kernel-drops") &&
+      module.collectors.cloudwatch_dimensions == { AutoScalingGroupName = "mltest-collectors" } &&
+      strcontains(module.collectors.user_data, "mirrorlake_kernel_drops_total|mirrorlake_packets_dropped_total")
+    )
+    error_message = "the collectors must publish their drop counters and both drop alarms must exist"
+  }
+
+  assert {
     condition     = module.aggregators.kafka_group_arn == "arn:aws:kafka:ap-northeast-1:111122223333:group/mltest/0f0e0d0c-0b0a-0908-0706-050403020100-1/mirrorlake-aggregator"
     error_message = "aggregators may use only their consumer group"
   }

@@ -77,12 +77,69 @@ run "user_data_runs_the_aggregator" {
   }
 }
 
-run "rejects_short_heartbeat" {
+run "fleet_wiring" {
+  command = plan
+
+  assert {
+    condition = (
+      module.fleet.autoscaling_group.name == "mltest-aggregators" &&
+      module.fleet.autoscaling_group.min_size == 2 &&
+      module.fleet.autoscaling_group.max_size == 4 &&
+      module.fleet.autoscaling_group.health_check_type == "EC2" &&
+      module.fleet.autoscaling_group.health_check_grace_period == 300 &&
+      module.fleet.autoscaling_group.default_instance_warmup == null &&
+      module.fleet.autoscaling_group.instance_refresh[0].preferences[0].min_healthy_percentage == 50 &&
+      toset(module.fleet.autoscaling_group.enabled_metrics) == toset(["GroupDesiredCapacity", "GroupInServiceInstances", "GroupTerminatingInstances", "GroupTotalInstances"])
+    )
+    error_message = "the aggregators' ASG settings (no load balancer: EC2 health checks, half the fleet kept during a refresh) must reach the fleet"
+  }
+
+  assert {
+    condition = (
+      module.fleet.lifecycle_hook.name == "mltest-aggregator-drain" &&
+      module.fleet.lifecycle_hook.lifecycle_transition == "autoscaling:EC2_INSTANCE_TERMINATING" &&
+      module.fleet.lifecycle_hook.heartbeat_timeout == 420 &&
+      module.fleet.lifecycle_hook.default_result == "CONTINUE"
+    )
+    error_message = "a termination lifecycle hook covering the 300 s drain is required"
+  }
+
+  assert {
+    condition = (
+      module.fleet.launch_template.name_prefix == "mltest-aggregator-" &&
+      module.fleet.launch_template.instance_type == "m6i.large" &&
+      module.fleet.launch_template.metadata_options[0].http_tokens == "required" &&
+      module.fleet.launch_template.block_device_mappings[0].ebs[0].encrypted == "true" &&
+      module.fleet.launch_template.block_device_mappings[0].ebs[0].volume_size == 50 &&
+      [for t in module.fleet.launch_template.tag_specifications : t.resource_type] == ["instance", "volume"] &&
+      module.fleet.launch_template.tag_specifications[0].tags["mirrorlake:role"] == "aggregator"
+    )
+    error_message = "IMDSv2, an encrypted 50 GB root volume and instances tagged mirrorlake:role=aggregator expected"
+  }
+
+  assert {
+    condition = (
+      strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/systemd/system/mirrorlake-aggregator.service"]), "TimeoutStopSec=300\n") &&
+      strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/usr/local/sbin/mirrorlake-lifecycle-watch"]), "sleep 0\nsystemctl stop mirrorlake-aggregator.service")
+    )
+    error_message = "the watcher must stop the aggregator at once (no load balancer) and the unit allow the 300 s drain"
+  }
+
+  assert {
+    condition     = toset(module.fleet.iam_managed_policy_arns) == toset(["arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore", "arn:aws:iam::aws:policy/CloudWatchAgentServerPolicy"])
+    error_message = "SSM core and CloudWatch agent policies expected"
+  }
+}
+
+# The lifecycle hook's heartbeat check (>= drain_timeout_seconds + 30 s here) and the launch
+# template's preconditions live in modules/fleet and are tested there with these numbers.
+
+run "rejects_no_kafka_egress" {
   command = plan
 
   variables {
-    lifecycle_hook_heartbeat_timeout_seconds = 100
+    kafka_cidr_blocks = []
   }
 
-  expect_failures = [aws_autoscaling_lifecycle_hook.drain]
+  expect_failures = [aws_security_group.this]
 }

@@ -79,10 +79,28 @@ run "collector_drops" {
 
   assert {
     condition = (
-      one(aws_cloudwatch_metric_alarm.collector_drops.metric_query).expression == "SELECT SUM(\"packets_dropped\") FROM \"mirrorlake\"" &&
-      aws_cloudwatch_metric_alarm.collector_drops.threshold == 1000
+      aws_cloudwatch_metric_alarm.collector_drops["packets_dropped"].alarm_name == "mltest-collector-packets-dropped" &&
+      one(aws_cloudwatch_metric_alarm.collector_drops["packets_dropped"].metric_query).expression == "SELECT SUM(\"mirrorlake_packets_dropped_total\") FROM SCHEMA(\"mirrorlake\", AutoScalingGroupName)" &&
+      aws_cloudwatch_metric_alarm.collector_drops["packets_dropped"].threshold == 1000
     )
-    error_message = "collector drop alarm on mirrorlake/packets_dropped expected"
+    error_message = "collector drop alarm on the fleet-level series of mirrorlake/mirrorlake_packets_dropped_total expected (the per-reason series must not be summed too)"
+  }
+
+  assert {
+    condition = (
+      aws_cloudwatch_metric_alarm.collector_drops["kernel_drops"].alarm_name == "mltest-collector-kernel-drops" &&
+      one(aws_cloudwatch_metric_alarm.collector_drops["kernel_drops"].metric_query).expression == "SELECT SUM(\"mirrorlake_kernel_drops_total\") FROM SCHEMA(\"mirrorlake\", AutoScalingGroupName)" &&
+      aws_cloudwatch_metric_alarm.collector_drops["kernel_drops"].comparison_operator == "GreaterThanThreshold"
+    )
+    error_message = "kernel drops (socket buffer full) must alarm too"
+  }
+
+  assert {
+    # The names the collectors module publishes (its cloudwatch-metrics.json) are the defaults here.
+    condition = toset([for a in aws_cloudwatch_metric_alarm.collector_drops : one(a.metric_query).label]) == toset([
+      for m in jsondecode(file("../collectors/cloudwatch-metrics.json")).metrics : "${m.name} (fleet)"
+    ])
+    error_message = "the default metric names must be the ones the collectors module publishes"
   }
 
   assert {
@@ -105,8 +123,13 @@ run "collector_drops_with_dimensions" {
   }
 
   assert {
-    condition     = one(aws_cloudwatch_metric_alarm.collector_drops.metric_query).metric[0].dimensions["AutoScalingGroupName"] == "mltest-collectors"
-    error_message = "explicit dimensions must be used when given"
+    condition = alltrue([
+      for k, a in aws_cloudwatch_metric_alarm.collector_drops :
+      one(a.metric_query).metric[0].dimensions == tomap({ AutoScalingGroupName = "mltest-collectors" }) &&
+      one(a.metric_query).metric[0].stat == "Sum" &&
+      one(a.metric_query).metric[0].namespace == "mirrorlake"
+    ]) && one(aws_cloudwatch_metric_alarm.collector_drops["kernel_drops"].metric_query).metric[0].metric_name == "mirrorlake_kernel_drops_total"
+    error_message = "explicit dimensions must be used for both drop alarms when given"
   }
 
   assert {

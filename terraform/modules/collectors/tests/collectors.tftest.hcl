@@ -31,32 +31,64 @@ run "fleet_wiring" {
   command = plan
 
   assert {
-    condition     = toset(aws_autoscaling_group.this.target_group_arns) == toset(var.target_group_arns)
+    condition     = toset(module.fleet.autoscaling_group.target_group_arns) == toset(var.target_group_arns)
     error_message = "the ASG must be attached to the NLB target group"
   }
 
   assert {
-    condition     = aws_autoscaling_group.this.health_check_type == "ELB"
+    condition     = module.fleet.autoscaling_group.health_check_type == "ELB"
     error_message = "the ASG must replace collectors that fail the NLB health check"
   }
 
   assert {
     condition = (
-      aws_autoscaling_lifecycle_hook.drain.lifecycle_transition == "autoscaling:EC2_INSTANCE_TERMINATING" &&
-      aws_autoscaling_lifecycle_hook.drain.heartbeat_timeout >= 120 + 120 &&
-      aws_autoscaling_lifecycle_hook.drain.default_result == "CONTINUE"
+      module.fleet.autoscaling_group.name == "mltest-collectors" &&
+      module.fleet.autoscaling_group.min_size == 2 &&
+      module.fleet.autoscaling_group.max_size == 6 &&
+      module.fleet.autoscaling_group.desired_capacity == 2 &&
+      toset(module.fleet.autoscaling_group.vpc_zone_identifier) == toset(var.subnet_ids) &&
+      module.fleet.autoscaling_group.health_check_grace_period == 300 &&
+      module.fleet.autoscaling_group.default_instance_warmup == 120 &&
+      module.fleet.autoscaling_group.instance_refresh[0].preferences[0].min_healthy_percentage == 66 &&
+      toset(module.fleet.autoscaling_group.enabled_metrics) == toset(["GroupDesiredCapacity", "GroupInServiceInstances", "GroupPendingInstances", "GroupTerminatingInstances", "GroupTotalInstances"])
+    )
+    error_message = "the collectors' ASG settings (sizes, warmup, refresh a third at a time, group metrics) must reach the fleet"
+  }
+
+  assert {
+    condition     = aws_autoscaling_policy.cpu[0].autoscaling_group_name == "mltest-collectors" && aws_autoscaling_policy.cpu[0].target_tracking_configuration[0].target_value == 60
+    error_message = "target tracking on CPU expected"
+  }
+
+  assert {
+    condition = (
+      module.fleet.lifecycle_hook.name == "mltest-collector-drain" &&
+      module.fleet.lifecycle_hook.lifecycle_transition == "autoscaling:EC2_INSTANCE_TERMINATING" &&
+      module.fleet.lifecycle_hook.heartbeat_timeout >= 120 + 120 + 30 &&
+      module.fleet.lifecycle_hook.default_result == "CONTINUE"
     )
     error_message = "a termination lifecycle hook long enough to drain and flush is required"
   }
 
   assert {
-    condition     = aws_launch_template.this.metadata_options[0].http_tokens == "required"
+    condition     = module.fleet.launch_template.metadata_options[0].http_tokens == "required"
     error_message = "IMDSv2 must be required"
   }
 
   assert {
-    condition     = aws_launch_template.this.block_device_mappings[0].ebs[0].encrypted == "true"
+    condition     = module.fleet.launch_template.block_device_mappings[0].ebs[0].encrypted == "true" && module.fleet.launch_template.block_device_mappings[0].ebs[0].volume_size == 20
     error_message = "root volume must be encrypted"
+  }
+
+  assert {
+    condition = (
+      module.fleet.launch_template.name_prefix == "mltest-collector-" &&
+      module.fleet.launch_template.instance_type == "c6in.large" &&
+      module.fleet.launch_template.monitoring[0].enabled == true &&
+      toset([for t in module.fleet.launch_template.tag_specifications : t.tags["mirrorlake:role"] if t.resource_type != "volume"]) == toset(["collector"]) &&
+      toset([for t in module.fleet.launch_template.tag_specifications : t.resource_type]) == toset(["instance", "volume", "network-interface"])
+    )
+    error_message = "collector instances and ENIs must be tagged mirrorlake:role=collector (never mirrored)"
   }
 }
 
@@ -89,7 +121,7 @@ run "user_data_installs_and_starts_the_collector" {
   }
 
   assert {
-    condition     = strcontains(base64decode(aws_launch_template.this.user_data), "ExecStart=/usr/local/bin/mirrorlake-collector run --config /etc/mirrorlake/collector.toml")
+    condition     = strcontains(base64decode(module.fleet.launch_template.user_data), "ExecStart=/usr/local/bin/mirrorlake-collector run --config /etc/mirrorlake/collector.toml")
     error_message = "the systemd unit must run the collector with its config file"
   }
 
@@ -104,8 +136,107 @@ run "user_data_installs_and_starts_the_collector" {
   }
 
   assert {
-    condition     = strcontains(output.user_data, "net.core.rmem_max = 67108864")
-    error_message = "rmem_max must be raised to the requested socket buffer"
+    condition     = strcontains(output.user_data, "net.core.rmem_max = 67108864") && yamldecode(output.user_data).runcmd[0] == ["sysctl", "--system"]
+    error_message = "rmem_max must be raised to the requested socket buffer before the collector starts"
+  }
+
+  assert {
+    condition = (
+      strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/systemd/system/mirrorlake-collector.service"]), "TimeoutStopSec=120\n") &&
+      strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/usr/local/sbin/mirrorlake-lifecycle-watch"]), "sleep 120\nsystemctl stop mirrorlake-collector.service") &&
+      strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/usr/local/sbin/mirrorlake-lifecycle-watch"]), "--auto-scaling-group-name \"mltest-collectors\" --lifecycle-hook-name \"mltest-collector-drain\"")
+    )
+    error_message = "the drain timeout and the NLB deregistration delay must reach the unit and the lifecycle watcher"
+  }
+
+  assert {
+    condition     = toset(keys(jsondecode(one([for f in yamldecode(output.user_data).write_files : f.content if endswith(f.path, "amazon-cloudwatch-agent.json")])).metrics.metrics_collected)) == toset(["mem", "disk", "ethtool"])
+    error_message = "the agent must collect the ENA allowance counters"
+  }
+}
+
+run "drop_counters_reach_cloudwatch" {
+  command = plan
+
+  # The CloudWatch agent scrapes the collector's /metrics and publishes the drop counters listed in
+  # cloudwatch-metrics.json (checked against collector/src/metrics.rs by test.sh) as EMF.
+  assert {
+    condition = yamldecode(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/opt/aws/amazon-cloudwatch-agent/etc/mirrorlake-prometheus.yaml"])) == {
+      global = { scrape_interval = "1m", scrape_timeout = "10s" }
+      scrape_configs = [{
+        job_name       = "mirrorlake-collector"
+        metrics_path   = "/metrics"
+        static_configs = [{ targets = ["127.0.0.1:9090"], labels = { AutoScalingGroupName = "mltest-collectors" } }]
+        metric_relabel_configs = [{
+          source_labels = ["__name__"]
+          regex         = "mirrorlake_kernel_drops_total|mirrorlake_packets_dropped_total"
+          action        = "keep"
+        }]
+      }]
+    }
+    error_message = "the agent must scrape the health port's /metrics, label the series with the ASG and keep only the drop counters"
+  }
+
+  assert {
+    condition = jsondecode(one([for f in yamldecode(output.user_data).write_files : f.content if endswith(f.path, "amazon-cloudwatch-agent.json")])).logs == {
+      metrics_collected = {
+        prometheus = {
+          log_group_name         = "/mirrorlake/mltest/collectors/prometheus"
+          prometheus_config_path = "/opt/aws/amazon-cloudwatch-agent/etc/mirrorlake-prometheus.yaml"
+          emf_processor = {
+            metric_declaration_dedup = true
+            metric_namespace         = "mirrorlake"
+            metric_unit              = { mirrorlake_kernel_drops_total = "Count", mirrorlake_packets_dropped_total = "Count" }
+            metric_declaration = [
+              {
+                source_labels    = ["job"]
+                label_matcher    = "^mirrorlake-collector$"
+                dimensions       = [["AutoScalingGroupName"]]
+                metric_selectors = ["^mirrorlake_kernel_drops_total$"]
+              },
+              {
+                source_labels    = ["job"]
+                label_matcher    = "^mirrorlake-collector$"
+                dimensions       = [["AutoScalingGroupName"], ["AutoScalingGroupName", "reason"]]
+                metric_selectors = ["^mirrorlake_packets_dropped_total$"]
+              },
+            ]
+          }
+        }
+      }
+    }
+    error_message = "the agent must publish both drop counters to namespace mirrorlake, per ASG (and per reason), through the module's log group"
+  }
+
+  assert {
+    condition = (
+      toset(values(output.cloudwatch_metric_names)) == toset([for m in jsondecode(file("cloudwatch-metrics.json")).metrics : m.name]) &&
+      strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if endswith(f.path, "mirrorlake-prometheus.yaml")]), join("|", sort(values(output.cloudwatch_metric_names))))
+    )
+    error_message = "the scraped names must be exactly those of cloudwatch-metrics.json"
+  }
+
+  assert {
+    condition = (
+      output.cloudwatch_namespace == "mirrorlake" &&
+      output.cloudwatch_metric_names == { packets_dropped = "mirrorlake_packets_dropped_total", kernel_drops = "mirrorlake_kernel_drops_total" } &&
+      output.cloudwatch_dimensions == { AutoScalingGroupName = "mltest-collectors" }
+    )
+    error_message = "the alarms module needs the namespace, the metric names and the fleet-level dimension"
+  }
+
+  assert {
+    condition = (
+      aws_cloudwatch_log_group.prometheus.name == "/mirrorlake/mltest/collectors/prometheus" &&
+      aws_cloudwatch_log_group.prometheus.retention_in_days == 365 &&
+      output.metrics_log_group_name == aws_cloudwatch_log_group.prometheus.name
+    )
+    error_message = "the EMF records need a log group with a retention"
+  }
+
+  assert {
+    condition     = length(output.user_data) <= 16384 - 2048
+    error_message = "keep at least 2 KiB of the 16 KiB user data limit free for collector_config_toml overrides"
   }
 }
 
@@ -134,8 +265,19 @@ run "iam_is_scoped_to_the_topic" {
   }
 
   assert {
-    condition     = toset(keys(aws_iam_role_policy_attachment.managed)) == toset(["AmazonSSMManagedInstanceCore", "CloudWatchAgentServerPolicy"])
+    condition     = toset(module.fleet.iam_managed_policy_arns) == toset(["arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore", "arn:aws:iam::aws:policy/CloudWatchAgentServerPolicy"])
     error_message = "SSM core and CloudWatch agent policies expected"
+  }
+
+  assert {
+    condition = {
+      for s in jsondecode(aws_iam_role_policy.this.policy).Statement : s.Sid => s.Resource
+      } == {
+      MskConnect                 = [var.msk_cluster_arn]
+      MskProduceToTopic          = [output.kafka_topic_arn]
+      CompleteOwnLifecycleAction = ["arn:aws:autoscaling:ap-northeast-1:111122223333:autoScalingGroup:*:autoScalingGroupName/mltest-collectors"]
+    }
+    error_message = "the collectors' own statements plus completing their own lifecycle action, nothing else"
   }
 }
 
@@ -173,32 +315,27 @@ run "rejects_bare_metal" {
   expect_failures = [var.instance_type]
 }
 
-run "rejects_arch_mismatch" {
+# The launch template and lifecycle hook preconditions (architecture vs instance type, exactly one
+# binary source, heartbeat >= deregistration delay + drain timeout + 30 s) live in modules/fleet and
+# are tested there with these numbers; the runs above check that this module hands the fleet its
+# values (instance type, binary, the 120 s delay and drain in the unit and the watcher).
+
+run "rejects_no_health_check_source" {
   command = plan
 
   variables {
-    instance_type = "c7gn.large"
+    health_check_cidr_blocks = []
   }
 
-  expect_failures = [aws_launch_template.this]
+  expect_failures = [aws_security_group.this]
 }
 
-run "rejects_two_binary_sources" {
+run "rejects_no_kafka_egress" {
   command = plan
 
   variables {
-    collector_binary_s3_uri = "s3://mltest-artifacts/collector/mirrorlake-collector"
+    kafka_cidr_blocks = []
   }
 
-  expect_failures = [aws_launch_template.this]
-}
-
-run "rejects_short_heartbeat" {
-  command = plan
-
-  variables {
-    lifecycle_hook_heartbeat_timeout_seconds = 120
-  }
-
-  expect_failures = [aws_autoscaling_lifecycle_hook.drain]
+  expect_failures = [aws_security_group.this]
 }
