@@ -76,6 +76,15 @@ impl Ctx {
 }
 
 impl ClientContext for Ctx {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn generate_oauth_token(
+        &self,
+        _config: Option<&str>,
+    ) -> Result<mirrorlake_kafka::rdkafka::client::OAuthToken, Box<dyn std::error::Error>> {
+        mirrorlake_kafka::oauth_token()
+    }
+
     fn stats(&self, _: mirrorlake_kafka::rdkafka::statistics::Statistics) {}
 
     fn error(&self, error: KafkaError, reason: &str) {

@@ -2,16 +2,20 @@
 //! aggregator (consumer): client settings with safe defaults and a door for
 //! any librdkafka option ([`KafkaSettings`]), the topic check and creation
 //! ([`ensure_topic`]), the batch headers ([`BatchHeaders`]) and the bounded,
-//! never-blocking publisher ([`Publisher`]).
+//! never-blocking publisher ([`Publisher`]), and Amazon MSK IAM tokens for
+//! SASL/OAUTHBEARER ([`oauth_token`], every client context's token source).
 //!
 //! Messages themselves are framed by `mirrorlake_schema::message`.
 
 mod headers;
+pub mod msk_iam;
+mod oauth;
 mod publisher;
 mod settings;
 mod topic;
 
 pub use headers::BatchHeaders;
+pub use oauth::{AuthContext, token as oauth_token};
 pub use publisher::{PublishObserver, Publisher, Rejected};
 pub use rdkafka;
 pub use settings::{

@@ -40,6 +40,15 @@ struct InFlight {
 }
 
 impl ClientContext for Context {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn generate_oauth_token(
+        &self,
+        _config: Option<&str>,
+    ) -> Result<rdkafka::client::OAuthToken, Box<dyn std::error::Error>> {
+        crate::oauth::token()
+    }
+
     fn stats(&self, statistics: Statistics) {
         self.observer.statistics(&statistics);
     }

@@ -2,9 +2,10 @@
 //! right limits when it is absent, and refuse to run against a topic whose
 //! `max.message.bytes` is below what the collectors send.
 
+use crate::oauth::AuthContext;
 use crate::settings::KafkaSettings;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
-use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::client::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, Producer};
 use std::sync::Mutex;
@@ -25,6 +26,15 @@ struct Reports {
 }
 
 impl ClientContext for LastError {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn generate_oauth_token(
+        &self,
+        _config: Option<&str>,
+    ) -> Result<rdkafka::client::OAuthToken, Box<dyn std::error::Error>> {
+        crate::oauth::token()
+    }
+
     fn error(&self, error: KafkaError, reason: &str) {
         tracing::debug!(%error, reason, "kafka client error during the topic check");
         if let Ok(mut r) = self.0.lock() {
@@ -189,12 +199,12 @@ pub async fn ensure_topic(
         reason,
     };
     reach_brokers(settings, timeout)?;
-    let admin: AdminClient<DefaultClientContext> = settings
+    let admin: AdminClient<AuthContext> = settings
         .admin_config()
-        .create()
+        .create_with_context(AuthContext)
         .map_err(|e| admin_err(format!("client: {e}")))?;
     let opts = AdminOptions::new().request_timeout(Some(timeout));
-    let partitions = |admin: &AdminClient<DefaultClientContext>| -> Result<usize, TopicError> {
+    let partitions = |admin: &AdminClient<AuthContext>| -> Result<usize, TopicError> {
         let md = admin
             .inner()
             .fetch_metadata(Some(topic), timeout)
