@@ -276,17 +276,37 @@ async fn flows_bench() {
             "{mix_name}: {} connections, {ENIS} mirrored ENIs",
             conns.len()
         );
-        for (what, age) in [
-            ("one file per hour", Duration::from_secs(3600)),
+        for (what, age, compacted) in [
+            ("one file per hour", Duration::from_secs(3600), false),
             (
                 "files rolled every 50 s (the default)",
                 Duration::from_secs(50),
+                false,
+            ),
+            (
+                "files rolled every 50 s, then `compact`",
+                Duration::from_secs(50),
+                true,
             ),
         ] {
             let dir = tempfile::tempdir().expect("tmp");
             let lake = Lake::open(dir.path().to_str().expect("utf8")).expect("lake");
             let t = Instant::now();
             let written = write_day(&lake, &conns, age).await;
+            if compacted {
+                let opts = crate::compact::Options {
+                    closed_before_us: i64::MAX,
+                    target_file_bytes: 128 << 20,
+                    small_file_bytes: 96 << 20,
+                    files: mirrorlake_lake::FileConfig::default(),
+                    dry_run: false,
+                    stop_after: None,
+                    owner: "bench".into(),
+                };
+                crate::compact::compact(&lake, &opts)
+                    .await
+                    .expect("compact");
+            }
             let packet_bytes: u64 = parquet_files(&dir.path().join("packets")).iter().sum();
             let flow_files = parquet_files(&dir.path().join("flows"));
             let flow_bytes: u64 = flow_files.iter().sum();
