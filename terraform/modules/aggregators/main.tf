@@ -23,7 +23,6 @@ locals {
     fetch_max_bytes         = var.kafka_fetch_max_bytes
     lake_bucket_name        = var.lake_bucket_name
     lake_prefix             = var.lake_prefix
-    region                  = local.region
   })
 }
 
@@ -91,6 +90,13 @@ resource "aws_vpc_security_group_egress_rule" "kafka_sg" {
 # IAM: the aggregators' own permissions, on the fleet's instance role
 ################################################################################
 
+# MSK IAM (kafka-cluster:*), what the aggregator's Kafka requests need and nothing more: connect
+# and describe the cluster; on the topic only, the start-up check (metadata: DescribeTopic;
+# DescribeConfigs of max.message.bytes: DescribeTopicDynamicConfiguration) and Fetch (ReadData);
+# on its consumer group only, join/sync/heartbeat/commit (AlterGroup) and find the coordinator and
+# fetch committed offsets (DescribeGroup). No CreateTopic: the topic is created once with the msk
+# module's create_topic_command; until it exists the aggregator exits at start-up and systemd
+# restarts it.
 resource "aws_iam_role_policy" "this" {
   name = "mirrorlake-aggregator"
   role = module.fleet.iam_role_name
@@ -102,13 +108,13 @@ resource "aws_iam_role_policy" "this" {
         {
           Sid      = "MskConnect"
           Effect   = "Allow"
-          Action   = ["kafka-cluster:Connect"]
+          Action   = ["kafka-cluster:Connect", "kafka-cluster:DescribeCluster"]
           Resource = [var.msk_cluster_arn]
         },
         {
           Sid      = "MskReadTopic"
           Effect   = "Allow"
-          Action   = ["kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"]
+          Action   = ["kafka-cluster:DescribeTopic", "kafka-cluster:DescribeTopicDynamicConfiguration", "kafka-cluster:ReadData"]
           Resource = [local.kafka_topic_arn]
         },
         {

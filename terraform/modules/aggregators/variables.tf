@@ -81,8 +81,13 @@ variable "desired_capacity" {
 }
 
 variable "kafka_bootstrap_brokers" {
-  description = "MSK bootstrap brokers for IAM auth (host:9098,...)."
+  description = "MSK bootstrap brokers for IAM auth (host:9098,...), the msk module's bootstrap_brokers_sasl_iam output. The aggregator authenticates with MSK IAM (SASL/OAUTHBEARER over TLS, token signed with the instance role)."
   type        = string
+
+  validation {
+    condition     = alltrue([for b in split(",", var.kafka_bootstrap_brokers) : can(regex("^[A-Za-z0-9.-]+:9098$", trimspace(b)))])
+    error_message = "kafka_bootstrap_brokers must be the IAM listener, host:9098[,host:9098...] (the msk module's bootstrap_brokers_sasl_iam): the aggregators authenticate with MSK IAM only."
+  }
 }
 
 variable "kafka_topic" {
@@ -119,8 +124,13 @@ variable "kafka_fetch_max_bytes" {
 }
 
 variable "msk_cluster_arn" {
-  description = "ARN of the MSK cluster."
+  description = "ARN of the MSK cluster (arn:aws:kafka:REGION:ACCOUNT:cluster/NAME/UUID); the instance role may connect to it, read kafka_topic and use kafka_consumer_group only."
   type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:kafka:[a-z0-9-]+:[0-9]{12}:cluster/[A-Za-z0-9-]+/[A-Za-z0-9-]+$", var.msk_cluster_arn))
+    error_message = "msk_cluster_arn must be an MSK cluster ARN, arn:aws:kafka:REGION:ACCOUNT:cluster/NAME/UUID (the topic and group ARNs of the IAM policy are derived from it)."
+  }
 }
 
 variable "kafka_cidr_blocks" {

@@ -17,7 +17,6 @@ locals {
     socket_receive_buffer_bytes = var.socket_receive_buffer_bytes
     kafka_topic                 = var.kafka_topic
     kafka_bootstrap_brokers     = var.kafka_bootstrap_brokers
-    region                      = local.region
   })
 
   # Drop counters published to CloudWatch: the CloudWatch agent scrapes the collector's /metrics
@@ -196,6 +195,12 @@ resource "aws_cloudwatch_log_group" "prometheus" {
 # IAM: the collectors' own permissions, on the fleet's instance role
 ################################################################################
 
+# MSK IAM (kafka-cluster:*), what the collector's Kafka requests need and nothing more: connect
+# and describe the cluster; InitProducerId of the idempotent producer (WriteDataIdempotently, on the
+# cluster); on the topic only, the start-up check (metadata: DescribeTopic; DescribeConfigs of
+# max.message.bytes: DescribeTopicDynamicConfiguration) and Produce (WriteData). No CreateTopic:
+# the topic is created once with the msk module's create_topic_command and its settings; until it
+# exists the collector exits at start-up (its create attempt is refused) and systemd restarts it.
 resource "aws_iam_role_policy" "this" {
   name = "mirrorlake-collector"
   role = module.fleet.iam_role_name
@@ -207,13 +212,13 @@ resource "aws_iam_role_policy" "this" {
         {
           Sid      = "MskConnect"
           Effect   = "Allow"
-          Action   = ["kafka-cluster:Connect", "kafka-cluster:WriteDataIdempotently"]
+          Action   = ["kafka-cluster:Connect", "kafka-cluster:DescribeCluster", "kafka-cluster:WriteDataIdempotently"]
           Resource = [var.msk_cluster_arn]
         },
         {
           Sid      = "MskProduceToTopic"
           Effect   = "Allow"
-          Action   = ["kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"]
+          Action   = ["kafka-cluster:DescribeTopic", "kafka-cluster:DescribeTopicDynamicConfiguration", "kafka-cluster:WriteData"]
           Resource = [local.kafka_topic_arn]
         },
       ],

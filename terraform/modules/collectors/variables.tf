@@ -176,8 +176,13 @@ variable "health_check_security_group_ids" {
 }
 
 variable "kafka_bootstrap_brokers" {
-  description = "MSK bootstrap brokers for IAM auth (host:9098,...), the msk module's bootstrap_brokers_sasl_iam output."
+  description = "MSK bootstrap brokers for IAM auth (host:9098,...), the msk module's bootstrap_brokers_sasl_iam output. The collector authenticates with MSK IAM (SASL/OAUTHBEARER over TLS, token signed with the instance role)."
   type        = string
+
+  validation {
+    condition     = alltrue([for b in split(",", var.kafka_bootstrap_brokers) : can(regex("^[A-Za-z0-9.-]+:9098$", trimspace(b)))])
+    error_message = "kafka_bootstrap_brokers must be the IAM listener, host:9098[,host:9098...] (the msk module's bootstrap_brokers_sasl_iam): the collectors authenticate with MSK IAM only."
+  }
 }
 
 variable "kafka_topic" {
@@ -192,8 +197,13 @@ variable "kafka_topic" {
 }
 
 variable "msk_cluster_arn" {
-  description = "ARN of the MSK cluster; the instance role may connect to it and write to kafka_topic only."
+  description = "ARN of the MSK cluster (arn:aws:kafka:REGION:ACCOUNT:cluster/NAME/UUID); the instance role may connect to it and write to kafka_topic only."
   type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:kafka:[a-z0-9-]+:[0-9]{12}:cluster/[A-Za-z0-9-]+/[A-Za-z0-9-]+$", var.msk_cluster_arn))
+    error_message = "msk_cluster_arn must be an MSK cluster ARN, arn:aws:kafka:REGION:ACCOUNT:cluster/NAME/UUID (the topic ARN of the IAM policy is derived from it)."
+  }
 }
 
 variable "kafka_cidr_blocks" {

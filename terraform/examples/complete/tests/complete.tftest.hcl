@@ -69,6 +69,16 @@ run "whole_stack_plans" {
   }
 
   assert {
+    condition = alltrue([for ud in [module.collectors.user_data, module.aggregators.user_data] : (
+      strcontains(ud, "brokers = \"b-1.mltest.kafka.ap-northeast-1.amazonaws.com:9098,b-2.mltest.kafka.ap-northeast-1.amazonaws.com:9098\"") &&
+      strcontains(ud, "\"security.protocol\" = \"SASL_SSL\"\n") &&
+      strcontains(ud, "\"sasl.mechanism\" = \"OAUTHBEARER\"\n") &&
+      strcontains(ud, "Environment=AWS_REGION=ap-northeast-1\n")
+    )])
+    error_message = "collectors and aggregators must reach MSK's IAM brokers with MSK IAM (SASL_SSL + OAUTHBEARER) and know the region"
+  }
+
+  assert {
     condition     = strcontains(module.msk.create_topic_command, "--topic mirrorlake.packets") && strcontains(module.msk.create_topic_command, "--config max.message.bytes=2097152")
     error_message = "topic command must carry the documented settings"
   }

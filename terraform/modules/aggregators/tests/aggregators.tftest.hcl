@@ -56,6 +56,82 @@ run "iam_least_privilege" {
     condition     = toset(one([for s in jsondecode(aws_iam_role_policy.this.policy).Statement : s.Action if s.Sid == "MskConsumerGroup"])) == toset(["kafka-cluster:AlterGroup", "kafka-cluster:DescribeGroup"])
     error_message = "group permissions expected"
   }
+
+  assert {
+    condition = {
+      for s in jsondecode(aws_iam_role_policy.this.policy).Statement : s.Sid => toset(s.Action) if startswith(s.Sid, "Msk")
+      } == {
+      MskConnect       = toset(["kafka-cluster:Connect", "kafka-cluster:DescribeCluster"])
+      MskReadTopic     = toset(["kafka-cluster:DescribeTopic", "kafka-cluster:DescribeTopicDynamicConfiguration", "kafka-cluster:ReadData"])
+      MskConsumerGroup = toset(["kafka-cluster:AlterGroup", "kafka-cluster:DescribeGroup"])
+    }
+    error_message = "MSK IAM: connect and describe the cluster; describe, check the config of and read the topic; use the consumer group; no CreateTopic, AlterTopic, WriteData or cluster-wide grant"
+  }
+
+  assert {
+    condition = alltrue([
+      for s in jsondecode(aws_iam_role_policy.this.policy).Statement :
+      alltrue([for a in s.Action : startswith(a, "kafka-cluster:") == startswith(s.Sid, "Msk")])
+    ])
+    error_message = "kafka-cluster actions only in the Msk statements (scoped to the cluster, topic and group ARNs above)"
+  }
+}
+
+run "kafka_auth_is_msk_iam" {
+  command = plan
+
+  # MSK here is IAM-only: the aggregator reaches the IAM listener (9098) and turns on its own MSK IAM
+  # token source with the two client options; the token is signed for AWS_REGION.
+  assert {
+    condition = strcontains(
+      one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/mirrorlake/aggregator.toml"]),
+      "[kafka]\nbrokers = \"b-1.mltest.kafka.ap-northeast-1.amazonaws.com:9098\"\ntopic = \"mirrorlake.packets\"\ngroup = \"mirrorlake-aggregator\"\n"
+    )
+    error_message = "aggregator.toml must name the IAM brokers, the topic and the group"
+  }
+
+  assert {
+    condition = strcontains(
+      one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/mirrorlake/aggregator.toml"]),
+      "[kafka.options]\n\"security.protocol\" = \"SASL_SSL\"\n\"sasl.mechanism\" = \"OAUTHBEARER\"\n\"max.partition.fetch.bytes\" = \"2097152\"\n\"fetch.max.bytes\" = \"8388608\"\n"
+    )
+    error_message = "aggregator.toml must set security.protocol=SASL_SSL and sasl.mechanism=OAUTHBEARER (and fetch sizes of at least the topic's max.message.bytes)"
+  }
+
+  assert {
+    condition = alltrue([for s in ["sasl.username", "sasl.password", "SCRAM", "cannot", "not have yet"] :
+    !strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/mirrorlake/aggregator.toml"]), s)])
+    error_message = "no SCRAM credentials and no note that MSK IAM is unsupported"
+  }
+
+  assert {
+    condition = (
+      strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/systemd/system/mirrorlake-aggregator.service"]), "\nEnvironment=AWS_REGION=ap-northeast-1\n") &&
+      strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/systemd/system/mirrorlake-aggregator.service"]), "\nStartLimitIntervalSec=0\n")
+    )
+    error_message = "the unit must give the aggregator AWS_REGION (the MSK IAM token's and the S3 lake's region) and keep restarting it until the topic exists"
+  }
+}
+
+run "rejects_non_iam_brokers" {
+  command = plan
+
+  variables {
+    # SASL/SCRAM listener: not enabled on this cluster (and the security groups open 9098 only).
+    kafka_bootstrap_brokers = "b-1.mltest.kafka.ap-northeast-1.amazonaws.com:9098,b-2.mltest.kafka.ap-northeast-1.amazonaws.com:9096"
+  }
+
+  expect_failures = [var.kafka_bootstrap_brokers]
+}
+
+run "rejects_a_topic_arn_as_cluster_arn" {
+  command = plan
+
+  variables {
+    msk_cluster_arn = "arn:aws:kafka:ap-northeast-1:111122223333:topic/mltest/0f0e0d0c-0b0a-0908-0706-050403020100-1/mirrorlake.packets"
+  }
+
+  expect_failures = [var.msk_cluster_arn]
 }
 
 run "user_data_runs_the_aggregator" {

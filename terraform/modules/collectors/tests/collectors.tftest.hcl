@@ -155,6 +155,55 @@ run "user_data_installs_and_starts_the_collector" {
   }
 }
 
+run "kafka_auth_is_msk_iam" {
+  command = plan
+
+  # MSK here is IAM-only: the collector reaches the IAM listener (9098) and turns on its own MSK IAM
+  # token source with the two client options; the token is signed for AWS_REGION.
+  assert {
+    condition = strcontains(
+      one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/mirrorlake/collector.toml"]),
+      "[kafka]\nbrokers = \"b-1.mltest.kafka.ap-northeast-1.amazonaws.com:9098,b-2.mltest.kafka.ap-northeast-1.amazonaws.com:9098\"\ntopic = \"mirrorlake.packets\"\n\n[kafka.options]\n\"security.protocol\" = \"SASL_SSL\"\n\"sasl.mechanism\" = \"OAUTHBEARER\"\n"
+    )
+    error_message = "collector.toml must name the IAM brokers and set security.protocol=SASL_SSL and sasl.mechanism=OAUTHBEARER"
+  }
+
+  assert {
+    condition = alltrue([for s in ["sasl.username", "sasl.password", "SCRAM", "cannot", "not have yet"] :
+    !strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/mirrorlake/collector.toml"]), s)])
+    error_message = "no SCRAM credentials and no note that MSK IAM is unsupported"
+  }
+
+  assert {
+    condition = (
+      strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/systemd/system/mirrorlake-collector.service"]), "\nEnvironment=AWS_REGION=ap-northeast-1\n") &&
+      strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/systemd/system/mirrorlake-collector.service"]), "\nStartLimitIntervalSec=0\n")
+    )
+    error_message = "the unit must give the collector AWS_REGION (the MSK IAM token's region) and keep restarting it until the topic exists"
+  }
+}
+
+run "rejects_non_iam_brokers" {
+  command = plan
+
+  variables {
+    # The TLS-only listener: no IAM there (and the security groups open 9098 only).
+    kafka_bootstrap_brokers = "b-1.mltest.kafka.ap-northeast-1.amazonaws.com:9094"
+  }
+
+  expect_failures = [var.kafka_bootstrap_brokers]
+}
+
+run "rejects_a_topic_arn_as_cluster_arn" {
+  command = plan
+
+  variables {
+    msk_cluster_arn = "arn:aws:kafka:ap-northeast-1:111122223333:topic/mltest/0f0e0d0c-0b0a-0908-0706-050403020100-1/mirrorlake.packets"
+  }
+
+  expect_failures = [var.msk_cluster_arn]
+}
+
 run "drop_counters_reach_cloudwatch" {
   command = plan
 
@@ -262,6 +311,22 @@ run "iam_is_scoped_to_the_topic" {
       "MskProduceToTopic"
     )
     error_message = "WriteData must be granted on the topic"
+  }
+
+  assert {
+    condition = {
+      for s in jsondecode(aws_iam_role_policy.this.policy).Statement : s.Sid => toset(s.Action)
+      } == {
+      MskConnect                 = toset(["kafka-cluster:Connect", "kafka-cluster:DescribeCluster", "kafka-cluster:WriteDataIdempotently"])
+      MskProduceToTopic          = toset(["kafka-cluster:DescribeTopic", "kafka-cluster:DescribeTopicDynamicConfiguration", "kafka-cluster:WriteData"])
+      CompleteOwnLifecycleAction = toset(["autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat"])
+    }
+    error_message = "MSK IAM: connect, describe the cluster, idempotent produce on the cluster; describe, check the config of and write to the topic; no CreateTopic, AlterTopic, ReadData or group action"
+  }
+
+  assert {
+    condition     = alltrue([for s in jsondecode(aws_iam_role_policy.this.policy).Statement : s.Effect == "Allow" && !contains(keys(s), "Condition")])
+    error_message = "allow statements without conditions expected"
   }
 
   assert {

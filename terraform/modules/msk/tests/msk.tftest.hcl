@@ -37,6 +37,15 @@ run "provisioned_tls_and_iam_only" {
     error_message = "IAM auth only"
   }
 
+  # mirrorlake's clients speak MSK IAM (SASL/OAUTHBEARER) themselves: no SCRAM or mTLS listener.
+  assert {
+    condition = (
+      coalesce(aws_msk_cluster.this[0].client_authentication[0].sasl[0].scram, false) == false &&
+      length(aws_msk_cluster.this[0].client_authentication[0].tls) == 0
+    )
+    error_message = "no SASL/SCRAM and no mTLS client authentication: IAM is the only listener"
+  }
+
   assert {
     condition     = length(aws_msk_serverless_cluster.this) == 0 && length(aws_kms_key.this) == 1
     error_message = "provisioned by default, with a created CMK"
