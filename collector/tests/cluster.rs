@@ -671,3 +671,79 @@ fn cluster_over_tls_and_scram_with_no_secret_in_logs_or_metrics() {
     );
     assert!(!err.contains(&wrong), "the wrong password is echoed: {err}");
 }
+
+/// MSK IAM (SASL/OAUTHBEARER over TLS) against the real broker: mirrorlake
+/// signs its MSK IAM token from the environment's credentials and region,
+/// librdkafka sends it over TLS, and the local broker (Kafka's unsecured-JWT
+/// validator; only MSK validates AWS signatures) refuses it as not a JWT: a
+/// clear start-up error within seconds that names the broker's verdict and
+/// prints no secret. Without a region the error says to set AWS_REGION.
+#[test]
+fn msk_iam_token_reaches_the_tls_broker_and_refusals_are_clear() {
+    let (_b, _plain) = broker();
+    let env = crate::support::stack_env("kafka.sh");
+    let get = |key: &str| -> String {
+        env.iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("kafka.sh env has no {key}"))
+    };
+    let (secure, ca) = (get("MIRRORLAKE_KAFKA_SASL_SSL"), get("MIRRORLAKE_KAFKA_CA"));
+    let dir = tempfile::tempdir().expect("tmp");
+    const SECRET: &str = "mirrorlake-test-secret-0123456789abcdef";
+    let run = |region: Option<&str>| -> (bool, String, Duration) {
+        let t = Instant::now();
+        let out = Command::new("timeout")
+            .arg("60")
+            .arg(crate::support::collector_bin())
+            .args(["run", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+            .arg("--lake")
+            .arg(dir.path().join("lake"))
+            .args(["--kafka", &secure])
+            .args(["--kafka-option", "security.protocol=SASL_SSL"])
+            .args(["--kafka-option", "sasl.mechanism=OAUTHBEARER"])
+            .args(["--kafka-option", &format!("ssl.ca.location={ca}")])
+            .env("MIRRORLAKE_LOG", "debug")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_ACCESS_KEY_ID", "AKIAMIRRORLAKETEST01")
+            .env("AWS_SECRET_ACCESS_KEY", SECRET)
+            .env_remove("AWS_REGION")
+            .env_remove("AWS_DEFAULT_REGION")
+            .envs(region.map(|r| ("AWS_REGION", r)))
+            .stdin(Stdio::null())
+            .output()
+            .expect("run collector");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+            t.elapsed(),
+        )
+    };
+
+    let (ok, log, took) = run(Some("eu-west-1"));
+    eprintln!("MSK IAM against the TLS broker: refused after {took:.1?}");
+    assert!(!ok, "the broker cannot accept an AWS-signed token:\n{log}");
+    assert!(
+        log.contains("MSK IAM token made"),
+        "our token source ran:\n{log}"
+    );
+    assert!(
+        log.contains(r#"SASL authentication error: {"status":"invalid_token"}"#),
+        "the token reached the broker over TLS and was judged there:\n{log}"
+    );
+    assert!(
+        took < Duration::from_secs(20),
+        "a refusal, not a hang: {took:?}"
+    );
+    assert!(!log.contains(SECRET), "the secret key is never printed");
+
+    let (ok, log, took) = run(None);
+    assert!(!ok);
+    assert!(
+        log.lines()
+            .last()
+            .is_some_and(|l| l.contains("set AWS_REGION")),
+        "the last line says what to set:\n{log}"
+    );
+    assert!(took < Duration::from_secs(20), "{took:?}");
+}

@@ -275,8 +275,11 @@ listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL
 log.dirs=$DATA
 
 # TLS + SASL/SCRAM listener (file readable by root only: it holds the keystore password).
-sasl.enabled.mechanisms=SCRAM-SHA-512
+# OAUTHBEARER with Kafka's default (unsecured JWT) validator: an MSK IAM token
+# reaches the broker over TLS and is refused as not a JWT (MSK validates it).
+sasl.enabled.mechanisms=SCRAM-SHA-512,OAUTHBEARER
 listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;
 ssl.keystore.type=PKCS12
 ssl.keystore.location=$TLS/server.p12
 ssl.keystore.password=$kspw

@@ -65,9 +65,16 @@ impl LastError {
 /// Whether librdkafka's report means retrying cannot help (credentials, TLS).
 fn is_fatal(reason: &str) -> bool {
     let r = reason.to_ascii_lowercase();
-    ["authentication", "ssl handshake", "certificate verify"]
-        .iter()
-        .any(|s| r.contains(s))
+    // "Failed to acquire SASL OAUTHBEARER token: ...": our MSK IAM token
+    // source said why (no region, no credentials).
+    [
+        "authentication",
+        "ssl handshake",
+        "certificate verify",
+        "oauthbearer token",
+    ]
+    .iter()
+    .any(|s| r.contains(s))
 }
 
 /// Waits until a broker answers a metadata request (at most `timeout`),
