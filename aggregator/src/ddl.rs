@@ -213,7 +213,6 @@ impl TableSpec {
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
-    use std::path::PathBuf;
 
     fn spec(location: &str) -> TableSpec {
         TableSpec {
@@ -225,9 +224,7 @@ mod tests {
     }
 
     fn repo_file(rel: &str) -> String {
-        let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("..")
-            .join(rel);
+        let p = mirrorlake_schema::manifest_dir!().join("..").join(rel);
         std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
     }
 

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 pub(crate) fn queries_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../terraform/modules/lake/queries")
+    mirrorlake_schema::manifest_dir!().join("../terraform/modules/lake/queries")
 }
 
 /// 2024-05-01T10:00:00Z in microseconds.

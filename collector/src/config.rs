@@ -358,10 +358,8 @@ mod tests {
 
     #[test]
     fn the_terraform_template_is_a_valid_config() {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../terraform/modules/collectors/templates/collector.toml.tftpl"
-        );
+        let path = mirrorlake_schema::manifest_dir!()
+            .join("../terraform/modules/collectors/templates/collector.toml.tftpl");
         let text = std::fs::read_to_string(path).expect("template");
         let rendered = mirrorlake_ops::render_template_placeholders(&text);
         let c: Config = toml::from_str(&rendered).expect("the template parses as a config");

@@ -16,7 +16,7 @@ pub fn aggregator_bin() -> PathBuf {
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    mirrorlake_schema::manifest_dir!().join("..")
 }
 
 /// `../shared/testdata` beside the clone, when present.

@@ -475,9 +475,7 @@ mod tests {
     use std::path::PathBuf;
 
     fn repo_file(rel: &str) -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../..")
-            .join(rel)
+        crate::manifest_dir!().join("../..").join(rel)
     }
 
     /// Compares a generated file with the committed one; with

@@ -8,6 +8,21 @@
 //! `docs/schema.md` are all derived from it, and tests fail on drift.
 #![forbid(unsafe_code)]
 
+/// The package folder, for tests that read repository files: the
+/// `CARGO_MANIFEST_DIR` cargo sets when it runs a test, else the one the
+/// calling crate was compiled in. A test binary that cargo reuses from
+/// another checkout sharing the target directory (workspace crates are
+/// fingerprinted by relative path) then still reads this checkout's files.
+#[macro_export]
+macro_rules! manifest_dir {
+    () => {
+        ::std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(
+            || ::std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+            ::std::path::PathBuf::from,
+        )
+    };
+}
+
 pub mod batcher;
 pub mod builder;
 pub mod columns;
