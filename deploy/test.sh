@@ -34,6 +34,11 @@ if ((${#need[@]})); then
   fi
 fi
 
+say "Garage, the S3 server of the lake's round trips (built from crates.io once, cached)"
+bash deploy/local/garage.sh install
+# The tests must not skip what this script provides: Garage, and Java for Spark SQL.
+export MIRRORLAKE_REQUIRE_GARAGE=1 MIRRORLAKE_REQUIRE_SPARK=1
+
 # deploy/enroll is a workspace of its own (its Cargo.toml says why), built in its own
 # target directory beside the main one (two builds never wait on each other's lock).
 enroll_manifest=(--manifest-path deploy/enroll/Cargo.toml)
