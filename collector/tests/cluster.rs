@@ -4,7 +4,7 @@
 //! packet by its id. The tests share one broker and take turns (one of them
 //! stops it).
 
-use crate::e2e::{Collector, free_tcp_port, http_get, metric};
+use crate::e2e::{Collector, dropped_total, free_tcp_port, http_get, metric};
 use crate::support::{aggregator_bin, repo_root};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -144,6 +144,18 @@ fn start_collector(kafka: &str, topic: &str, lake: &Path, extra: &[&str]) -> Col
     Collector::start(lake, &args)
 }
 
+/// `kafka.sh env` (the TLS listener, its CA, the SCRAM user...), run once,
+/// as a lookup that names a missing key.
+fn kafka_env() -> impl Fn(&str) -> String {
+    let env = crate::support::stack_env("kafka.sh");
+    move |key| {
+        env.iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("kafka.sh env has no {key}"))
+    }
+}
+
 /// Starts `send` in the background.
 pub(crate) fn send(targets: &[&Collector], run: u32, count: u64, rate: u64) -> Child {
     let mut c = Command::new(loadtest_bin());
@@ -234,12 +246,7 @@ fn wait_for_lake(lake: &Path, run: u32, sent: u64, want: u64, secs: u64) -> Veri
 fn pending(c: &Collector) -> i64 {
     let m = c.metrics();
     let get = |n: &str| metric(&m, n).unwrap_or(0) as i64;
-    let dropped: i64 = m
-        .lines()
-        .filter(|l| l.starts_with("mirrorlake_packets_dropped_total{"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .map(|v| v as i64)
-        .sum();
+    let dropped = dropped_total(&m) as i64;
     get("mirrorlake_packets_received_total") - get("mirrorlake_rows_published_total") - dropped
 }
 
@@ -437,12 +444,7 @@ fn cluster_broker_outage_is_counted_and_recovered() {
         &format!("the lake holds exactly what was not counted as dropped (dropped {queue_full})"),
     );
     // Every packet sent is in the lake or in exactly one drop counter.
-    let dropped: u64 = m
-        .lines()
-        .filter(|l| l.starts_with("mirrorlake_packets_dropped_total{"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .map(|v| v as u64)
-        .sum();
+    let dropped = dropped_total(&m);
     let kernel = metric(&m, "mirrorlake_kernel_drops_total").unwrap_or(0);
     eprintln!(
         "broker away 30 s: sent {N}, received during the outage {received_in_outage}, in the lake {}, \
@@ -542,13 +544,7 @@ fn cluster_object_store_outage_unhealthy_then_exact() {
 #[test]
 fn cluster_over_tls_and_scram_with_no_secret_in_logs_or_metrics() {
     let (_b, _plain) = broker();
-    let env = crate::support::stack_env("kafka.sh");
-    let kafka_env = |key: &str| -> String {
-        env.iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_else(|| panic!("kafka.sh env has no {key}"))
-    };
+    let kafka_env = kafka_env();
     let secure = kafka_env("MIRRORLAKE_KAFKA_SASL_SSL");
     let ca = kafka_env("MIRRORLAKE_KAFKA_CA");
     let user = kafka_env("MIRRORLAKE_KAFKA_SCRAM_USER");
@@ -681,14 +677,11 @@ fn cluster_over_tls_and_scram_with_no_secret_in_logs_or_metrics() {
 #[test]
 fn msk_iam_token_reaches_the_tls_broker_and_refusals_are_clear() {
     let (_b, _plain) = broker();
-    let env = crate::support::stack_env("kafka.sh");
-    let get = |key: &str| -> String {
-        env.iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_else(|| panic!("kafka.sh env has no {key}"))
-    };
-    let (secure, ca) = (get("MIRRORLAKE_KAFKA_SASL_SSL"), get("MIRRORLAKE_KAFKA_CA"));
+    let kafka_env = kafka_env();
+    let (secure, ca) = (
+        kafka_env("MIRRORLAKE_KAFKA_SASL_SSL"),
+        kafka_env("MIRRORLAKE_KAFKA_CA"),
+    );
     let dir = tempfile::tempdir().expect("tmp");
     const SECRET: &str = "mirrorlake-test-secret-0123456789abcdef";
     let run = |region: Option<&str>| -> (bool, String, Duration) {

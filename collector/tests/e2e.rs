@@ -44,6 +44,15 @@ pub(crate) fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
     Some((status, body))
 }
 
+/// The sum of every `mirrorlake_packets_dropped_total{reason=...}` series.
+pub(crate) fn dropped_total(body: &str) -> u64 {
+    body.lines()
+        .filter(|l| l.starts_with("mirrorlake_packets_dropped_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .map(|v| v as u64)
+        .sum()
+}
+
 pub(crate) fn metric(body: &str, name_and_labels: &str) -> Option<u64> {
     body.lines()
         .find(|l| l.starts_with(name_and_labels) && l[name_and_labels.len()..].starts_with(' '))
@@ -625,12 +634,7 @@ fn overload_losses_equal_the_drop_counters() {
     let m = c.metrics();
     assert!(c.sigterm_and_wait().success(), "clean exit");
     let kernel = metric(&m, "mirrorlake_kernel_drops_total").unwrap_or(0);
-    let dropped: u64 = m
-        .lines()
-        .filter(|l| l.starts_with("mirrorlake_packets_dropped_total{"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .map(|v| v as u64)
-        .sum();
+    let dropped = dropped_total(&m);
     let (overload, probe) = (verify(&lake, 21, N), verify(&lake, 22, PROBE));
     eprintln!(
         "overload: sent {N}, in the lake {}, kernel drops {kernel}, collector drops {dropped}; probe {}/{PROBE}",
