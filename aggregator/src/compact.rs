@@ -27,6 +27,7 @@
 //! first. A crash before the journal leaves only staged objects, deleted by
 //! the next run.
 
+use crate::export::{hours_with_data, partition_of_folders};
 use anyhow::{Context, Result, bail, ensure};
 use arrow::record_batch::RecordBatch;
 use futures::TryStreamExt;
@@ -137,21 +138,6 @@ fn staging(lake: &Lake, key: PartitionKey, id: &str) -> Lake {
     }
 }
 
-/// `dt=YYYY-MM-DD` and `hour=HH` folder names → the partition.
-fn parse_partition(dt: &str, hour: &str) -> Option<PartitionKey> {
-    let day = chrono::NaiveDate::parse_from_str(dt.strip_prefix("dt=")?, "%Y-%m-%d").ok()?;
-    let hour: i64 = hour.strip_prefix("hour=")?.parse().ok()?;
-    if !(0..24).contains(&hour) {
-        return None;
-    }
-    let days = day
-        .signed_duration_since(chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?)
-        .num_days();
-    Some(PartitionKey {
-        epoch_hour: days * 24 + hour,
-    })
-}
-
 /// The last part of an object path.
 fn name_of(p: &Path) -> String {
     p.filename().unwrap_or_default().to_owned()
@@ -170,27 +156,14 @@ async fn folders(lake: &Lake, prefix: &Path) -> Result<Vec<String>> {
     Ok(v)
 }
 
-/// The hour partitions of the packets table that exist.
-pub async fn partitions(lake: &Lake) -> Result<Vec<PartitionKey>> {
-    let table = lake.root.clone().join(TABLE_PACKETS);
-    let mut keys = Vec::new();
-    for dt in folders(lake, &table).await? {
-        for hour in folders(lake, &table.clone().join(dt.as_str())).await? {
-            if let Some(k) = parse_partition(&dt, &hour) {
-                keys.push(k);
-            }
-        }
-    }
-    // Interrupted compactions whose inputs are all gone leave a partition
-    // with no packets folder until they are finished.
-    let pending = lake.root.clone().join("_mirrorlake").join("compaction");
-    for dt in folders(lake, &pending).await? {
-        for hour in folders(lake, &pending.clone().join(dt.as_str())).await? {
-            if let Some(k) = parse_partition(&dt, &hour) {
-                keys.push(k);
-            }
-        }
-    }
+/// The hour partitions that ended at or before `closed_before_us` and hold
+/// packets files or an interrupted compaction (whose inputs may all be gone).
+async fn closed_partitions(lake: &Lake, closed_before_us: i64) -> Result<Vec<PartitionKey>> {
+    // Hours whose end is at or before the bound: their start is at or
+    // before the bound less an hour.
+    let to_us = closed_before_us.saturating_sub(HOUR_US).saturating_add(1);
+    let mut keys = hours_with_data(lake, TABLE_PACKETS, 0, to_us).await?;
+    keys.extend(hours_with_data(lake, "_mirrorlake/compaction", 0, to_us).await?);
     keys.sort_unstable();
     keys.dedup();
     Ok(keys)
@@ -218,11 +191,7 @@ async fn data_files(lake: &Lake, key: PartitionKey, table: &str) -> Result<Vec<O
 /// was changed (or, with `dry_run`, would be).
 pub async fn compact(lake: &Lake, opts: &Options) -> Result<Vec<Report>> {
     let mut reports = Vec::new();
-    for key in partitions(lake).await? {
-        let hour_end = (key.epoch_hour + 1).saturating_mul(HOUR_US);
-        if hour_end > opts.closed_before_us {
-            continue;
-        }
+    for key in closed_partitions(lake, opts.closed_before_us).await? {
         let r = compact_partition(lake, key, opts)
             .await
             .with_context(|| format!("compact {}", key.hive_path()))?;
@@ -348,7 +317,8 @@ async fn locked(lake: &Lake, key: PartitionKey, opts: &Options, report: &mut Rep
     if inputs.len() < 2 {
         return Ok(());
     }
-    let id = format!("compacted-{}", now_us());
+    let started_us = now_us();
+    let id = format!("compacted-{started_us}");
     let stage = staging(lake, key, &id);
     let started = Instant::now();
     let mut writer = LakeWriter::new(
@@ -358,7 +328,7 @@ async fn locked(lake: &Lake, key: PartitionKey, opts: &Options, report: &mut Rep
             max_file_bytes: opts.target_file_bytes,
             max_file_age: Duration::from_secs(365 * 86_400),
         },
-        Box::new(SequenceNamer::new("compacted", now_us())),
+        Box::new(SequenceNamer::new("compacted", started_us)),
     );
     let mut rows_in = 0u64;
     let mut closed = Vec::new();
@@ -509,7 +479,7 @@ pub async fn discard_compacted(lake: &Lake, writer: &mut LakeWriter) -> Result<u
         let [.., dt, hour, name] = parts.as_slice() else {
             continue;
         };
-        let Some(key) = parse_partition(dt, hour) else {
+        let Some(key) = partition_of_folders(dt, hour) else {
             continue;
         };
         if exists(lake, &tombstone(lake, key, name)).await? {

@@ -122,21 +122,10 @@ pub async fn hours_with_data(
             .list_with_delimiter(Some(&folder))
             .await
             .with_context(|| format!("list {folder}"))?;
-        let Ok(date) = NaiveDate::parse_from_str(&day, "%Y-%m-%d") else {
-            continue;
-        };
-        let day_hour = date.and_time(chrono::NaiveTime::MIN).and_utc().timestamp() / 3600;
+        let dt = format!("dt={day}");
         for p in &hours.common_prefixes {
-            let Some(h) = p
-                .filename()
-                .and_then(|f| f.strip_prefix("hour="))
-                .and_then(|h| h.parse::<i64>().ok())
-                .filter(|h| (0..24).contains(h))
-            else {
+            let Some(key) = p.filename().and_then(|h| partition_of_folders(&dt, h)) else {
                 continue;
-            };
-            let key = PartitionKey {
-                epoch_hour: day_hour + h,
             };
             if key >= first && key <= last {
                 out.push(key);
@@ -145,6 +134,19 @@ pub async fn hours_with_data(
     }
     out.sort();
     Ok(out)
+}
+
+/// The partition of Hive folder names `dt=YYYY-MM-DD` and `hour=HH`.
+pub fn partition_of_folders(dt: &str, hour: &str) -> Option<PartitionKey> {
+    let day = NaiveDate::parse_from_str(dt.strip_prefix("dt=")?, "%Y-%m-%d").ok()?;
+    let hour: i64 = hour.strip_prefix("hour=")?.parse().ok()?;
+    if !(0..24).contains(&hour) {
+        return None;
+    }
+    let day_hour = day.and_time(chrono::NaiveTime::MIN).and_utc().timestamp() / 3600;
+    Some(PartitionKey {
+        epoch_hour: day_hour + hour,
+    })
 }
 
 /// A progress bar over hour partitions on stderr (hidden when not a terminal).
@@ -344,6 +346,17 @@ mod tests {
         );
         let e = parse_time("yesterday").expect_err("bad");
         assert!(e.to_string().contains("yesterday"), "{e}");
+    }
+
+    #[test]
+    fn partition_folder_names_parse_back() {
+        let k = PartitionKey::of_us(1_768_435_200_000_000 + 5 * 3_600_000_000);
+        assert_eq!(
+            partition_of_folders(&format!("dt={}", k.dt()), &format!("hour={}", k.hour())),
+            Some(k)
+        );
+        assert_eq!(partition_of_folders("dt=2026-01-15", "hour=24"), None);
+        assert_eq!(partition_of_folders("day=2026-01-15", "hour=01"), None);
     }
 
     #[test]

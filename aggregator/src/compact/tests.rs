@@ -263,14 +263,3 @@ async fn a_replayed_kafka_range_does_not_publish_compacted_files_again() {
         vec![vec![210]]
     );
 }
-
-#[test]
-fn partition_folder_names_parse_back() {
-    let k = PartitionKey::of_us(T0 + 5 * HOUR_US);
-    assert_eq!(
-        parse_partition(&format!("dt={}", k.dt()), &format!("hour={}", k.hour())),
-        Some(k)
-    );
-    assert_eq!(parse_partition("dt=2026-01-15", "hour=24"), None);
-    assert_eq!(parse_partition("day=2026-01-15", "hour=01"), None);
-}
