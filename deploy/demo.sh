@@ -57,5 +57,7 @@ say "the flows table (computed from the packets): the five biggest conversations
           count(*) AS flow_rows
    FROM flows GROUP BY 1, 2, 3, 4, 5 ORDER BY bytes DESC, 1, 2, 3, 4 LIMIT 5"
 say "sent: $(cat "$work/sent.json")"
+say "accounting: every packet sent, found in the lake by the id in its payload"
+"$bin/mirrorlake-loadtest" verify --lake "$lake" --sent "$count"
 say "the lake is in $lake:"
 find "$lake" -name '*.parquet' | sort | head -20 >&2

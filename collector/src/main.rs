@@ -7,6 +7,7 @@ mod config;
 mod http;
 mod metrics;
 mod pipeline;
+mod sink;
 mod udp;
 
 use anyhow::{Context, Result};
@@ -41,6 +42,17 @@ enum Command {
     Import(ImportArgs),
     /// Print one JSON object per packet of a capture; counts on stderr.
     Decode(DecodeArgs),
+    /// Receive and only count (run's sockets and recvmmsg, no decoding):
+    /// the benchmark's baseline. Prints counts as JSON lines; exits when
+    /// standard input closes.
+    Sink(SinkArgs),
+}
+
+#[derive(Args, Debug)]
+struct SinkArgs {
+    /// UDP address to receive on.
+    #[arg(long, default_value = "127.0.0.1:4789")]
+    listen: SocketAddr,
 }
 
 /// Flags of `run`; each overrides the config file, and has an environment variable.
@@ -399,6 +411,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Decode(a) => decode_file(a),
+        Command::Sink(a) => sink::run(a.listen),
         command => match tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -407,7 +420,7 @@ fn main() -> ExitCode {
                 match command {
                     Command::Run(a) => run(a).await,
                     Command::Import(a) => import(a).await,
-                    Command::Decode(_) => Ok(()),
+                    Command::Decode(_) | Command::Sink(_) => Ok(()),
                 }
             }),
             Err(e) => Err(e.into()),

@@ -29,7 +29,7 @@ fn kafka_sh(args: &[&str]) {
 
 /// Takes the broker for one test, starting it if needed (`start` is
 /// idempotent; a previous test may have stopped it).
-fn broker() -> (MutexGuard<'static, ()>, &'static str) {
+pub(crate) fn broker() -> (MutexGuard<'static, ()>, &'static str) {
     let guard = BROKER.lock().unwrap_or_else(|e| e.into_inner());
     kafka_sh(&["start"]);
     (guard, "127.0.0.1:19092")

@@ -10,6 +10,7 @@ mod duckdb;
 mod e2e;
 mod export;
 mod flows;
+mod loadtest;
 mod malformed;
 mod s3;
 mod spark;

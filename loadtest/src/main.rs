@@ -1,24 +1,32 @@
 //! `mirrorlake-loadtest`: realistic AWS mirror traffic at a controlled rate.
-//! `send` generates a reproducible, tagged mix and prints what it sent as
-//! JSON; `verify` finds every packet of a run in the lake by its id.
+//! `send` generates a reproducible, tagged mix of conversations (or replays
+//! a capture) and prints what it sent as JSON; `verify` finds every packet of
+//! a run in the lake; `bench` measures the collector against the raw receive
+//! loop and tcpdump in one run.
 
+mod bench;
+mod process;
+mod send;
 mod traffic;
 mod udp;
 mod verify;
 
-use anyhow::{Context, Result, bail};
-use clap::{Parser, Subcommand};
-use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr, UdpSocket};
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use send::{Rate, ReplaySessions};
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
-use traffic::{Generated, Mix};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+use traffic::{Mix, Weights};
 
 #[derive(Parser, Debug)]
 #[command(
     name = "mirrorlake-loadtest",
     version,
-    about = "Generate AWS VPC Traffic Mirroring traffic"
+    about = "Generate AWS VPC Traffic Mirroring traffic, account for it, benchmark"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -27,148 +35,214 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Send tagged VXLAN mirror traffic from 127.0.0.x sources to a collector.
-    Send {
-        /// Collector address (loopback only); repeat for several collectors:
-        /// each flow goes to one of them, as an NLB hashes flows.
-        #[arg(long, default_value = "127.0.0.1:4789")]
-        target: Vec<SocketAddr>,
-        /// Packets per second (0: as fast as possible).
-        #[arg(long, default_value_t = 10_000)]
-        rate: u64,
-        /// Packets to send.
-        #[arg(long, default_value_t = 50_000)]
-        count: u64,
-        /// Mirror sources (127.0.0.10 and up).
-        #[arg(long, default_value_t = 4)]
-        sources: u8,
-        /// VNIs (100 and up).
-        #[arg(long, default_value_t = 3)]
-        vnis: u32,
-        /// Percent of IPv6 inner traffic.
-        #[arg(long, default_value_t = 10)]
-        ipv6_percent: u32,
-        /// Run id tagged into every payload.
-        #[arg(long, default_value_t = 1)]
-        run_id: u32,
-        /// Generator seed (same seed, same packets).
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Datagrams per sendmmsg call.
-        #[arg(long, default_value_t = 32)]
-        batch: usize,
-    },
+    /// Send tagged VXLAN mirror traffic from 127.0.0.x sources to collectors.
+    Send(SendArgs),
     /// Account for every packet of a run in the lake: stored, lost, duplicated.
-    Verify {
-        /// Lake location: a path, file:// or s3://bucket/prefix.
-        #[arg(long, env = "MIRRORLAKE_LAKE")]
-        lake: String,
-        /// Run id given to `send`.
-        #[arg(long = "run", default_value_t = 1)]
-        run_id: u32,
-        /// Packets `send` reported as sent.
-        #[arg(long)]
-        sent: u64,
-    },
+    Verify(VerifyArgs),
+    /// Offered-rate ladder: raw receive loop, tcpdump, collector (Parquet,
+    /// Kafka); loss, CPU per Mpacket, RSS; Parquet writer vs pyarrow.
+    Bench(bench::BenchArgs),
 }
 
-#[allow(clippy::too_many_arguments)]
-fn send(targets: &[SocketAddr], rate: u64, count: u64, mix: Mix, batch: usize) -> Result<()> {
-    if let Some(t) = targets.iter().find(|t| !t.ip().is_loopback()) {
-        bail!("--target must be a loopback address (got {})", t.ip());
+/// What to generate (shared by `send` and `bench`).
+#[derive(Args, Debug, Clone)]
+pub struct MixArgs {
+    /// Mirror sources (127.0.0.10 and up).
+    #[arg(long, default_value_t = 4)]
+    sources: u8,
+    /// VNIs (--first-vni and up); each (source, VNI) is a mirror session.
+    #[arg(long, default_value_t = 3)]
+    vnis: u32,
+    /// First VNI.
+    #[arg(long, default_value_t = 100)]
+    first_vni: u32,
+    /// Conversation kinds and weights.
+    #[arg(long, default_value = "tcp=60,dns=25,icmp=10,frag=5")]
+    mix: Weights,
+    /// Percent of conversations over IPv6.
+    #[arg(long, default_value_t = 10)]
+    ipv6_percent: u32,
+    /// Percent of conversations with 802.1Q tags (a fifth stacked).
+    #[arg(long, default_value_t = 5)]
+    vlan_percent: u32,
+    /// Percent of TCP sessions with a 9001-byte MTU (jumbo frames).
+    #[arg(long, default_value_t = 5)]
+    jumbo_percent: u32,
+    /// Percent of mirror sessions that truncate copies (AWS packet length).
+    #[arg(long, default_value_t = 10)]
+    truncate_percent: u32,
+    /// Bytes a truncating session keeps of each frame.
+    #[arg(long, default_value_t = 128)]
+    truncate_to: usize,
+    /// Conversations in progress at once.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Run id tagged into every payload.
+    #[arg(long, default_value_t = 1)]
+    run_id: u32,
+    /// Generator seed (same seed, same packets).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+impl MixArgs {
+    fn mix(&self) -> Mix {
+        Mix {
+            sources: self.sources,
+            first_source: 10,
+            vnis: self.vnis,
+            first_vni: self.first_vni,
+            ipv6_percent: self.ipv6_percent,
+            vlan_percent: self.vlan_percent,
+            jumbo_percent: self.jumbo_percent,
+            truncate_percent: self.truncate_percent,
+            truncate_to: self.truncate_to,
+            weights: self.mix,
+            concurrency: self.concurrency,
+            run_id: self.run_id,
+            seed: self.seed,
+        }
     }
-    if targets.is_empty() {
-        bail!("--target: at least one collector address");
+}
+
+#[derive(Args, Debug)]
+struct SendArgs {
+    /// Collector address (loopback only); repeat for several collectors:
+    /// each flow direction goes to one of them, as an NLB hashes flows.
+    #[arg(long, default_value = "127.0.0.1:4789")]
+    target: Vec<SocketAddr>,
+    /// Packets per second (0: as fast as possible); 1.5k, 200k, 1M work.
+    #[arg(long, default_value = "10000", value_parser = send::parse_si, conflicts_with = "rate_bps")]
+    rate: f64,
+    /// Bits per second of VXLAN datagrams instead of --rate (500M, 2G).
+    #[arg(long, value_parser = send::parse_si)]
+    rate_bps: Option<f64>,
+    /// Packets to send (generated traffic).
+    #[arg(long, default_value_t = 50_000)]
+    count: u64,
+    /// Datagrams per sendmmsg call.
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// Sender threads (generated traffic); the rate is shared.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Replay this capture's frames instead of generating (pcap or pcapng).
+    #[arg(long)]
+    replay: Option<PathBuf>,
+    /// Times to replay the capture.
+    #[arg(long, default_value_t = 1)]
+    loops: u32,
+    #[command(flatten)]
+    mix: MixArgs,
+}
+
+impl SendArgs {
+    fn rate(&self) -> Rate {
+        match self.rate_bps {
+            Some(b) if b > 0.0 => Rate::Bps(b),
+            Some(_) => Rate::Unlimited,
+            None if self.rate > 0.0 => Rate::Pps(self.rate),
+            None => Rate::Unlimited,
+        }
     }
-    let batch = batch.clamp(1, 1024);
-    // (mirror source, target index) -> socket and its pending datagrams.
-    type Pending = (UdpSocket, Vec<Vec<u8>>);
-    let mut sockets: BTreeMap<(IpAddr, usize), Pending> = BTreeMap::new();
-    let mut per_source: BTreeMap<String, u64> = BTreeMap::new();
-    let mut per_vni: BTreeMap<u32, u64> = BTreeMap::new();
-    let mut g = Generated {
-        source: [0, 0, 0, 0].into(),
-        source_port: 0,
-        vni: 0,
-        datagram: Vec::new(),
+}
+
+#[derive(Args, Debug)]
+struct VerifyArgs {
+    /// Lake location: a path, file:// or s3://bucket/prefix.
+    #[arg(long, env = "MIRRORLAKE_LAKE")]
+    lake: String,
+    /// Run id given to `send`.
+    #[arg(long = "run", default_value_t = 1)]
+    run_id: u32,
+    /// Packets `send` reported as sent (generated runs).
+    #[arg(long, required_unless_present = "replay")]
+    sent: Option<u64>,
+    /// Account for a replay of this capture instead (frame by frame).
+    #[arg(long)]
+    replay: Option<PathBuf>,
+    /// Loops the replay was sent.
+    #[arg(long, default_value_t = 1)]
+    loops: u32,
+    /// Keep polling for new files up to this many seconds until everything
+    /// sent is found; also measures send-to-queryable time.
+    #[arg(long)]
+    follow: Option<f64>,
+    /// Poll interval with --follow, milliseconds.
+    #[arg(long, default_value_t = 250)]
+    poll_ms: u64,
+}
+
+fn send_cmd(a: &SendArgs) -> Result<()> {
+    let progress = Arc::new(AtomicU64::new(0));
+    let report = match &a.replay {
+        Some(path) => {
+            let replay = send::Replay::read(path)?;
+            let sessions = ReplaySessions {
+                sources: a.mix.sources.max(1),
+                first_source: 10,
+                vnis: a.mix.vnis.max(1),
+                first_vni: a.mix.first_vni,
+            };
+            send::send_replay(
+                &a.target,
+                a.rate(),
+                &replay,
+                a.loops,
+                sessions,
+                a.batch,
+                progress,
+            )?
+        }
+        None => send::send_generated(
+            &a.target,
+            a.rate(),
+            a.count,
+            &a.mix.mix(),
+            a.batch,
+            a.threads,
+            progress,
+        )?,
     };
-    let started = Instant::now();
-    let mut bytes = 0u64;
-    for seq in 0..count {
-        traffic::generate(&mix, seq, &mut g);
-        // The outer source port is a hash of the inner flow: one flow, one target.
-        let t = usize::from(g.source_port) % targets.len();
-        let target = targets[t];
-        let entry = match sockets.entry((g.source, t)) {
-            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::btree_map::Entry::Vacant(v) => {
-                let s =
-                    UdpSocket::bind((g.source, 0)).with_context(|| format!("bind {}", g.source))?;
-                s.connect(target)
-                    .with_context(|| format!("connect {target}"))?;
-                v.insert((s, Vec::with_capacity(batch)))
-            }
-        };
-        bytes += g.datagram.len() as u64;
-        entry.1.push(g.datagram.clone());
-        *per_source.entry(g.source.to_string()).or_default() += 1;
-        *per_vni.entry(g.vni).or_default() += 1;
-        if entry.1.len() >= batch {
-            udp::send_batch(&entry.0, &entry.1)?;
-            entry.1.clear();
-        }
-        if rate > 0 && seq % 64 == 63 {
-            let due = started + Duration::from_secs_f64((seq + 1) as f64 / rate as f64);
-            let now = Instant::now();
-            if due > now {
-                std::thread::sleep(due - now);
-            }
-        }
-    }
-    for (s, pending) in sockets.values() {
-        udp::send_batch(s, pending)?;
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    let report = serde_json::json!({
-        "run_id": mix.run_id, "seed": mix.seed, "sent": count, "bytes": bytes,
-        "seconds": elapsed, "rate_pps": count as f64 / elapsed.max(1e-9),
-        "per_source": per_source, "per_vni": per_vni,
-    });
-    println!("{report}");
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(())
+}
+
+fn verify_cmd(a: &VerifyArgs) -> Result<()> {
+    let expect = match (&a.replay, a.sent) {
+        (Some(path), _) => verify::Expect::Replay {
+            replay: send::Replay::read(path)?,
+            loops: a.loops,
+        },
+        (None, Some(sent)) => verify::Expect::Run {
+            run_id: a.run_id,
+            sent,
+        },
+        (None, None) => anyhow::bail!("--sent: required for a generated run"),
+    };
+    let follow = a
+        .follow
+        .map(|s| Duration::try_from_secs_f64(s).context("--follow: seconds"))
+        .transpose()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let report = rt.block_on(verify::verify(
+        &a.lake,
+        &expect,
+        follow,
+        Duration::from_millis(a.poll_ms.max(10)),
+    ))?;
+    println!("{}", serde_json::to_string(&report)?);
     Ok(())
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Send {
-            target,
-            rate,
-            count,
-            sources,
-            vnis,
-            ipv6_percent,
-            run_id,
-            seed,
-            batch,
-        } => {
-            let mix = Mix {
-                sources: sources.max(1),
-                first_source: 10,
-                vnis: vnis.max(1),
-                first_vni: 100,
-                ipv6_percent: ipv6_percent.min(100),
-                run_id,
-                seed,
-            };
-            send(&target, rate, count, mix, batch)
-        }
-        Command::Verify { lake, run_id, sent } => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .map_err(anyhow::Error::from)
-            .and_then(|rt| rt.block_on(verify::verify(&lake, run_id, sent)))
-            .map(|r| println!("{}", serde_json::json!(r))),
+    let result = match &cli.command {
+        Command::Send(a) => send_cmd(a),
+        Command::Verify(a) => verify_cmd(a),
+        Command::Bench(a) => bench::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
