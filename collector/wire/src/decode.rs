@@ -192,6 +192,18 @@ pub fn decode(
     decode_with::<true>(input, bytes, orig_len)
 }
 
+/// [`decode`] through the lax etherparse path alone, without the strict
+/// fast path: the same result, slower. For the fuzz target that compares the
+/// two paths; not part of the API.
+#[doc(hidden)]
+pub fn decode_lax_only(
+    input: Input,
+    bytes: &[u8],
+    orig_len: Option<u32>,
+) -> Result<Decoded<'_>, DropReason> {
+    decode_with::<false>(input, bytes, orig_len)
+}
+
 /// [`decode`]. `STRICT` says whether the strict fast path ([`strict`]) is
 /// tried before the lax etherparse path; the result is the same either way
 /// (the switch is for the test and the benchmark that compare the paths).
@@ -228,7 +240,8 @@ pub fn decode_vxlan_payload(
 
 /// [`decode_vxlan_payload`] through the lax etherparse path alone, without
 /// the strict fast path: the same result, slower. For the benchmark that
-/// compares the two paths; not part of the API.
+/// compares the two paths (the mirror source is set, as in the collector);
+/// not part of the API.
 #[doc(hidden)]
 pub fn decode_vxlan_payload_lax_only(
     bytes: &[u8],

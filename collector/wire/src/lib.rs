@@ -30,7 +30,7 @@ mod vxlan;
 
 pub use community_id::{CommunityId, FlowKey};
 pub use decode::{
-    Decoded, Fragment, Input, Mirror, decode, decode_ethernet, decode_outer_frame,
+    Decoded, Fragment, Input, Mirror, decode, decode_ethernet, decode_lax_only, decode_outer_frame,
     decode_vxlan_payload, decode_vxlan_payload_lax_only,
 };
 pub use direction::Direction;
