@@ -1,11 +1,16 @@
 //! Per-packet cost of the collector's hot path over a realistic mix
-//! (IPv4/IPv6, TCP/UDP/ICMP, VLAN, jumbo, truncated): decode alone, decode +
-//! Community ID, and decode + Community ID + append to the Arrow builder.
+//! (IPv4/IPv6, TCP/UDP/ICMP, VLAN, jumbo, truncated): decode alone (and
+//! through the lax etherparse path alone, without the strict fast path),
+//! decode + Community ID, and decode + Community ID + append to the Arrow
+//! builder.
 //! Criterion reports time per packet (throughput in elements).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use mirrorlake_schema::{PacketBatchBuilder, RowMeta};
-use mirrorlake_wire::{FrameRepr, TransportRepr, decode_vxlan_payload, emit_vxlan_payload};
+use mirrorlake_wire::{
+    FrameRepr, TransportRepr, decode_vxlan_payload, decode_vxlan_payload_lax_only,
+    emit_vxlan_payload,
+};
 use std::hint::black_box;
 use std::net::IpAddr;
 
@@ -81,6 +86,15 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             for p in &packets {
                 let _ = black_box(decode_vxlan_payload(black_box(p), Some(source)));
+            }
+        })
+    });
+    // The same decode through the lax etherparse path alone (no strict fast
+    // path): the baseline the fast path is measured against.
+    g.bench_function("decode_etherparse_only", |b| {
+        b.iter(|| {
+            for p in &packets {
+                let _ = black_box(decode_vxlan_payload_lax_only(black_box(p), Some(source)));
             }
         })
     });

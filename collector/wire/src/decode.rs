@@ -1,5 +1,8 @@
 //! From bytes to a [`Decoded`] row: tunnel, then Ethernet, VLAN, IP, transport.
+//! Each frame is tried on the strict fast path ([`crate::strict`]) first, then
+//! on the lax path here (etherparse for the IP layer), which keeps what it can.
 
+use crate::strict;
 use crate::{Anomalies, Anomaly, CommunityId, Direction, DropReason, FlowKey, VxlanPacket};
 use etherparse::{LaxIpSlice, err::ip::LaxHeaderSliceError};
 use std::net::IpAddr;
@@ -186,18 +189,41 @@ pub fn decode(
     bytes: &[u8],
     orig_len: Option<u32>,
 ) -> Result<Decoded<'_>, DropReason> {
+    decode_with::<true>(input, bytes, orig_len)
+}
+
+/// [`decode`] through the lax etherparse path alone, without the strict
+/// fast path: the same result, slower. For the fuzz target that compares the
+/// two paths; not part of the API.
+#[doc(hidden)]
+pub fn decode_lax_only(
+    input: Input,
+    bytes: &[u8],
+    orig_len: Option<u32>,
+) -> Result<Decoded<'_>, DropReason> {
+    decode_with::<false>(input, bytes, orig_len)
+}
+
+/// [`decode`]. `STRICT` says whether the strict fast path ([`strict`]) is
+/// tried before the lax etherparse path; the result is the same either way
+/// (the switch is for the test and the benchmark that compare the paths).
+pub(crate) fn decode_with<const STRICT: bool>(
+    input: Input,
+    bytes: &[u8],
+    orig_len: Option<u32>,
+) -> Result<Decoded<'_>, DropReason> {
     match input {
-        Input::VxlanPayload => decode_vxlan_payload(bytes, None),
-        Input::OuterFrame => decode_outer_frame(bytes, orig_len),
-        Input::Ethernet => decode_ethernet(bytes, orig_len),
-        Input::Capture => match decode_outer_frame(bytes, orig_len) {
+        Input::VxlanPayload => decode_vxlan::<STRICT>(bytes, None, None),
+        Input::OuterFrame => decode_outer_frame_with::<STRICT>(bytes, orig_len),
+        Input::Ethernet => decode_ethernet_with::<STRICT>(bytes, orig_len, OrigLen::Exact),
+        Input::Capture => match decode_outer_frame_with::<STRICT>(bytes, orig_len) {
             // Not a recognizable tunnel: keep it as the plain frame it is.
             Err(
                 DropReason::OuterNotVxlan
                 | DropReason::OuterMalformed
                 | DropReason::VxlanNoVni
                 | DropReason::VxlanTooShort,
-            ) => decode_ethernet(bytes, orig_len),
+            ) => decode_ethernet_with::<STRICT>(bytes, orig_len, OrigLen::Exact),
             other => other,
         },
     }
@@ -209,10 +235,22 @@ pub fn decode_vxlan_payload(
     bytes: &[u8],
     source: Option<IpAddr>,
 ) -> Result<Decoded<'_>, DropReason> {
-    decode_vxlan(bytes, source, None)
+    decode_vxlan::<true>(bytes, source, None)
 }
 
-fn decode_vxlan(
+/// [`decode_vxlan_payload`] through the lax etherparse path alone, without
+/// the strict fast path: the same result, slower. For the benchmark that
+/// compares the two paths (the mirror source is set, as in the collector);
+/// not part of the API.
+#[doc(hidden)]
+pub fn decode_vxlan_payload_lax_only(
+    bytes: &[u8],
+    source: Option<IpAddr>,
+) -> Result<Decoded<'_>, DropReason> {
+    decode_vxlan::<false>(bytes, source, None)
+}
+
+fn decode_vxlan<const STRICT: bool>(
     bytes: &[u8],
     source: Option<IpAddr>,
     inner_orig_len: Option<u32>,
@@ -221,27 +259,40 @@ fn decode_vxlan(
     if !vx.vni_valid() {
         return Err(DropReason::VxlanNoVni);
     }
+    let tunnel = |d: &mut Decoded<'_>| {
+        if vx.reserved_bits_set() {
+            d.anomalies.insert(Anomaly::VxlanReservedBits);
+        }
+        d.mirror = Mirror {
+            source,
+            vni: Some(vx.vni()),
+        };
+    };
     // The inner frame's length in the outer record is that of the mirrored
     // copy, which AWS may have cut (packet length option): the IP header's
     // length is the better witness of the original, so both are weighed.
-    let mut d = decode_ethernet_with(
-        &bytes[VxlanPacket::<&[u8]>::HEADER_LEN..],
-        inner_orig_len,
-        OrigLen::AtLeast,
-    )?;
-    if vx.reserved_bits_set() {
-        d.anomalies.insert(Anomaly::VxlanReservedBits);
+    let frame = &bytes[VxlanPacket::<&[u8]>::HEADER_LEN..];
+    // The fast path returns from here, so that the row is written once.
+    if STRICT && let Some(mut d) = strict::decode_ethernet(frame, inner_orig_len, OrigLen::AtLeast)
+    {
+        tunnel(&mut d);
+        return Ok(d);
     }
-    d.mirror = Mirror {
-        source,
-        vni: Some(vx.vni()),
-    };
+    let mut d = decode_ethernet_lax(frame, inner_orig_len, OrigLen::AtLeast)?;
+    tunnel(&mut d);
     Ok(d)
 }
 
 /// Decodes a whole captured outer frame (Ethernet / IP / UDP 4789 / VXLAN).
 pub fn decode_outer_frame(bytes: &[u8], orig_len: Option<u32>) -> Result<Decoded<'_>, DropReason> {
-    let outer = match decode_ethernet(bytes, orig_len) {
+    decode_outer_frame_with::<true>(bytes, orig_len)
+}
+
+fn decode_outer_frame_with<const STRICT: bool>(
+    bytes: &[u8],
+    orig_len: Option<u32>,
+) -> Result<Decoded<'_>, DropReason> {
+    let outer = match decode_ethernet_with::<STRICT>(bytes, orig_len, OrigLen::Exact) {
         Ok(d) => d,
         Err(_) => return Err(DropReason::OuterMalformed),
     };
@@ -263,12 +314,12 @@ pub fn decode_outer_frame(bytes: &[u8], orig_len: Option<u32>) -> Result<Decoded
     let vxlan = bytes.get(start..).ok_or(DropReason::OuterMalformed)?;
     let inner_start = u32::try_from(start + VxlanPacket::<&[u8]>::HEADER_LEN).unwrap_or(u32::MAX);
     let inner_orig = orig_len.map(|o| o.saturating_sub(inner_start));
-    decode_vxlan(vxlan, outer.src_ip, inner_orig)
+    decode_vxlan::<STRICT>(vxlan, outer.src_ip, inner_orig)
 }
 
 /// How a known original length is used.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum OrigLen {
+pub(crate) enum OrigLen {
     /// It is the frame's length on the wire (a capture record's `len`).
     Exact,
     /// A lower bound: the IP header may show a longer original.
@@ -280,10 +331,23 @@ enum OrigLen {
 /// cut): it is then the `wire_len`, whatever the IP header claims (without
 /// it, the IP header's length is the best estimate).
 pub fn decode_ethernet(frame: &[u8], orig_len: Option<u32>) -> Result<Decoded<'_>, DropReason> {
-    decode_ethernet_with(frame, orig_len, OrigLen::Exact)
+    decode_ethernet_with::<true>(frame, orig_len, OrigLen::Exact)
 }
 
-fn decode_ethernet_with(
+fn decode_ethernet_with<const STRICT: bool>(
+    frame: &[u8],
+    orig_len: Option<u32>,
+    how: OrigLen,
+) -> Result<Decoded<'_>, DropReason> {
+    if STRICT && let Some(d) = strict::decode_ethernet(frame, orig_len, how) {
+        return Ok(d);
+    }
+    decode_ethernet_lax(frame, orig_len, how)
+}
+
+/// The lax path: keeps whatever etherparse can slice of a cut or odd frame
+/// and says what is odd about it.
+fn decode_ethernet_lax(
     frame: &[u8],
     orig_len: Option<u32>,
     how: OrigLen,

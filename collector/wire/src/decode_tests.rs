@@ -542,3 +542,122 @@ fn regression_ipv6_extension_iterator() {
     let d = decode(Input::VxlanPayload, &bytes, None).expect("kept");
     assert_eq!(d.ip_version, Some(6));
 }
+
+/// The strict fast path either declines or gives exactly what the lax
+/// etherparse path gives: every input shape, with and without an original
+/// length, the whole result (every field, the anomalies, the drop reason)
+/// and the counters it adds to. Returns whether the fast path took the
+/// bytes as a plain Ethernet frame.
+fn paths_agree(bytes: &[u8], orig_len: Option<u32>) -> Result<bool, TestCaseError> {
+    use super::{OrigLen, decode_ethernet_lax, decode_vxlan, decode_with};
+    for input in [
+        Input::VxlanPayload,
+        Input::OuterFrame,
+        Input::Ethernet,
+        Input::Capture,
+    ] {
+        let fast = decode_with::<true>(input, bytes, orig_len);
+        let lax = decode_with::<false>(input, bytes, orig_len);
+        prop_assert_eq!(&fast, &lax, "{:?}", input);
+        let (mut a, mut b) = (DecodeStats::default(), DecodeStats::default());
+        a.record(&fast);
+        b.record(&lax);
+        prop_assert_eq!(a, b);
+    }
+    let source = Some(ip("10.0.3.7"));
+    prop_assert_eq!(
+        decode_vxlan::<true>(bytes, source, orig_len),
+        decode_vxlan::<false>(bytes, source, orig_len)
+    );
+    let mut taken = false;
+    for how in [OrigLen::Exact, OrigLen::AtLeast] {
+        if let Some(d) = crate::strict::decode_ethernet(bytes, orig_len, how) {
+            prop_assert_eq!(Ok(d), decode_ethernet_lax(bytes, orig_len, how));
+            taken = true;
+        }
+    }
+    Ok(taken)
+}
+
+fn arb_vlans() -> impl Strategy<Value = [Option<u16>; 2]> {
+    prop_oneof![
+        Just([None, None]),
+        (0u16..4096).prop_map(|v| [Some(v), None]),
+        (0u16..4096, 0u16..4096).prop_map(|(a, b)| [Some(a), Some(b)]),
+    ]
+}
+
+fn arb_orig_len() -> impl Strategy<Value = Option<u32>> {
+    prop_oneof![
+        Just(None),
+        (0u32..3000).prop_map(Some),
+        Just(Some(u32::MAX))
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// Emitted frames (plain, as a VXLAN payload and as an outer frame),
+    /// then cut, then with a few bytes of the headers changed: the cut and
+    /// changed ones walk every check of the fast path.
+    #[test]
+    fn strict_path_agrees_with_lax_path(
+        (src, dst) in arb_ip_pair(),
+        transport in arb_transport(),
+        vlans in arb_vlans(),
+        tpid in prop_oneof![Just(0x8100u16), Just(0x88a8), Just(0x9100)],
+        ttl: u8,
+        payload in proptest::collection::vec(any::<u8>(), 0..300),
+        cut in proptest::option::of(0usize..400),
+        edits in proptest::collection::vec((0usize..80, any::<u8>()), 0..3),
+        orig_len in arb_orig_len(),
+    ) {
+        let repr = FrameRepr { src_mac: [2; 6], dst_mac: [3; 6], vlans, src, dst, ttl, transport, payload: &payload };
+        let mut f = frame(&repr);
+        if vlans[0].is_some() {
+            f[12..14].copy_from_slice(&tpid.to_be_bytes());
+        }
+        // A well-formed frame is the fast path's.
+        prop_assert!(paths_agree(&f, None)?, "fast path declined a well-formed frame");
+        if let Some(cut) = cut {
+            f.truncate(cut);
+        }
+        for &(at, byte) in &edits {
+            if let Some(b) = f.get_mut(at) {
+                *b = byte;
+            }
+        }
+        paths_agree(&f, orig_len)?;
+        let mut dgram = Vec::new();
+        emit_vxlan_payload(9, &f, &mut dgram);
+        paths_agree(&dgram, orig_len)?;
+        let mut outer = Vec::new();
+        emit_outer_frame(ip("10.0.3.7"), ip("10.0.0.1"), 50000, 9, &f, &mut outer).expect("emit");
+        paths_agree(&outer, orig_len)?;
+        for &(at, byte) in &edits {
+            if let Some(b) = outer.get_mut(at) {
+                *b = byte;
+            }
+        }
+        paths_agree(&outer, orig_len)?;
+    }
+
+    /// Random bytes behind a likely Ether type and IP first byte, and bytes
+    /// with no structure at all.
+    #[test]
+    fn strict_path_agrees_on_random_bytes(
+        ether_type in prop_oneof![Just(0x0800u16), Just(0x86dd), Just(0x8100), Just(0x88a8), any::<u16>()],
+        first in prop_oneof![Just(0x45u8), Just(0x60), Just(0x46), any::<u8>()],
+        rest in proptest::collection::vec(any::<u8>(), 0..120),
+        raw in proptest::collection::vec(any::<u8>(), 0..200),
+        orig_len in arb_orig_len(),
+    ) {
+        let mut f = vec![0u8; 12];
+        f.extend_from_slice(&ether_type.to_be_bytes());
+        f.push(first);
+        f.extend_from_slice(&rest);
+        paths_agree(&f, orig_len)?;
+        paths_agree(&raw, orig_len)?;
+    }
+}

@@ -33,21 +33,25 @@ impl<T: AsRef<[u8]>> VxlanPacket<T> {
     pub const HEADER_LEN: usize = field::PAYLOAD;
 
     /// Wraps `buffer` if it holds at least a whole VXLAN header.
+    #[inline]
     pub fn new_checked(buffer: T) -> Option<Self> {
         (buffer.as_ref().len() >= Self::HEADER_LEN).then_some(Self { buffer })
     }
 
     /// Flags byte (the `I` flag is 0x08).
+    #[inline]
     pub fn flags(&self) -> u8 {
         self.buffer.as_ref()[field::FLAGS]
     }
 
     /// Whether the `I` flag (VNI valid) is set.
+    #[inline]
     pub fn vni_valid(&self) -> bool {
         self.flags() & FLAG_I != 0
     }
 
     /// Whether any reserved bit (flags other than `I`, or a reserved field) is set.
+    #[inline]
     pub fn reserved_bits_set(&self) -> bool {
         let b = self.buffer.as_ref();
         b[field::FLAGS] & !FLAG_I != 0
@@ -56,12 +60,14 @@ impl<T: AsRef<[u8]>> VxlanPacket<T> {
     }
 
     /// The 24-bit VXLAN network identifier.
+    #[inline]
     pub fn vni(&self) -> u32 {
         let v = &self.buffer.as_ref()[field::VNI];
         u32::from_be_bytes([0, v[0], v[1], v[2]])
     }
 
     /// The encapsulated frame.
+    #[inline]
     pub fn payload(&self) -> &[u8] {
         &self.buffer.as_ref()[field::PAYLOAD..]
     }
