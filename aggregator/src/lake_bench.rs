@@ -289,7 +289,11 @@ async fn lake_bench() {
         ),
         (
             "sorted (mirror_source, src_ip, dst_ip, ts), 2048-row/128 KiB pages",
-            sorted(&["mirror_source", "src_ip", "dst_ip", "ts"], 2048, 128 << 10),
+            sorted(
+                &["mirror_source", "src_ip", "dst_ip", "ts"],
+                2048,
+                128 << 10,
+            ),
         ),
         (
             "sorted (mirror_source, src_ip, dst_ip, ts), 2048-row/64 KiB pages",

@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${1:-bench-out}; shift || true
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mirrorlake/target}"
-cargo build --release --locked --workspace --bins
+cargo build --release --locked --workspace --all-targets   # the same features as test.sh: no rebuild
 venv=${XDG_CACHE_HOME:-$HOME/.cache}/mirrorlake/venv-bench
 # The versions the CI test pins (collector/tests/loadtest.rs).
 "$venv/bin/python" -c 'import pyarrow, matplotlib' 2>/dev/null || {
