@@ -147,13 +147,7 @@ pub fn receive_loop(
                     .inc_by(u64::from(kd.wrapping_sub(last_kernel_drops)));
                 last_kernel_drops = kd;
             }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock
-                        | std::io::ErrorKind::TimedOut
-                        | std::io::ErrorKind::Interrupted
-                ) => {}
+            Err(e) if udp::is_idle(&e) => {}
             Err(e) => {
                 tracing::warn!(error = %e, "recvmmsg failed");
                 std::thread::sleep(Duration::from_millis(10));

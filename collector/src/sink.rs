@@ -41,13 +41,7 @@ pub fn run(listen: SocketAddr) -> Result<()> {
                     bytes += d.data.len() as u64;
                 }
             }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock
-                        | std::io::ErrorKind::TimedOut
-                        | std::io::ErrorKind::Interrupted
-                ) => {}
+            Err(e) if udp::is_idle(&e) => {}
             Err(e) => return Err(e.into()),
         }
         if stopping || last.elapsed() >= Duration::from_millis(100) {

@@ -6,7 +6,7 @@
 
 use crate::cluster::loadtest_bin;
 use crate::e2e::{Collector, dropped_total, metric};
-use crate::support::{self, query_csv};
+use crate::support;
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -22,11 +22,7 @@ fn json_of(out: std::process::Output, what: &str) -> Value {
 }
 
 fn count(lake: &Path, sql: &str) -> u64 {
-    query_csv(lake, sql)
-        .lines()
-        .nth(1)
-        .and_then(|l| l.trim().parse().ok())
-        .unwrap_or_else(|| panic!("a count from {sql}"))
+    u64::try_from(support::query_count(lake, sql)).expect("a count is not negative")
 }
 
 /// 20,000 packets of the default mix at 4,000/s, `verify --follow` running

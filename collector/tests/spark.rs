@@ -22,7 +22,7 @@
 //! unless `MIRRORLAKE_REQUIRE_SPARK=1`, which makes that a failure too.
 
 use crate::s3::write_pcap;
-use crate::support::{aggregator_bin, import, python_venv, query_csv, repo_root};
+use crate::support::{aggregator_bin, import, python_venv, query_count, repo_root};
 use mirrorlake_wire::{FrameRepr, TransportRepr, emit_outer_frame};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -136,15 +136,6 @@ fn write_forensic_pcap(path: &Path) -> usize {
     n
 }
 
-/// The single number a `SELECT count(*) AS n ...` returns.
-fn count(lake: &Path, sql: &str) -> i64 {
-    query_csv(lake, sql)
-        .lines()
-        .nth(1)
-        .and_then(|l| l.trim().parse().ok())
-        .unwrap_or_else(|| panic!("a count from {sql}"))
-}
-
 #[test]
 fn spark_sql_runs_the_athena_ddl_and_named_queries_like_mirrorlake() {
     let required = std::env::var("MIRRORLAKE_REQUIRE_SPARK").is_ok_and(|v| v == "1");
@@ -169,9 +160,9 @@ fn spark_sql_runs_the_athena_ddl_and_named_queries_like_mirrorlake() {
     let fixture = write_forensic_pcap(&forensic);
     let lake = dir.path().join("lake");
     import(&lake, "spark", &[bulk, forensic]);
-    let packets = count(&lake, "SELECT count(*) AS n FROM packets");
+    let packets = query_count(&lake, "SELECT count(*) AS n FROM packets");
     assert_eq!(packets, 3000 + fixture as i64, "every packet imported");
-    let flows = count(&lake, "SELECT count(*) AS n FROM flows");
+    let flows = query_count(&lake, "SELECT count(*) AS n FROM flows");
     assert!(flows > 0, "the import wrote flows");
 
     // `ddl` prints S3 locations only (Athena reads S3); the script makes the

@@ -83,6 +83,15 @@ pub fn query_csv(lake: &Path, sql: &str) -> String {
     String::from_utf8(out.stdout).expect("utf8")
 }
 
+/// The single number a `SELECT count(*) ...` over `lake` returns.
+pub fn query_count(lake: &Path, sql: &str) -> i64 {
+    query_csv(lake, sql)
+        .lines()
+        .nth(1)
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or_else(|| panic!("a count from {sql}"))
+}
+
 /// The python of a cached venv `~/.cache/mirrorlake/<name>` (or under
 /// `$XDG_CACHE_HOME`) holding `packages`, made when `check` (python code
 /// that exits 0 when the venv is ready) fails.

@@ -590,19 +590,7 @@ impl Traffic {
             Dir::ToServer => (s.client, s.server),
             Dir::ToClient => (s.server, s.client),
         };
-        self.frame.clear();
-        let repr = FrameRepr {
-            src_mac: [2, 0, 0, 0, 0, 1 + s.src_idx],
-            dst_mac: [2, 0, 0, 0, 0, 0],
-            vlans: s.vlans,
-            src,
-            dst,
-            ttl: 64,
-            transport,
-            payload: &self.payload,
-        };
-        // Same families and in-range VLAN ids by construction.
-        let _ = repr.emit(&mut self.frame);
+        self.build_frame(s, src, dst, transport);
         let (protocol, ports) = match transport {
             TransportRepr::Tcp {
                 src_port, dst_port, ..
@@ -622,6 +610,23 @@ impl Traffic {
         };
         self.finish(s, id, kind, aws_source_port(&key), out);
         len
+    }
+
+    /// Emits the frame of session `s` carrying `self.payload` into `self.frame`.
+    fn build_frame(&mut self, s: &Session, src: IpAddr, dst: IpAddr, transport: TransportRepr) {
+        self.frame.clear();
+        let repr = FrameRepr {
+            src_mac: [2, 0, 0, 0, 0, 1 + s.src_idx],
+            dst_mac: [2, 0, 0, 0, 0, 0],
+            vlans: s.vlans,
+            src,
+            dst,
+            ttl: 64,
+            transport,
+            payload: &self.payload,
+        };
+        // Same families and in-range VLAN ids by construction.
+        let _ = repr.emit(&mut self.frame);
     }
 
     /// Wraps `self.frame` (truncated if the session says so) into `out`.
@@ -676,21 +681,11 @@ impl Traffic {
             write_tag(&mut self.payload[at..], self.mix.run_id, id);
         }
         let ports = (self.rng.random_range(32768..61000), 4500);
-        self.frame.clear();
-        let _ = FrameRepr {
-            src_mac: [2, 0, 0, 0, 0, 1 + s.src_idx],
-            dst_mac: [2, 0, 0, 0, 0, 0],
-            vlans: s.vlans,
-            src,
-            dst,
-            ttl: 64,
-            transport: TransportRepr::Udp {
-                src_port: ports.0,
-                dst_port: ports.1,
-            },
-            payload: &self.payload,
-        }
-        .emit(&mut self.frame);
+        let udp = TransportRepr::Udp {
+            src_port: ports.0,
+            dst_port: ports.1,
+        };
+        self.build_frame(&s, src, dst, udp);
         let l2 = 14 + 4 * s.vlans.iter().flatten().count();
         let Ok((mut header, _)) = Ipv4Header::from_slice(&self.frame[l2..]) else {
             return;

@@ -28,6 +28,17 @@ pub fn rmem_max() -> Option<usize> {
         .ok()
 }
 
+/// A receive error that only means "nothing arrived in time" or "interrupted":
+/// the loop goes on.
+pub fn is_idle(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock
+            | std::io::ErrorKind::TimedOut
+            | std::io::ErrorKind::Interrupted
+    )
+}
+
 /// Opens one receive socket on `addr` with SO_REUSEPORT so several can share it.
 pub fn bind(addr: SocketAddr, rcvbuf: usize, read_timeout: Duration) -> Result<RecvSocket> {
     let domain = if addr.is_ipv4() {
