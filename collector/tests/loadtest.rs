@@ -69,20 +69,15 @@ fn the_generated_mix_is_verified_exactly_with_its_latencies() {
         assert_eq!(v[k].as_u64(), Some(want), "{k}: {v}");
     }
     // Per VNI and source, verify counts what send sent.
-    for (key, sent_key) in [("per_vni", "per_vni"), ("per_source", "per_source")] {
-        let got: Vec<(String, u64)> = v[key]
-            .as_object()
+    let counts = |m: &Value| -> Vec<(String, u64)> {
+        m.as_object()
             .expect("map")
             .iter()
             .map(|(k, n)| (k.clone(), n.as_u64().expect("n")))
-            .collect();
-        let want: Vec<(String, u64)> = sent[sent_key]
-            .as_object()
-            .expect("map")
-            .iter()
-            .map(|(k, n)| (k.clone(), n.as_u64().expect("n")))
-            .collect();
-        assert_eq!(got, want, "{key}");
+            .collect()
+    };
+    for key in ["per_vni", "per_source"] {
+        assert_eq!(counts(&v[key]), counts(&sent[key]), "{key}");
     }
     for l in ["send_to_arrival", "send_to_queryable"] {
         let p50 = v[l]["p50_ms"].as_f64().unwrap_or(-1.0);
