@@ -613,7 +613,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     };
     let goals = goals(&summary, &steps, writer.as_ref());
     let report = Report {
-        date: chrono_free_date(),
+        date: mirrorlake_lake::PartitionKey::of_us(crate::traffic::now_us()).dt(),
         machine: machine(),
         command: std::env::args().collect::<Vec<_>>().join(" "),
         seconds_per_step: args.seconds,
@@ -828,24 +828,6 @@ fn machine() -> serde_json::Value {
     })
 }
 
-/// Today as YYYY-MM-DD (UTC), without a date crate.
-fn chrono_free_date() -> String {
-    let days = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() / 86_400) as i64;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
 /// Our Arrow-to-Parquet writer against pyarrow on the same batches.
 fn writer_comparison(
     python: &Path,
@@ -969,14 +951,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_metrics_and_dates() {
+    fn reads_metrics() {
         let page = "# HELP x\nmirrorlake_packets_received_total 12\nmirrorlake_packets_received_totals 5\nmirrorlake_drops_total{reason=\"a\"} 2\nmirrorlake_drops_total{reason=\"b\"} 3\n";
         assert_eq!(metric(page, "mirrorlake_packets_received_total"), Some(12));
         assert_eq!(metric(page, "mirrorlake_drops_total"), Some(5));
         assert_eq!(metric(page, "nothing"), None);
-        let d = chrono_free_date();
-        assert_eq!(d.len(), 10);
-        assert!(d.as_str() > "2026-01-01");
     }
 
     fn step(system: System, rate: f64, lost: u64, cpu: f64) -> Step {

@@ -70,8 +70,8 @@ pub struct Tally {
     pub sent: u64,
     /// UDP payload bytes (VXLAN + inner frames) sent.
     pub bytes: u64,
-    /// Packets per mirror source.
-    pub per_source: BTreeMap<String, u64>,
+    /// Packets per mirror source (keys printed as addresses).
+    pub per_source: BTreeMap<IpAddr, u64>,
     /// Packets per VNI.
     pub per_vni: BTreeMap<u32, u64>,
     /// Packets per kind (tcp, dns, icmp, fragment; replay: replayed).
@@ -159,17 +159,8 @@ impl<'t> Sender<'t> {
         self.tally.sent += 1;
         self.tally.bytes += datagram.len() as u64;
         *self.tally.per_vni.entry(vni).or_default() += 1;
+        *self.tally.per_source.entry(source).or_default() += 1;
         Ok(())
-    }
-
-    fn count_source(&mut self, source: IpAddr) {
-        // One String per source, not per packet.
-        match self.tally.per_source.get_mut(&source.to_string()) {
-            Some(n) => *n += 1,
-            None => {
-                self.tally.per_source.insert(source.to_string(), 1);
-            }
-        }
     }
 
     fn flush(&mut self) -> Result<()> {
@@ -270,7 +261,6 @@ pub fn send_generated(
                     for i in 0..mine {
                         traffic.next_into(&mut g);
                         sender.push(g.source, g.source_port, g.vni, &g.datagram)?;
-                        sender.count_source(g.source);
                         let t = &mut sender.tally;
                         *t.per_kind.entry(g.kind.name().to_owned()).or_default() += 1;
                         t.ipv6 += u64::from(g.ipv6);
@@ -379,7 +369,6 @@ pub fn send_replay(
             datagram.clear();
             emit_vxlan_payload(vni, frame, &mut datagram);
             sender.push(source, port, vni, &datagram)?;
-            sender.count_source(source);
             *sender.tally.per_kind.entry("replayed".into()).or_default() += 1;
             if sender.tally.sent.is_multiple_of(16) {
                 pacer.pace(&mut sender)?;

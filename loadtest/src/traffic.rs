@@ -233,10 +233,15 @@ pub fn parse_tag(bytes: &[u8]) -> Option<(u32, u64, i64)> {
     Some((run, id, sent))
 }
 
-fn write_tag(out: &mut [u8], run_id: u32, id: u64) {
-    let now = SystemTime::now()
+/// Now, microseconds since the Unix epoch (the tags' and verify's clock).
+pub fn now_us() -> i64 {
+    SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
+fn write_tag(out: &mut [u8], run_id: u32, id: u64) {
+    let now = now_us();
     out[..4].copy_from_slice(TAG);
     out[4..8].copy_from_slice(&run_id.to_be_bytes());
     out[8..16].copy_from_slice(&id.to_be_bytes());

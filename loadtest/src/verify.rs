@@ -12,7 +12,7 @@
 //! found or the time is up, so verify can run beside a send.
 
 use crate::send::Replay;
-use crate::traffic::{TAG, parse_tag};
+use crate::traffic::{TAG, now_us, parse_tag};
 use anyhow::{Context, Result};
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Int32Type, TimestampMicrosecondType};
@@ -25,7 +25,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// Percentiles of a latency, milliseconds.
 #[derive(Debug, Default, Serialize, PartialEq, Clone, Copy)]
@@ -221,12 +221,6 @@ fn tag_of(frame: &[u8], run_id: u32) -> Option<(u64, i64)> {
     let at = frame.windows(8).position(|w| w == needle)?;
     let (_, id, sent) = parse_tag(&frame[at..])?;
     Some((id, sent))
-}
-
-fn now_us() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64)
 }
 
 /// Reads the files of the packets table not read yet.
