@@ -66,6 +66,23 @@ pub struct Options {
     pub owner: String,
 }
 
+impl Options {
+    /// `compact`'s defaults: hours closed before `closed_before_us`, merged
+    /// into files of about `target_file_bytes`; files under 3/4 of that are
+    /// small and merged; the writers' encoding; no dry run.
+    pub fn new(closed_before_us: i64, target_file_bytes: usize, owner: impl Into<String>) -> Self {
+        Self {
+            closed_before_us,
+            target_file_bytes,
+            small_file_bytes: (target_file_bytes as u64 * 3).div_ceil(4),
+            files: FileConfig::default(),
+            dry_run: false,
+            stop_after: None,
+            owner: owner.into(),
+        }
+    }
+}
+
 /// A step of a partition's compaction, for [`Options::stop_after`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Step {

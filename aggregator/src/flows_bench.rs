@@ -294,15 +294,7 @@ async fn flows_bench() {
             let t = Instant::now();
             let written = write_day(&lake, &conns, age).await;
             if compacted {
-                let opts = crate::compact::Options {
-                    closed_before_us: i64::MAX,
-                    target_file_bytes: 128 << 20,
-                    small_file_bytes: 96 << 20,
-                    files: mirrorlake_lake::FileConfig::default(),
-                    dry_run: false,
-                    stop_after: None,
-                    owner: "bench".into(),
-                };
+                let opts = crate::compact::Options::new(i64::MAX, 128 << 20, "bench");
                 crate::compact::compact(&lake, &opts)
                     .await
                     .expect("compact");

@@ -109,23 +109,25 @@ struct CompactArgs {
 async fn compact_cmd(a: CompactArgs) -> Result<()> {
     anyhow::ensure!(a.target_file_mb > 0, "--target-file-mb must be at least 1");
     let lake = Lake::open(&a.lake)?;
+    let now = chrono::Utc::now().timestamp_micros();
+    // Per host: a run takes over the lock its host's previous (crashed) run
+    // left; the timer's oneshot unit never runs twice at once.
+    let owner = hostname::get()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    let defaults = compact::Options::new(
+        now - i64::from(a.settle_minutes) * 60_000_000,
+        a.target_file_mb << 20,
+        owner,
+    );
     let opts = compact::Options {
-        closed_before_us: chrono::Utc::now().timestamp_micros()
-            - i64::from(a.settle_minutes) * 60_000_000,
-        target_file_bytes: a.target_file_mb << 20,
         small_file_bytes: a
             .small_file_mb
-            .unwrap_or((a.target_file_mb as u64 * 3).div_ceil(4))
-            << 20,
-        files: mirrorlake_lake::FileConfig::default(),
+            .map_or(defaults.small_file_bytes, |mb| mb << 20),
         dry_run: a.dry_run,
         stop_after: a.stop_after,
-        // Per host: a run takes over the lock its host's previous (crashed)
-        // run left; the timer's oneshot unit never runs twice at once.
-        owner: hostname::get()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned(),
+        ..defaults
     };
     let reports = compact::compact(&lake, &opts).await?;
     for r in &reports {

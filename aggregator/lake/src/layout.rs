@@ -38,8 +38,18 @@ impl PartitionKey {
         format!("{:02}", self.start().hour())
     }
 
+    /// Its first instant, saturated to chrono's range: a bound far in the
+    /// future (`i64::MAX` µs is past year 262,142) names the last day chrono
+    /// knows, never 1970 (which once made `compact` with an open-ended bound
+    /// find no closed hour at all).
     fn start(&self) -> DateTime<chrono::Utc> {
-        DateTime::from_timestamp(self.epoch_hour.saturating_mul(3600), 0).unwrap_or_default()
+        DateTime::from_timestamp(self.epoch_hour.saturating_mul(3600), 0).unwrap_or(
+            if self.epoch_hour < 0 {
+                DateTime::<chrono::Utc>::MIN_UTC
+            } else {
+                DateTime::<chrono::Utc>::MAX_UTC
+            },
+        )
     }
 
     /// `dt=YYYY-MM-DD/hour=HH`.
@@ -75,5 +85,12 @@ mod tests {
         assert_eq!(PartitionKey::of_us(ts).hour(), "07");
         let f = PartitionKey::of_us(ts).folder(&Path::from("lake"), TABLE_PACKETS);
         assert_eq!(f.as_ref(), "lake/packets/dt=2024-03-05/hour=07");
+    }
+
+    #[test]
+    fn out_of_range_bounds_saturate() {
+        let (far, past) = (PartitionKey::of_us(i64::MAX), PartitionKey::of_us(i64::MIN));
+        assert_eq!(far.dt(), "262142-12-31"); // chrono's last day
+        assert!(far.dt().as_str() > "2026-01-15" && past.dt().as_str() < "1970-01-01");
     }
 }

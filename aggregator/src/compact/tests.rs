@@ -62,15 +62,7 @@ async fn small_files(lake: &Lake, hours: i64, files: usize, rows: usize) {
 }
 
 fn options(closed_before_us: i64) -> Options {
-    Options {
-        closed_before_us,
-        target_file_bytes: 128 << 20,
-        small_file_bytes: 96 << 20,
-        files: FileConfig::default(),
-        dry_run: false,
-        stop_after: None,
-        owner: "test".into(),
-    }
+    Options::new(closed_before_us, 128 << 20, "test")
 }
 
 async fn ints(lake: &Lake, q: &str) -> Vec<Vec<i64>> {
