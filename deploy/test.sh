@@ -9,9 +9,9 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mir
 say() { printf '\n\033[1m==> %s\033[0m\n' "$*" >&2; }
 t0=$SECONDS
 
-say "system packages the build and tests use (tshark, tcpdump, iperf3, dig, dnsmasq, curl, openssl, python venv, OpenSSL/zlib headers, Java)"
+say "system packages the build and tests use (tshark, tcpdump, iperf3, dig, dnsmasq, curl, openssl, zip, binutils, python venv, OpenSSL/zlib headers, Java)"
 need=()
-for p in tshark:tshark tcpdump:tcpdump iperf3:iperf3 dig:dnsutils dnsmasq:dnsmasq curl:curl editcap:tshark openssl:openssl; do
+for p in tshark:tshark tcpdump:tcpdump iperf3:iperf3 dig:dnsutils dnsmasq:dnsmasq curl:curl editcap:tshark openssl:openssl zip:zip unzip:unzip objcopy:binutils; do
   command -v "${p%%:*}" >/dev/null 2>&1 || need+=("${p#*:}")
 done
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)

@@ -768,6 +768,51 @@ mod runtime_api {
 /// The Lambda mode end to end: a state-change event enrolls that instance
 /// only, a scheduled event reconciles the rest, a foreign event is an
 /// invocation error; each invocation prints one EMF line with its counts.
+/// `deploy/enroll/package-lambda.sh` run twice on the test's binary: the
+/// two zips must be byte for byte the same (Terraform's `source_code_hash`
+/// changes only with the code) and hold one executable, `bootstrap`, at the
+/// root. Returns that `bootstrap`, unzipped.
+fn lambda_bootstrap() -> PathBuf {
+    let dir = std::env::temp_dir().join(unique("enroll-zip"));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let package = |name: &str| {
+        let zip = dir.join(name);
+        let out = Command::new("bash")
+            .arg(repo_root().join("deploy/enroll/package-lambda.sh"))
+            .args(["--binary", env!("CARGO_BIN_EXE_mirrorlake-enroll"), "--out"])
+            .arg(&zip)
+            .output()
+            .expect("run package-lambda.sh");
+        assert!(
+            out.status.success(),
+            "package-lambda.sh failed (zip, unzip and binutils are needed; deploy/test.sh installs them):\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::read(&zip).expect("zip")
+    };
+    let (a, b) = (package("a.zip"), package("b.zip"));
+    assert!(a == b, "the same binary must give the same zip");
+    let out = Command::new("unzip")
+        .arg("-Z1")
+        .arg(dir.join("a.zip"))
+        .output()
+        .expect("unzip -Z1");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "bootstrap");
+    let out = Command::new("unzip")
+        .args(["-q", "-o"])
+        .arg(dir.join("a.zip"))
+        .arg("-d")
+        .arg(&dir)
+        .output()
+        .expect("unzip");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir.join("bootstrap")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lambda_events_and_emf_metrics() {
     let Some(env) = moto_or_skip("lambda_events_and_emf_metrics") else {
@@ -797,7 +842,8 @@ async fn lambda_events_and_emf_metrics() {
         ));
     }
     let api = runtime_api::start(fake.clone()).await;
-    let mut c = Command::new(env!("CARGO_BIN_EXE_mirrorlake-enroll"));
+    // What Lambda runs: `bootstrap` out of the zip package-lambda.sh makes.
+    let mut c = Command::new(lambda_bootstrap());
     c.envs(w.env.iter().map(|(k, v)| (k, v)))
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("MIRRORLAKE_LOG", "warn")
