@@ -4,8 +4,7 @@
 use crate::support::{aggregator_bin, collector_bin};
 use mirrorlake_wire::{FrameRepr, TransportRepr, emit_vxlan_payload};
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -25,40 +24,12 @@ pub(crate) fn free_tcp_port() -> u16 {
         .port()
 }
 
-/// Minimal HTTP GET: (status, body).
-pub(crate) fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).ok()?;
-    let status = buf.split_whitespace().nth(1)?.parse().ok()?;
-    let body = buf
-        .split_once("\r\n\r\n")
-        .map(|x| x.1.to_owned())
-        .unwrap_or_default();
-    Some((status, body))
-}
+// The daemons' HTTP side, read as the benchmark harness reads it.
+pub(crate) use mirrorlake_ops::scrape::{get as http_get, series as metric};
 
 /// The sum of every `mirrorlake_packets_dropped_total{reason=...}` series.
 pub(crate) fn dropped_total(body: &str) -> u64 {
-    body.lines()
-        .filter(|l| l.starts_with("mirrorlake_packets_dropped_total{"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .map(|v| v as u64)
-        .sum()
-}
-
-pub(crate) fn metric(body: &str, name_and_labels: &str) -> Option<u64> {
-    body.lines()
-        .find(|l| l.starts_with(name_and_labels) && l[name_and_labels.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse::<f64>().ok())
-        .map(|v| v as u64)
+    mirrorlake_ops::scrape::total(body, "mirrorlake_packets_dropped_total").unwrap_or(0)
 }
 
 pub(crate) struct Collector {

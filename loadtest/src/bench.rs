@@ -26,9 +26,10 @@ use crate::send::{self, Rate};
 use crate::traffic::{Generated, Traffic};
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
+use mirrorlake_ops::scrape;
 use serde::Serialize;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -189,33 +190,6 @@ struct Env<'a> {
     dir: PathBuf,
 }
 
-fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: bench\r\n\r\n").ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    let status = text.split_whitespace().nth(1)?.parse().ok()?;
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())?;
-    Some((status, body))
-}
-
-/// The value of metric `name` (labels summed) in a Prometheus text page.
-fn metric(text: &str, name: &str) -> Option<u64> {
-    let mut found = None;
-    for line in text.lines() {
-        let Some(rest) = line.strip_prefix(name) else {
-            continue;
-        };
-        if !(rest.starts_with(' ') || rest.starts_with('{')) {
-            continue;
-        }
-        let v: f64 = line.rsplit(' ').next()?.parse().ok()?;
-        *found.get_or_insert(0) += v as u64;
-    }
-    found
-}
-
 impl Env<'_> {
     fn start(&self, system: System, port: u16, http_port: u16, step: usize) -> Result<Running> {
         let listen = SocketAddr::from(([127, 0, 0, 1], port));
@@ -325,7 +299,7 @@ impl Env<'_> {
                     .spawn()
                     .with_context(|| format!("start {}", self.collector.display()))?;
                 let up = wait_until(Duration::from_secs(60), || {
-                    matches!(http_get(http, "/healthz"), Some((200, _)))
+                    matches!(scrape::get(http, "/healthz"), Some((200, _)))
                 });
                 if up.is_err() {
                     let _ = process::terminate(&child);
@@ -353,12 +327,12 @@ impl Running {
         match self.system {
             System::Sink => Some(self.counted.load(Ordering::Relaxed)),
             System::Tcpdump => self.receiver.as_ref().and_then(|r| r.progress()),
-            System::Parquet => metric(
-                &http_get(self.http?, "/metrics")?.1,
+            System::Parquet => scrape::total(
+                &scrape::get(self.http?, "/metrics")?.1,
                 "mirrorlake_packets_received_total",
             ),
-            System::Kafka => metric(
-                &http_get(self.http?, "/metrics")?.1,
+            System::Kafka => scrape::total(
+                &scrape::get(self.http?, "/metrics")?.1,
                 "mirrorlake_rows_published_total",
             ),
         }
@@ -949,14 +923,6 @@ fn writer_comparison(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reads_metrics() {
-        let page = "# HELP x\nmirrorlake_packets_received_total 12\nmirrorlake_packets_received_totals 5\nmirrorlake_drops_total{reason=\"a\"} 2\nmirrorlake_drops_total{reason=\"b\"} 3\n";
-        assert_eq!(metric(page, "mirrorlake_packets_received_total"), Some(12));
-        assert_eq!(metric(page, "mirrorlake_drops_total"), Some(5));
-        assert_eq!(metric(page, "nothing"), None);
-    }
 
     fn step(system: System, rate: f64, lost: u64, cpu: f64) -> Step {
         Step {

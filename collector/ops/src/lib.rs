@@ -3,6 +3,8 @@
 //! and logging to stderr filtered by `MIRRORLAKE_LOG`.
 #![forbid(unsafe_code)]
 
+pub mod scrape;
+
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
