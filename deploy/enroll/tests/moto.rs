@@ -792,24 +792,24 @@ fn lambda_bootstrap() -> PathBuf {
     };
     let (a, b) = (package("a.zip"), package("b.zip"));
     assert!(a == b, "the same binary must give the same zip");
-    let out = Command::new("unzip")
-        .arg("-Z1")
-        .arg(dir.join("a.zip"))
-        .output()
-        .expect("unzip -Z1");
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "bootstrap");
-    let out = Command::new("unzip")
-        .args(["-q", "-o"])
-        .arg(dir.join("a.zip"))
-        .arg("-d")
-        .arg(&dir)
-        .output()
-        .expect("unzip");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let zip = dir.join("a.zip");
+    let unzip = |args: &[&std::ffi::OsStr]| {
+        let out = Command::new("unzip").args(args).output().expect("unzip");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(unzip(&["-Z1".as_ref(), zip.as_ref()]).trim(), "bootstrap");
+    unzip(&[
+        "-q".as_ref(),
+        "-o".as_ref(),
+        zip.as_ref(),
+        "-d".as_ref(),
+        dir.as_ref(),
+    ]);
     dir.join("bootstrap")
 }
 
