@@ -6,7 +6,7 @@
 //! Criterion reports time per packet (throughput in elements).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use mirrorlake_schema::{PacketBatchBuilder, RowMeta};
+use mirrorlake_schema::{Batcher, BatcherConfig, RowMeta};
 use mirrorlake_wire::{
     FrameRepr, TransportRepr, decode_vxlan_payload, decode_vxlan_payload_lax_only,
     emit_vxlan_payload,
@@ -107,16 +107,16 @@ fn bench(c: &mut Criterion) {
             }
         })
     });
-    let mut builder = PacketBatchBuilder::with_capacity("bench", 8192, 32 << 20);
+    // The collector's own batcher and limits (8,192 rows or 4 MiB a batch):
+    // batches are finished and dropped as the sink would.
+    let mut batcher = Batcher::new("bench", BatcherConfig::default());
+    let now = std::time::Instant::now();
     g.bench_function("decode+community_id+arrow_append", |b| {
         b.iter(|| {
             for p in &packets {
                 if let Ok(d) = decode_vxlan_payload(black_box(p), Some(source)) {
-                    builder.append(&d, RowMeta { ts_us: 1 });
+                    black_box(batcher.push(&d, RowMeta { ts_us: 1 }, now));
                 }
-            }
-            if builder.len() >= 8192 {
-                black_box(builder.finish());
             }
         })
     });

@@ -29,6 +29,9 @@ pub const ROW_OVERHEAD_BYTES: usize = 160;
 #[derive(Debug)]
 pub struct PacketBatchBuilder {
     collector_id: String,
+    /// The sizes given to [`with_capacity`](Self::with_capacity), restored
+    /// after every [`finish`](Self::finish).
+    capacity: (usize, usize),
     rows: usize,
     bytes: usize,
     ts: TimestampMicrosecondBuilder,
@@ -86,6 +89,7 @@ impl PacketBatchBuilder {
         let b = || BooleanBuilder::with_capacity(rows);
         Self {
             collector_id: collector_id.to_owned(),
+            capacity: (rows, frame_bytes),
             rows: 0,
             bytes: 0,
             ts: TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC"),
@@ -193,39 +197,44 @@ impl PacketBatchBuilder {
         if self.rows == 0 {
             return None;
         }
-        self.rows = 0;
-        self.bytes = 0;
+        // Arrow's builders give their buffers away on `finish` and start the
+        // next batch from empty ones, growing them again by reallocation
+        // (the frame column: copying megabytes per batch). A builder of the
+        // first one's sizes takes over instead.
+        let (rows, frame_bytes) = self.capacity;
+        let fresh = Self::with_capacity(&self.collector_id, rows, frame_bytes);
+        let mut full = std::mem::replace(self, fresh);
         let columns: Vec<ArrayRef> = vec![
-            Arc::new(self.ts.finish()),
-            Arc::new(self.collector.finish()),
-            Arc::new(self.mirror_source.finish()),
-            Arc::new(self.vni.finish()),
-            Arc::new(self.direction.finish()),
-            Arc::new(self.vlan_outer.finish()),
-            Arc::new(self.vlan_inner.finish()),
-            Arc::new(self.ether_type.finish()),
-            Arc::new(self.ip_version.finish()),
-            Arc::new(self.src_ip.finish()),
-            Arc::new(self.dst_ip.finish()),
-            Arc::new(self.protocol.finish()),
-            Arc::new(self.ttl.finish()),
-            Arc::new(self.frag_offset.finish()),
-            Arc::new(self.frag_more.finish()),
-            Arc::new(self.frag_id.finish()),
-            Arc::new(self.src_port.finish()),
-            Arc::new(self.dst_port.finish()),
-            Arc::new(self.tcp_flags.finish()),
-            Arc::new(self.tcp_seq.finish()),
-            Arc::new(self.tcp_ack.finish()),
-            Arc::new(self.tcp_window.finish()),
-            Arc::new(self.icmp_type.finish()),
-            Arc::new(self.icmp_code.finish()),
-            Arc::new(self.wire_len.finish()),
-            Arc::new(self.cap_len.finish()),
-            Arc::new(self.truncated.finish()),
-            Arc::new(self.community_id.finish()),
-            Arc::new(self.anomalies.finish()),
-            Arc::new(self.frame.finish()),
+            Arc::new(full.ts.finish()),
+            Arc::new(full.collector.finish()),
+            Arc::new(full.mirror_source.finish()),
+            Arc::new(full.vni.finish()),
+            Arc::new(full.direction.finish()),
+            Arc::new(full.vlan_outer.finish()),
+            Arc::new(full.vlan_inner.finish()),
+            Arc::new(full.ether_type.finish()),
+            Arc::new(full.ip_version.finish()),
+            Arc::new(full.src_ip.finish()),
+            Arc::new(full.dst_ip.finish()),
+            Arc::new(full.protocol.finish()),
+            Arc::new(full.ttl.finish()),
+            Arc::new(full.frag_offset.finish()),
+            Arc::new(full.frag_more.finish()),
+            Arc::new(full.frag_id.finish()),
+            Arc::new(full.src_port.finish()),
+            Arc::new(full.dst_port.finish()),
+            Arc::new(full.tcp_flags.finish()),
+            Arc::new(full.tcp_seq.finish()),
+            Arc::new(full.tcp_ack.finish()),
+            Arc::new(full.tcp_window.finish()),
+            Arc::new(full.icmp_type.finish()),
+            Arc::new(full.icmp_code.finish()),
+            Arc::new(full.wire_len.finish()),
+            Arc::new(full.cap_len.finish()),
+            Arc::new(full.truncated.finish()),
+            Arc::new(full.community_id.finish()),
+            Arc::new(full.anomalies.finish()),
+            Arc::new(full.frame.finish()),
         ];
         Some(RecordBatch::try_new(packet_schema(), columns))
     }
