@@ -29,9 +29,6 @@ pub const ROW_OVERHEAD_BYTES: usize = 160;
 #[derive(Debug)]
 pub struct PacketBatchBuilder {
     collector_id: String,
-    /// The sizes given to [`with_capacity`](Self::with_capacity), restored
-    /// after every [`finish`](Self::finish).
-    capacity: (usize, usize),
     rows: usize,
     bytes: usize,
     ts: TimestampMicrosecondBuilder,
@@ -89,7 +86,6 @@ impl PacketBatchBuilder {
         let b = || BooleanBuilder::with_capacity(rows);
         Self {
             collector_id: collector_id.to_owned(),
-            capacity: (rows, frame_bytes),
             rows: 0,
             bytes: 0,
             ts: TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC"),
@@ -199,10 +195,16 @@ impl PacketBatchBuilder {
         }
         // Arrow's builders give their buffers away on `finish` and start the
         // next batch from empty ones, growing them again by reallocation
-        // (the frame column: copying megabytes per batch). A builder of the
-        // first one's sizes takes over instead.
-        let (rows, frame_bytes) = self.capacity;
-        let fresh = Self::with_capacity(&self.collector_id, rows, frame_bytes);
+        // (the frame column: copying megabytes per batch). A builder sized
+        // like the batch just finished takes over instead: full batches at a
+        // steady rate never regrow, and a quiet collector's small batches
+        // (cut by age) do not each carry a full batch's allocation, which
+        // the lake writer counts when it cuts row groups.
+        let fresh = Self::with_capacity(
+            &self.collector_id,
+            self.rows,
+            self.frame.values_slice().len(),
+        );
         let mut full = std::mem::replace(self, fresh);
         let columns: Vec<ArrayRef> = vec![
             Arc::new(full.ts.finish()),
@@ -247,8 +249,9 @@ mod tests {
     use arrow::datatypes::{Int32Type, TimestampMicrosecondType};
     use mirrorlake_wire::{FrameRepr, TransportRepr, decode_vxlan_payload, emit_vxlan_payload};
 
-    #[test]
-    fn builds_a_batch_matching_the_schema() {
+    /// A DNS answer to the mirrored ENI 10.0.3.7 (VLAN 7, VNI 42): the
+    /// inner frame and its VXLAN payload.
+    fn dns_answer() -> (Vec<u8>, Vec<u8>) {
         let mut inner = Vec::new();
         FrameRepr {
             src_mac: [2; 6],
@@ -267,6 +270,37 @@ mod tests {
         .expect("emit");
         let mut dgram = Vec::new();
         emit_vxlan_payload(42, &inner, &mut dgram);
+        (inner, dgram)
+    }
+
+    /// A quiet collector's batches (a few rows, cut by age) after a full one
+    /// do not keep the full one's allocation: the lake writer counts it when
+    /// it cuts row groups (it once cut one every few such batches, and the
+    /// files grew tenfold).
+    #[test]
+    fn capacity_follows_the_last_batch() {
+        let (_, dgram) = dns_answer();
+        let d =
+            decode_vxlan_payload(&dgram, Some("10.0.3.7".parse().expect("ip"))).expect("decode");
+        let mut b = PacketBatchBuilder::with_capacity("c1", 8192, 4 << 20);
+        let mut batch = |rows: usize| {
+            for _ in 0..rows {
+                b.append(&d, RowMeta { ts_us: 1 });
+            }
+            b.finish().expect("rows").expect("valid")
+        };
+        let full = batch(8192).get_array_memory_size();
+        let _after_full = batch(2);
+        let quiet = batch(2).get_array_memory_size();
+        assert!(
+            quiet * 100 < full,
+            "a 2-row batch holds {quiet} B after an 8,192-row one of {full} B"
+        );
+    }
+
+    #[test]
+    fn builds_a_batch_matching_the_schema() {
+        let (inner, dgram) = dns_answer();
         let d =
             decode_vxlan_payload(&dgram, Some("10.0.3.7".parse().expect("ip"))).expect("decode");
 
