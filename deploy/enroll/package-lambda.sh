@@ -30,8 +30,8 @@ while (($#)); do
     *) die "unknown argument $1 (see --help)" ;;
   esac
 done
-for tool in zip readelf objcopy sha256sum; do
-  command -v "$tool" >/dev/null || die "$tool is needed (Debian: zip, binutils, coreutils)"
+for tool in zip readelf objcopy openssl base64; do
+  command -v "$tool" >/dev/null || die "$tool is needed (Debian: zip, binutils, openssl, coreutils)"
 done
 
 if [[ -z $binary ]]; then

@@ -765,9 +765,6 @@ mod runtime_api {
     }
 }
 
-/// The Lambda mode end to end: a state-change event enrolls that instance
-/// only, a scheduled event reconciles the rest, a foreign event is an
-/// invocation error; each invocation prints one EMF line with its counts.
 /// `deploy/enroll/package-lambda.sh` run twice on the test's binary: the
 /// two zips must be byte for byte the same (Terraform's `source_code_hash`
 /// changes only with the code) and hold one executable, `bootstrap`, at the
@@ -813,6 +810,9 @@ fn lambda_bootstrap() -> PathBuf {
     dir.join("bootstrap")
 }
 
+/// The Lambda mode end to end: a state-change event enrolls that instance
+/// only, a scheduled event reconciles the rest, a foreign event is an
+/// invocation error; each invocation prints one EMF line with its counts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lambda_events_and_emf_metrics() {
     let Some(env) = moto_or_skip("lambda_events_and_emf_metrics") else {
