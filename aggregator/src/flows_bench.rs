@@ -212,6 +212,23 @@ async fn write_day(lake: &Lake, conns: &[Conn], file_age: Duration) -> u64 {
     events.len() as u64
 }
 
+/// The one number a `SELECT count(*) ...` over the lake returns.
+async fn count(lake: &Lake, sql: &str) -> i64 {
+    use arrow::array::AsArray;
+    let batches = crate::query::run(lake, sql).await.expect(sql);
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    assert_eq!(rows, 1, "{sql}");
+    batches
+        .iter()
+        .find(|b| b.num_rows() > 0)
+        .and_then(|b| {
+            b.column(0)
+                .as_primitive_opt::<arrow::datatypes::Int64Type>()
+        })
+        .map(|a| a.value(0))
+        .unwrap_or_else(|| panic!("a count from {sql}"))
+}
+
 /// Compressed bytes of `columns` over every Parquet file under `dir`.
 fn column_bytes(dir: &std::path::Path, columns: &[&str]) -> Vec<i64> {
     use parquet::file::reader::FileReader;
@@ -309,14 +326,7 @@ async fn flows_bench() {
             let packet_bytes: u64 = parquet_files(&dir.path().join("packets")).iter().sum();
             let flow_files = parquet_files(&dir.path().join("flows"));
             let flow_bytes: u64 = flow_files.iter().sum();
-            let (flow_rows, _) = needle(&lake, "SELECT count(*) FROM flows").await;
-            assert_eq!(flow_rows, 1);
-            let rows = crate::query::run(&lake, "SELECT count(*) AS n FROM flows")
-                .await
-                .expect("count");
-            let flows_rows = arrow::util::pretty::pretty_format_batches(&rows)
-                .expect("fmt")
-                .to_string();
+            let flows_rows = count(&lake, "SELECT count(*) FROM flows").await;
             let (n_p, scanned_p) = needle(&lake, &on_packets).await;
             let (n_f, scanned_f) = needle(&lake, &on_flows).await;
             let same = {
@@ -334,10 +344,10 @@ async fn flows_bench() {
             assert!(same, "the two queries must give the same top talkers");
             assert_eq!(n_p, n_f);
             eprintln!(
-                "{what}: {written} packets written in {:.1?}; packets {packet_bytes} B, flows {flow_bytes} B in {} files, {}",
+                "{what}: {written} packets written in {:.1?}; packets {packet_bytes} B, flows {flow_bytes} B in {} files, {} flows rows",
                 t.elapsed(),
                 flow_files.len(),
-                flows_rows.lines().nth(3).unwrap_or_default().trim()
+                flows_rows
             );
             eprintln!(
                 "  top talkers per hour ({n_p} rows, identical): packets table read {scanned_p} B, flows table read {scanned_f} B: {:.1}x fewer",
@@ -354,22 +364,10 @@ async fn flows_bench() {
                          date_bin(INTERVAL '{minutes} minutes', window_start))"
                     )
                 };
-                let mut counts = Vec::new();
-                for minutes in [10, 60] {
-                    let b = crate::query::run(&lake, &coarser(minutes))
-                        .await
-                        .expect("coarser windows");
-                    counts.push(
-                        arrow::util::pretty::pretty_format_batches(&b)
-                            .expect("fmt")
-                            .to_string()
-                            .lines()
-                            .nth(3)
-                            .unwrap_or_default()
-                            .trim()
-                            .to_owned(),
-                    );
-                }
+                let counts = [
+                    count(&lake, &coarser(10)).await,
+                    count(&lake, &coarser(60)).await,
+                ];
                 eprintln!(
                     "  flows rows with 10-minute windows {}, with hourly ones {} ({written} packets)",
                     counts[0], counts[1]
