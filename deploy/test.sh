@@ -9,21 +9,16 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mir
 say() { printf '\n\033[1m==> %s\033[0m\n' "$*" >&2; }
 t0=$SECONDS
 
-say "system packages the build and tests use (tshark, tcpdump, iperf3, dig, dnsmasq, curl, openssl, zip, binutils, python venv, OpenSSL/zlib headers, Java)"
+say "system packages the build and tests use (deploy/tools.tsv: what is absent is installed)"
 need=()
-for p in tshark:tshark tcpdump:tcpdump iperf3:iperf3 dig:dnsutils dnsmasq:dnsmasq curl:curl editcap:tshark openssl:openssl zip:zip unzip:unzip objcopy:binutils; do
-  command -v "${p%%:*}" >/dev/null 2>&1 || need+=("${p#*:}")
-done
-python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
-# export/tail --filter load libpcap at run time (tcpdump and tshark depend on it too).
-ls /usr/lib/*/libpcap.so.0.8 /lib/*/libpcap.so.0.8 >/dev/null 2>&1 || need+=(libpcap0.8)
-# librdkafka is built from source by rdkafka-sys: a C toolchain, OpenSSL and zlib headers; Java runs Kafka.
-for h in /usr/include/openssl/ssl.h:libssl-dev /usr/include/zlib.h:zlib1g-dev; do
-  [[ -e ${h%%:*} ]] || need+=("${h#*:}")
-done
-for p in cc:build-essential make:make pkg-config:pkg-config java:default-jre-headless; do
-  command -v "${p%%:*}" >/dev/null 2>&1 || need+=("${p#*:}")
-done
+while IFS=$'\t' read -r what pkg; do
+  [[ -z $what || $what == \#* || $pkg == base || $pkg == project || $pkg == optional ]] && continue
+  case $what in
+    /*) compgen -G "$what" >/dev/null || need+=("$pkg") ;;
+    python:*) python3 -c "import ${what#python:}" 2>/dev/null || need+=("$pkg") ;;
+    *) command -v "$what" >/dev/null 2>&1 || need+=("$pkg") ;;
+  esac
+done <deploy/tools.tsv
 if ((${#need[@]})); then
   if [[ $(id -u) -eq 0 ]]; then
     export DEBIAN_FRONTEND=noninteractive
@@ -33,6 +28,9 @@ if ((${#need[@]})); then
     echo "missing packages (${need[*]}) and not root: the tests that need them will say SKIP" >&2
   fi
 fi
+say "every command the scripts and tests run is installed or part of the base system"
+python3 deploy/check-tools.py
+python3 deploy/check-tools.py --self-test
 
 say "Garage, the S3 server of the lake's round trips (built from crates.io once, cached)"
 bash deploy/local/garage.sh install
