@@ -24,9 +24,11 @@ variable "filter_rules" {
     Traffic Mirror filter rules. Each: rule_number (1-32766, unique per direction, lowest first; the first
     matching rule decides), direction (ingress|egress), action (accept|reject), protocol (IANA number
     0-255; null = all protocols), source_cidr_block and destination_cidr_block (required by AWS; defaults
-    0.0.0.0/0), optional source_port_range / destination_port_range ({from_port, to_port}, TCP(6) and
-    UDP(17) only), description. At most 10 rules per direction (an AWS quota). No rule in a direction
-    means nothing is mirrored in that direction. The default accepts everything both ways.
+    0.0.0.0/0; IPv4 or IPv6, both of one family: a rule matches one address family, so mirroring IPv6
+    needs its own rules with ::/0 or IPv6 blocks), optional source_port_range / destination_port_range
+    ({from_port, to_port}, TCP(6) and UDP(17) only), description. At most 10 rules per direction (an
+    AWS quota). No rule in a direction means nothing is mirrored in that direction. The default accepts
+    everything both ways, IPv4 (rules 100) and IPv6 (rules 200).
   EOT
   type = list(object({
     rule_number            = number
@@ -48,6 +50,9 @@ variable "filter_rules" {
   default = [
     { rule_number = 100, direction = "ingress", description = "accept all inbound" },
     { rule_number = 100, direction = "egress", description = "accept all outbound" },
+    # A rule matches one address family: without these, IPv6 traffic is not mirrored at all.
+    { rule_number = 200, direction = "ingress", source_cidr_block = "::/0", destination_cidr_block = "::/0", description = "accept all inbound IPv6" },
+    { rule_number = 200, direction = "egress", source_cidr_block = "::/0", destination_cidr_block = "::/0", description = "accept all outbound IPv6" },
   ]
 
   validation {
@@ -81,8 +86,14 @@ variable "filter_rules" {
   }
 
   validation {
-    condition     = alltrue([for r in var.filter_rules : can(cidrnetmask(r.source_cidr_block)) && can(cidrnetmask(r.destination_cidr_block))])
-    error_message = "filter_rules[*].source_cidr_block and destination_cidr_block must be IPv4 CIDR blocks (for example 0.0.0.0/0)."
+    # cidrhost, not cidrnetmask: cidrnetmask accepts IPv4 only and refused ::/0.
+    condition     = alltrue([for r in var.filter_rules : can(cidrhost(r.source_cidr_block, 0)) && can(cidrhost(r.destination_cidr_block, 0))])
+    error_message = "filter_rules[*].source_cidr_block and destination_cidr_block must be IPv4 or IPv6 CIDR blocks (for example 0.0.0.0/0 or ::/0)."
+  }
+
+  validation {
+    condition     = alltrue([for r in var.filter_rules : strcontains(r.source_cidr_block, ":") == strcontains(r.destination_cidr_block, ":")])
+    error_message = "filter_rules[*].source_cidr_block and destination_cidr_block must be of one address family (both IPv4 or both IPv6: set destination_cidr_block = \"::/0\" with an IPv6 source)."
   }
 
   validation {

@@ -14,8 +14,8 @@ run "defaults_accept_all_both_directions" {
   command = plan
 
   assert {
-    condition     = length(aws_ec2_traffic_mirror_filter_rule.this) == 2
-    error_message = "default filter must have one ingress and one egress rule"
+    condition     = length(aws_ec2_traffic_mirror_filter_rule.this) == 4
+    error_message = "default filter must have one ingress and one egress rule per address family"
   }
 
   assert {
@@ -26,13 +26,64 @@ run "defaults_accept_all_both_directions" {
       aws_ec2_traffic_mirror_filter_rule.this["egress-100"].rule_action == "accept" &&
       aws_ec2_traffic_mirror_filter_rule.this["egress-100"].destination_cidr_block == "0.0.0.0/0"
     )
-    error_message = "default rules must accept all traffic in both directions"
+    error_message = "default rules must accept all IPv4 traffic in both directions"
+  }
+
+  # Issue 23 (2): a rule matches one address family; without ::/0 rules no IPv6 packet is mirrored.
+  assert {
+    condition = alltrue([for k in ["ingress-200", "egress-200"] :
+      aws_ec2_traffic_mirror_filter_rule.this[k].rule_action == "accept" &&
+      aws_ec2_traffic_mirror_filter_rule.this[k].source_cidr_block == "::/0" &&
+      aws_ec2_traffic_mirror_filter_rule.this[k].destination_cidr_block == "::/0" &&
+      aws_ec2_traffic_mirror_filter_rule.this[k].protocol == null
+    ])
+    error_message = "default rules must accept all IPv6 traffic in both directions"
   }
 
   assert {
     condition     = aws_ec2_traffic_mirror_filter_rule.this["ingress-100"].protocol == null
     error_message = "default rules must not restrict the protocol"
   }
+}
+
+# Issue 23 (2): IPv6 CIDRs pass the validation (cidrnetmask refused them).
+run "ipv6_rules" {
+  command = plan
+
+  variables {
+    filter_rules = [
+      { rule_number = 10, direction = "ingress", source_cidr_block = "::/0", destination_cidr_block = "::/0" },
+      { rule_number = 10, direction = "egress", protocol = 6, source_cidr_block = "2600:1f18:1234:5600::/56", destination_cidr_block = "::/0" },
+    ]
+  }
+
+  assert {
+    condition = (
+      aws_ec2_traffic_mirror_filter_rule.this["ingress-10"].source_cidr_block == "::/0" &&
+      aws_ec2_traffic_mirror_filter_rule.this["egress-10"].source_cidr_block == "2600:1f18:1234:5600::/56"
+    )
+    error_message = "IPv6 rules must be rendered as given"
+  }
+}
+
+run "rejects_mixed_address_families" {
+  command = plan
+
+  variables {
+    filter_rules = [{ rule_number = 10, direction = "ingress", source_cidr_block = "::/0" }]
+  }
+
+  expect_failures = [var.filter_rules]
+}
+
+run "rejects_bad_cidr" {
+  command = plan
+
+  variables {
+    filter_rules = [{ rule_number = 10, direction = "ingress", source_cidr_block = "10.0.0.300/8" }]
+  }
+
+  expect_failures = [var.filter_rules]
 }
 
 run "one_session_per_source_eni" {
