@@ -13,9 +13,42 @@ data "aws_vpc" "this" {
   id = var.vpc_id
 }
 
+# Every subnet of the VPC: their IPv6 blocks (aws_vpc only reports the first IPv6 association; a
+# block without a subnet holds no address to mirror from).
+data "aws_subnets" "vpc" {
+  filter {
+    name   = "vpc-id"
+    values = [var.vpc_id]
+  }
+}
+
+data "aws_subnet" "vpc" {
+  for_each = toset(data.aws_subnets.vpc.ids)
+
+  id = each.value
+}
+
+# The NLB's subnets: its health checks come from its private addresses there.
+data "aws_subnet" "private" {
+  for_each = toset(var.private_subnet_ids)
+
+  id = each.value
+}
+
 locals {
-  vpc_cidr                  = data.aws_vpc.this.cidr_block
-  mirror_source_cidr_blocks = coalesce(var.mirror_source_cidr_blocks, [local.vpc_cidr])
+  # Every address of the VPC, not only its primary block: secondary IPv4 blocks
+  # (cidr_block_associations) and the IPv6 blocks.
+  vpc_ipv4_cidr_blocks = distinct(concat(
+    [data.aws_vpc.this.cidr_block],
+    [for a in data.aws_vpc.this.cidr_block_associations : a.cidr_block if a.state == "associated"],
+  ))
+  vpc_ipv6_cidr_blocks = distinct(compact(concat(
+    [data.aws_vpc.this.ipv6_cidr_block],
+    [for s in data.aws_subnet.vpc : s.ipv6_cidr_block],
+  )))
+  vpc_cidr_blocks           = concat(local.vpc_ipv4_cidr_blocks, local.vpc_ipv6_cidr_blocks)
+  nlb_subnet_cidr_blocks    = distinct([for s in data.aws_subnet.private : s.cidr_block])
+  mirror_source_cidr_blocks = coalesce(var.mirror_source_cidr_blocks, local.vpc_cidr_blocks)
   topic                     = "mirrorlake.packets"
   consumer_group            = "mirrorlake-aggregator"
   deregistration_delay      = 120
@@ -64,7 +97,7 @@ module "collectors" {
   target_group_arns            = [module.mirror_target.target_group_arn]
   mirror_source_cidr_blocks    = local.mirror_source_cidr_blocks
   health_check_port            = module.mirror_target.health_check_port
-  health_check_cidr_blocks     = [local.vpc_cidr]
+  health_check_cidr_blocks     = local.nlb_subnet_cidr_blocks
   deregistration_delay_seconds = local.deregistration_delay
   kafka_bootstrap_brokers      = module.msk.bootstrap_brokers_sasl_iam
   kafka_topic                  = local.topic

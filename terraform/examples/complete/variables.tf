@@ -21,7 +21,7 @@ variable "private_subnet_ids" {
 }
 
 variable "mirror_source_cidr_blocks" {
-  description = "CIDR blocks of the mirror sources (UDP 4789 into the collectors). null = the VPC's CIDR."
+  description = "CIDR blocks of the mirror sources (UDP 4789 into the collectors), IPv4 or IPv6. null = every block of the VPC: its primary and secondary IPv4 blocks and its subnets' IPv6 blocks."
   type        = list(string)
   default     = null
 }

@@ -98,6 +98,7 @@ resource "aws_security_group" "this" {
 }
 
 # The NLB preserves the client IP for UDP: mirrored packets arrive from the source ENIs' addresses.
+# Every block may be IPv4 or IPv6 (a rule takes one of cidr_ipv4 / cidr_ipv6).
 resource "aws_vpc_security_group_ingress_rule" "vxlan" {
   for_each = toset(var.mirror_source_cidr_blocks)
 
@@ -106,7 +107,8 @@ resource "aws_vpc_security_group_ingress_rule" "vxlan" {
   ip_protocol       = "udp"
   from_port         = var.vxlan_port
   to_port           = var.vxlan_port
-  cidr_ipv4         = each.value
+  cidr_ipv4         = strcontains(each.value, ":") ? null : each.value
+  cidr_ipv6         = strcontains(each.value, ":") ? each.value : null
 
   tags = var.tags
 }
@@ -119,7 +121,8 @@ resource "aws_vpc_security_group_ingress_rule" "health_cidr" {
   ip_protocol       = "tcp"
   from_port         = var.health_check_port
   to_port           = var.health_check_port
-  cidr_ipv4         = each.value
+  cidr_ipv4         = strcontains(each.value, ":") ? null : each.value
+  cidr_ipv6         = strcontains(each.value, ":") ? each.value : null
 
   tags = var.tags
 }

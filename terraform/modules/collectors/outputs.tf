@@ -62,3 +62,11 @@ output "metrics_log_group_name" {
   description = "Log group of the drop counters' embedded metric format records (per instance: query it with Logs Insights)."
   value       = aws_cloudwatch_log_group.prometheus.name
 }
+
+output "ingress_cidr_blocks" {
+  description = "CIDR blocks the security group admits, per port: vxlan (UDP from the mirror sources) and health (the health/metrics port: NLB health checks)."
+  value = {
+    vxlan  = sort(keys(aws_vpc_security_group_ingress_rule.vxlan))
+    health = sort(keys(aws_vpc_security_group_ingress_rule.health_cidr))
+  }
+}

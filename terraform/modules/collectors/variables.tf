@@ -138,12 +138,12 @@ variable "vxlan_port" {
 }
 
 variable "mirror_source_cidr_blocks" {
-  description = "CIDR blocks of the mirror sources. The NLB preserves the client IP for UDP, so the collectors see the mirrored ENIs' own addresses: UDP 4789 is allowed from these blocks."
+  description = "CIDR blocks of the mirror sources, IPv4 or IPv6: every block of their VPCs (secondary CIDRs included). The NLB preserves the client IP for UDP, so the collectors see the mirrored ENIs' own addresses: UDP 4789 is allowed from these blocks."
   type        = list(string)
 
   validation {
-    condition     = length(var.mirror_source_cidr_blocks) >= 1 && alltrue([for c in var.mirror_source_cidr_blocks : can(cidrnetmask(c))])
-    error_message = "mirror_source_cidr_blocks must hold at least one IPv4 CIDR block."
+    condition     = length(var.mirror_source_cidr_blocks) >= 1 && alltrue([for c in var.mirror_source_cidr_blocks : can(cidrhost(c, 0))])
+    error_message = "mirror_source_cidr_blocks must hold at least one CIDR block (IPv4 or IPv6)."
   }
 }
 
@@ -159,13 +159,13 @@ variable "health_check_port" {
 }
 
 variable "health_check_cidr_blocks" {
-  description = "CIDR blocks allowed to reach the health port, normally the VPC CIDR (NLB health checks come from the NLB's private addresses in its subnets)."
+  description = "CIDR blocks allowed to reach the health port (IPv4 or IPv6): the NLB's subnets' CIDR blocks (NLB health checks come from the NLB's private addresses in its subnets)."
   type        = list(string)
   default     = []
 
   validation {
-    condition     = alltrue([for c in var.health_check_cidr_blocks : can(cidrnetmask(c))])
-    error_message = "health_check_cidr_blocks must hold IPv4 CIDR blocks."
+    condition     = alltrue([for c in var.health_check_cidr_blocks : can(cidrhost(c, 0))])
+    error_message = "health_check_cidr_blocks must hold CIDR blocks (IPv4 or IPv6)."
   }
 }
 

@@ -10,13 +10,19 @@ mock_provider "aws" {
     defaults = { account_id = "111122223333" }
   }
   mock_data "aws_vpc" {
-    defaults = { cidr_block = "10.20.0.0/16" }
+    defaults = { cidr_block = "10.20.0.0/16", ipv6_cidr_block = "", cidr_block_associations = [] }
   }
   mock_data "aws_ssm_parameter" {
     defaults = { insecure_value = "ami-0123456789abcdef0" }
   }
   mock_data "aws_network_interfaces" {
     defaults = { ids = [] }
+  }
+  mock_data "aws_subnets" {
+    defaults = { ids = [] }
+  }
+  mock_data "aws_subnet" {
+    defaults = { cidr_block = "10.20.1.0/24", ipv6_cidr_block = "" }
   }
 }
 
@@ -101,6 +107,52 @@ run "whole_stack_plans" {
   assert {
     condition     = module.aggregators.kafka_group_arn == "arn:aws:kafka:ap-northeast-1:111122223333:group/mltest/0f0e0d0c-0b0a-0908-0706-050403020100-1/mirrorlake-aggregator"
     error_message = "aggregators may use only their consumer group"
+  }
+}
+
+# Issue 23 (4): every block of the VPC (secondary IPv4 associations, IPv6 blocks) is a mirror
+# source, not only the primary CIDR; health checks come from the NLB's subnets only.
+run "all_vpc_cidr_blocks" {
+  command = plan
+
+  override_data {
+    target = data.aws_vpc.this
+    values = {
+      cidr_block      = "10.20.0.0/16"
+      ipv6_cidr_block = "2600:1f18:1234:5600::/56"
+      cidr_block_associations = [
+        { association_id = "vpc-cidr-assoc-1", cidr_block = "10.20.0.0/16", state = "associated" },
+        { association_id = "vpc-cidr-assoc-2", cidr_block = "100.64.0.0/16", state = "associated" },
+        { association_id = "vpc-cidr-assoc-3", cidr_block = "10.99.0.0/16", state = "disassociated" },
+      ]
+    }
+  }
+
+  override_data {
+    target = data.aws_subnets.vpc
+    values = { ids = ["subnet-0123456789abcdef0", "subnet-0aaaaaaaaaaaaaaa9"] }
+  }
+
+  override_data {
+    target = data.aws_subnet.vpc["subnet-0aaaaaaaaaaaaaaa9"]
+    values = { cidr_block = "100.64.0.0/24", ipv6_cidr_block = "2600:1f18:abcd:ef00::/64" }
+  }
+
+  override_data {
+    target = data.aws_subnet.private["subnet-0123456789abcdef1"]
+    values = { cidr_block = "10.20.2.0/24" }
+  }
+
+  assert {
+    condition = module.collectors.ingress_cidr_blocks.vxlan == sort([
+      "10.20.0.0/16", "100.64.0.0/16", "2600:1f18:1234:5600::/56", "2600:1f18:abcd:ef00::/64",
+    ])
+    error_message = "UDP 4789 must be open from every associated IPv4 block and every IPv6 block of the VPC (got ${jsonencode(module.collectors.ingress_cidr_blocks.vxlan)})"
+  }
+
+  assert {
+    condition     = module.collectors.ingress_cidr_blocks.health == tolist(["10.20.1.0/24", "10.20.2.0/24"])
+    error_message = "the health port must be open from the NLB's subnets only (got ${jsonencode(module.collectors.ingress_cidr_blocks.health)})"
   }
 }
 

@@ -112,6 +112,32 @@ run "security_group_rules" {
   }
 }
 
+# Issue 23 (4): IPv6 blocks of the mirror sources' VPC are allowed too (the validation refused them).
+run "security_group_rules_ipv6" {
+  command = plan
+
+  variables {
+    mirror_source_cidr_blocks = ["10.0.0.0/16", "100.64.0.0/16", "2600:1f18:1234:5600::/56"]
+    health_check_cidr_blocks  = ["10.20.1.0/24", "2600:1f18:1234:5601::/64"]
+  }
+
+  assert {
+    condition = (
+      aws_vpc_security_group_ingress_rule.vxlan["10.0.0.0/16"].cidr_ipv4 == "10.0.0.0/16" &&
+      aws_vpc_security_group_ingress_rule.vxlan["10.0.0.0/16"].cidr_ipv6 == null &&
+      aws_vpc_security_group_ingress_rule.vxlan["100.64.0.0/16"].cidr_ipv4 == "100.64.0.0/16" &&
+      aws_vpc_security_group_ingress_rule.vxlan["2600:1f18:1234:5600::/56"].cidr_ipv6 == "2600:1f18:1234:5600::/56" &&
+      aws_vpc_security_group_ingress_rule.vxlan["2600:1f18:1234:5600::/56"].cidr_ipv4 == null
+    )
+    error_message = "UDP 4789 must be open from every IPv4 and IPv6 block of the sources, each in its own family's field"
+  }
+
+  assert {
+    condition     = aws_vpc_security_group_ingress_rule.health_cidr["2600:1f18:1234:5601::/64"].cidr_ipv6 == "2600:1f18:1234:5601::/64"
+    error_message = "an IPv6 health-check block must be an IPv6 rule"
+  }
+}
+
 run "user_data_installs_and_starts_the_collector" {
   command = plan
 
