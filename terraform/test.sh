@@ -10,6 +10,8 @@
 #      is missing), and a check that the README Inputs/Outputs tables match variables/outputs
 #   5. the metrics the collectors publish to CloudWatch (modules/collectors/cloudwatch-metrics.json)
 #      are counters collector/src/metrics.rs exports, with those labels, listed in the README
+#   6. every versions.tf bounds the AWS provider above (">= 5.60, < 7"), and every repository
+#      file a comment or README under terraform/ and deploy/packaging/ cites exists
 #
 # Steps 1-2 are skipped, with a plain message, where terraform or the provider mirror is absent.
 # checkov and python-hcl2 live in their own virtualenvs (both ship a package named hcl2) under
@@ -162,6 +164,24 @@ if python3 scripts/check_cloudwatch_metrics.py; then
   ok "CloudWatch metric names"
 else
   fail "CloudWatch metric names (modules/collectors/cloudwatch-metrics.json vs collector/src/metrics.rs and README.md)"
+fi
+
+################################################################################
+# 6. Provider bounds and cited paths (stdlib only)
+################################################################################
+
+step "AWS provider bounded above in every versions.tf (scripts/check_provider_versions.py)"
+if python3 scripts/check_provider_versions.py; then
+  ok "provider version bounds"
+else
+  fail "provider version bounds (set version = \">= 5.60, < 7\")"
+fi
+
+step "files cited by comments exist (scripts/check_comment_paths.py)"
+if python3 scripts/check_comment_paths.py; then
+  ok "cited paths"
+else
+  fail "cited paths (a comment names a file that does not exist)"
 fi
 
 ################################################################################

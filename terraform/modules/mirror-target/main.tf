@@ -1,6 +1,6 @@
 # Internal NLB that fronts the collector fleet and the Traffic Mirror target that points at it.
 #
-# Pitfalls handled here (see shared/docs/aws-mirroring.md):
+# Pitfalls handled here (each pinned by tests/mirror_target.tftest.hcl):
 # - Mirroring only works through a UDP listener on 4789; remove it and mirroring stops silently.
 # - NLB health checks cannot be UDP: the target group checks HTTP on a separate port, set explicitly.
 # - Cross-zone load balancing is on, otherwise an AZ whose collectors are all unhealthy drops its
