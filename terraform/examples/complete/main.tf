@@ -98,6 +98,7 @@ module "collectors" {
   mirror_source_cidr_blocks    = local.mirror_source_cidr_blocks
   health_check_port            = module.mirror_target.health_check_port
   health_check_cidr_blocks     = local.nlb_subnet_cidr_blocks
+  monitoring_cidr_blocks       = var.monitoring_cidr_blocks
   deregistration_delay_seconds = local.deregistration_delay
   kafka_bootstrap_brokers      = module.msk.bootstrap_brokers_sasl_iam
   kafka_topic                  = local.topic

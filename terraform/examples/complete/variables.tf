@@ -26,6 +26,12 @@ variable "mirror_source_cidr_blocks" {
   default     = null
 }
 
+variable "monitoring_cidr_blocks" {
+  description = "CIDR blocks of Prometheus servers that scrape the collectors' /metrics (port 9090). [] = none: the port is open to the NLB's subnets (health checks) only; the CloudWatch agent scrapes locally."
+  type        = list(string)
+  default     = []
+}
+
 variable "source_eni_ids" {
   description = "ENIs to mirror with static sessions (known ids). Leave empty to deploy the pipeline first."
   type        = list(string)

@@ -17,6 +17,7 @@ locals {
     socket_receive_buffer_bytes = var.socket_receive_buffer_bytes
     kafka_topic                 = var.kafka_topic
     kafka_bootstrap_brokers     = var.kafka_bootstrap_brokers
+    drain_ms                    = var.deregistration_delay_seconds * 1000
   })
 
   # Drop counters published to CloudWatch: the CloudWatch agent scrapes the collector's /metrics
@@ -94,6 +95,13 @@ resource "aws_security_group" "this" {
       condition     = length(var.kafka_cidr_blocks) + length(var.kafka_security_group_ids) > 0
       error_message = "Allow egress to the MSK brokers: set kafka_cidr_blocks or kafka_security_group_ids."
     }
+
+    # After SIGTERM the collector receives for drain_ms (= the deregistration delay), then flushes:
+    # systemd must not kill it (TimeoutStopSec = drain_timeout_seconds) before it could flush.
+    precondition {
+      condition     = var.drain_timeout_seconds >= var.deregistration_delay_seconds + 30
+      error_message = "drain_timeout_seconds (${var.drain_timeout_seconds}) must be at least deregistration_delay_seconds + 30 (${var.deregistration_delay_seconds + 30}): the collector keeps receiving for the deregistration delay after SIGTERM (drain_ms), then flushes."
+    }
   }
 }
 
@@ -118,6 +126,22 @@ resource "aws_vpc_security_group_ingress_rule" "health_cidr" {
 
   security_group_id = aws_security_group.this.id
   description       = "NLB HTTP health checks"
+  ip_protocol       = "tcp"
+  from_port         = var.health_check_port
+  to_port           = var.health_check_port
+  cidr_ipv4         = strcontains(each.value, ":") ? null : each.value
+  cidr_ipv6         = strcontains(each.value, ":") ? each.value : null
+
+  tags = var.tags
+}
+
+# The health port also serves /metrics (Prometheus): beyond the NLB, only the monitoring networks.
+# The CloudWatch agent scrapes 127.0.0.1 and needs no rule.
+resource "aws_vpc_security_group_ingress_rule" "metrics_cidr" {
+  for_each = toset([for c in var.monitoring_cidr_blocks : c if !contains(var.health_check_cidr_blocks, c)])
+
+  security_group_id = aws_security_group.this.id
+  description       = "Prometheus scrapes of /metrics from the monitoring networks"
   ip_protocol       = "tcp"
   from_port         = var.health_check_port
   to_port           = var.health_check_port

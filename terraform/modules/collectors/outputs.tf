@@ -64,9 +64,10 @@ output "metrics_log_group_name" {
 }
 
 output "ingress_cidr_blocks" {
-  description = "CIDR blocks the security group admits, per port: vxlan (UDP from the mirror sources) and health (the health/metrics port: NLB health checks)."
+  description = "CIDR blocks the security group admits, per port: vxlan (UDP from the mirror sources), health (the health/metrics port: NLB health checks) and metrics (the same port: the monitoring networks)."
   value = {
-    vxlan  = sort(keys(aws_vpc_security_group_ingress_rule.vxlan))
-    health = sort(keys(aws_vpc_security_group_ingress_rule.health_cidr))
+    vxlan   = sort(keys(aws_vpc_security_group_ingress_rule.vxlan))
+    health  = sort(keys(aws_vpc_security_group_ingress_rule.health_cidr))
+    metrics = sort(keys(aws_vpc_security_group_ingress_rule.metrics_cidr))
   }
 }

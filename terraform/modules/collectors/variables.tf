@@ -169,6 +169,17 @@ variable "health_check_cidr_blocks" {
   }
 }
 
+variable "monitoring_cidr_blocks" {
+  description = "CIDR blocks of the Prometheus servers that scrape /metrics on the health port (IPv4 or IPv6). [] = no scraper from outside: the CloudWatch agent on each collector scrapes 127.0.0.1. The port is otherwise open to the NLB's health checks only (health_check_cidr_blocks / health_check_security_group_ids)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for c in var.monitoring_cidr_blocks : can(cidrhost(c, 0))])
+    error_message = "monitoring_cidr_blocks must hold CIDR blocks (IPv4 or IPv6)."
+  }
+}
+
 variable "health_check_security_group_ids" {
   description = "Security groups allowed to reach the health port (the NLB's security groups, when the NLB has some)."
   type        = list(string)
@@ -280,9 +291,9 @@ variable "log_level" {
 }
 
 variable "drain_timeout_seconds" {
-  description = "Seconds systemd gives the collector after SIGTERM to stop reading, flush its batches to Kafka and exit (TimeoutStopSec)."
+  description = "Seconds systemd gives the collector after SIGTERM to keep receiving for the deregistration delay (drain_ms), flush its batches to Kafka and exit (TimeoutStopSec). At least deregistration_delay_seconds + 30 (checked)."
   type        = number
-  default     = 120
+  default     = 180
 
   validation {
     condition     = var.drain_timeout_seconds >= 10 && var.drain_timeout_seconds <= 3600
@@ -291,7 +302,7 @@ variable "drain_timeout_seconds" {
 }
 
 variable "deregistration_delay_seconds" {
-  description = "The mirror-target's deregistration delay. When the ASG marks a collector for termination it is deregistered from the NLB and keeps receiving its existing flows for this long; the lifecycle watcher waits this long before stopping the collector."
+  description = "The mirror-target's deregistration delay. When the ASG marks a collector for termination it is deregistered from the NLB and keeps receiving its existing flows for this long; the lifecycle watcher waits this long before stopping the collector, and the collector's drain_ms (receiving on after SIGTERM while /healthz says 503) is set to it."
   type        = number
   default     = 120
 
@@ -304,7 +315,7 @@ variable "deregistration_delay_seconds" {
 variable "lifecycle_hook_heartbeat_timeout_seconds" {
   description = "How long a terminating collector is held in Terminating:Wait while it drains and flushes. Must cover deregistration_delay_seconds + drain_timeout_seconds + 30 s (checked), since the instance may learn of its termination before the NLB has finished draining it. The instance completes the hook itself when done, so a generous value costs nothing."
   type        = number
-  default     = 300
+  default     = 360
 
   validation {
     condition     = var.lifecycle_hook_heartbeat_timeout_seconds >= 30 && var.lifecycle_hook_heartbeat_timeout_seconds <= 7200

@@ -154,6 +154,11 @@ run "all_vpc_cidr_blocks" {
     condition     = module.collectors.ingress_cidr_blocks.health == tolist(["10.20.1.0/24", "10.20.2.0/24"])
     error_message = "the health port must be open from the NLB's subnets only (got ${jsonencode(module.collectors.ingress_cidr_blocks.health)})"
   }
+
+  assert {
+    condition     = length(module.collectors.ingress_cidr_blocks.metrics) == 0
+    error_message = "without monitoring_cidr_blocks, /metrics is reachable from no other network"
+  }
 }
 
 run "collector_eni_as_source_fails" {

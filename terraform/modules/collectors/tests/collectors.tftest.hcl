@@ -64,7 +64,7 @@ run "fleet_wiring" {
     condition = (
       module.fleet.lifecycle_hook.name == "mltest-collector-drain" &&
       module.fleet.lifecycle_hook.lifecycle_transition == "autoscaling:EC2_INSTANCE_TERMINATING" &&
-      module.fleet.lifecycle_hook.heartbeat_timeout >= 120 + 120 + 30 &&
+      module.fleet.lifecycle_hook.heartbeat_timeout >= 120 + 180 + 30 &&
       module.fleet.lifecycle_hook.default_result == "CONTINUE"
     )
     error_message = "a termination lifecycle hook long enough to drain and flush is required"
@@ -138,6 +138,55 @@ run "security_group_rules_ipv6" {
   }
 }
 
+# Issue 23 (8): drain_ms is the target group's deregistration delay (it was a fixed 30 s), and
+# systemd leaves room to flush after it.
+run "drain_ms_from_deregistration_delay" {
+  command = plan
+
+  variables {
+    deregistration_delay_seconds             = 45
+    drain_timeout_seconds                    = 90
+    lifecycle_hook_heartbeat_timeout_seconds = 300
+  }
+
+  assert {
+    condition     = strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/mirrorlake/collector.toml"]), "\ndrain_ms = 45000\n")
+    error_message = "drain_ms must be the deregistration delay in milliseconds"
+  }
+}
+
+run "rejects_drain_timeout_shorter_than_the_drain" {
+  command = plan
+
+  variables {
+    deregistration_delay_seconds = 120
+    drain_timeout_seconds        = 120
+  }
+
+  expect_failures = [aws_security_group.this]
+}
+
+# Issue 23 (8): the health port also serves /metrics; it is open to the NLB's subnets and the
+# monitoring networks, nothing else.
+run "metrics_from_monitoring_cidrs_only" {
+  command = plan
+
+  variables {
+    health_check_cidr_blocks = ["10.20.1.0/24"]
+    monitoring_cidr_blocks   = ["10.50.0.0/24", "10.20.1.0/24"]
+  }
+
+  assert {
+    condition = (
+      output.ingress_cidr_blocks.health == tolist(["10.20.1.0/24"]) &&
+      output.ingress_cidr_blocks.metrics == tolist(["10.50.0.0/24"]) &&
+      aws_vpc_security_group_ingress_rule.metrics_cidr["10.50.0.0/24"].from_port == 9090 &&
+      aws_vpc_security_group_ingress_rule.metrics_cidr["10.50.0.0/24"].to_port == 9090
+    )
+    error_message = "the health/metrics port must be open from the NLB's blocks and the monitoring blocks only"
+  }
+}
+
 run "user_data_installs_and_starts_the_collector" {
   command = plan
 
@@ -168,7 +217,7 @@ run "user_data_installs_and_starts_the_collector" {
 
   assert {
     condition = (
-      strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/systemd/system/mirrorlake-collector.service"]), "TimeoutStopSec=120\n") &&
+      strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/systemd/system/mirrorlake-collector.service"]), "TimeoutStopSec=180\n") &&
       strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/usr/local/sbin/mirrorlake-lifecycle-watch"]), "sleep 120\nsystemctl stop mirrorlake-collector.service") &&
       strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/usr/local/sbin/mirrorlake-lifecycle-watch"]), "--auto-scaling-group-name \"mltest-collectors\" --lifecycle-hook-name \"mltest-collector-drain\"")
     )
