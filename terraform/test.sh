@@ -10,8 +10,9 @@
 #      is missing), and a check that the README Inputs/Outputs tables match variables/outputs
 #   5. the metrics the collectors publish to CloudWatch (modules/collectors/cloudwatch-metrics.json)
 #      are counters collector/src/metrics.rs exports, with those labels, listed in the README
-#   6. every versions.tf bounds the AWS provider above (">= 5.60, < 7"), and every repository
-#      file a comment or README under terraform/ and deploy/packaging/ cites exists
+#   6. every versions.tf bounds the AWS provider above (">= 5.60, < 7"), the example README names
+#      every named query and table, and every repository file a comment or README under
+#      terraform/ and deploy/packaging/ cites exists
 #
 # Steps 1-2 are skipped, with a plain message, where terraform or the provider mirror is absent.
 # checkov and python-hcl2 live in their own virtualenvs (both ship a package named hcl2) under
@@ -175,6 +176,13 @@ if python3 scripts/check_provider_versions.py; then
   ok "provider version bounds"
 else
   fail "provider version bounds (set version = \">= 5.60, < 7\")"
+fi
+
+step "examples/complete/README.md names every named query and table (scripts/check_example_readme.py)"
+if python3 scripts/check_example_readme.py; then
+  ok "example README lists"
+else
+  fail "example README lists (the Saved queries or the tables it names differ from modules/lake)"
 fi
 
 step "files cited by comments exist (scripts/check_comment_paths.py)"

@@ -192,6 +192,7 @@ module "enrollment" {
   traffic_mirror_filter_id = module.mirror_sessions.traffic_mirror_filter_id
   select_tags              = var.enrollment_select_tags
   deployment               = var.name
+  deployment_instance_tags = [module.collectors.instance_tags, module.aggregators.instance_tags]
   vpc_ids                  = [var.vpc_id]
   vni_overrides            = var.virtual_network_id == null ? {} : { (var.vpc_id) = var.virtual_network_id }
   packet_length            = var.packet_length

@@ -32,3 +32,8 @@ output "user_data" {
   description = "Rendered cloud-init user data (no secrets)."
   value       = module.fleet.user_data
 }
+
+output "instance_tags" {
+  description = "Tags every aggregator instance carries (enrollment's deployment_instance_tags: the plan fails when its select_tags would select one)."
+  value       = module.fleet.instance_tags
+}

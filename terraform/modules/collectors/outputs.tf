@@ -71,3 +71,8 @@ output "ingress_cidr_blocks" {
     metrics = sort(keys(aws_vpc_security_group_ingress_rule.metrics_cidr))
   }
 }
+
+output "instance_tags" {
+  description = "Tags every collector instance carries (enrollment's deployment_instance_tags: the plan fails when its select_tags would select one)."
+  value       = module.fleet.instance_tags
+}

@@ -144,9 +144,11 @@ resource "aws_lambda_function" "this" {
   memory_size      = var.memory_size_mb
   timeout          = var.timeout_seconds
 
-  # One run at a time: two concurrent reconciles could both create a session for one ENI (the next
-  # run would delete the duplicate). Events that arrive meanwhile wait in the async queue.
-  reserved_concurrent_executions = 1
+  # Optional (accounts at the default quota of 10 refuse any reservation). With 1, one run at a
+  # time: events that arrive meanwhile wait in the async queue. Without, two concurrent reconciles
+  # may both try to create a session for one new ENI; one fails (a counted failure) and the next
+  # run repairs whatever is left.
+  reserved_concurrent_executions = var.reserved_concurrent_executions
 
   environment {
     variables = local.environment
@@ -160,6 +162,15 @@ resource "aws_lambda_function" "this" {
   tags = var.tags
 
   depends_on = [aws_iam_role_policy.this]
+
+  lifecycle {
+    precondition {
+      condition = !anytrue([for t in var.deployment_instance_tags :
+        alltrue([for k, v in var.select_tags : lookup(t, k, null) == v])
+      ])
+      error_message = "select_tags (${jsonencode(var.select_tags)}) select instances of this deployment (collectors or aggregators carry all of them): choose tags that only the instances to mirror carry."
+    }
+  }
 }
 
 resource "aws_lambda_function_event_invoke_config" "this" {

@@ -42,3 +42,8 @@ output "environment" {
   description = "The function's settings (environment variables read by mirrorlake-enroll, the same as its CLI flags)."
   value       = local.environment
 }
+
+output "deployment_instance_tags" {
+  description = "Tags of the deployment's own instances that select_tags was checked against (never enrolled)."
+  value       = var.deployment_instance_tags
+}

@@ -58,6 +58,28 @@ variable "select_tags" {
     condition     = length(var.select_tags) > 0 && alltrue([for k, v in var.select_tags : length(k) > 0 && !strcontains(k, ",") && !strcontains(v, ",") && !strcontains(k, "=")])
     error_message = "select_tags needs at least one tag; keys must be non-empty, and neither keys nor values may contain ',' (keys not '=')."
   }
+
+  validation {
+    condition     = !contains(keys(var.select_tags), "mirrorlake:role")
+    error_message = "select_tags must not select on mirrorlake:role: that tag marks mirrorlake's own instances (collectors, aggregators), which are never mirror sources."
+  }
+}
+
+variable "deployment_instance_tags" {
+  description = "Tags of this deployment's own instances, one map per fleet (the collectors and aggregators modules' instance_tags outputs). The plan fails when select_tags would select one of them: the function excludes only the collector tag, and an aggregator mirrored into the lake it writes feeds its own traffic back."
+  type        = list(map(string))
+  default     = []
+}
+
+variable "reserved_concurrent_executions" {
+  description = "Reserved concurrency of the function. 1 keeps runs from overlapping (two concurrent reconciles may both try to create a session for a new ENI: one fails and counts a failure, the next run repairs). null = none: an account must keep 10 executions unreserved, so accounts at the default concurrency quota of 10 refuse any reservation."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.reserved_concurrent_executions == null ? true : (var.reserved_concurrent_executions >= 1 && var.reserved_concurrent_executions == floor(var.reserved_concurrent_executions))
+    error_message = "reserved_concurrent_executions must be null or a whole number >= 1 (0 would stop the function)."
+  }
 }
 
 variable "collector_tag" {

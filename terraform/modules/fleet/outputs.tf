@@ -65,3 +65,8 @@ output "user_data" {
   description = "Rendered cloud-init user data (no secrets: the instances authenticate with their role)."
   value       = local.user_data
 }
+
+output "instance_tags" {
+  description = "Tags every instance of the fleet carries (launch template and ASG): for guards that must never select the fleet, such as enrollment's select_tags."
+  value       = local.instance_tags
+}

@@ -232,3 +232,36 @@ run "enrollment_wired" {
     error_message = "the function name is an output of the example"
   }
 }
+
+# Issue 23 (8): enrollment never selects the deployment's own instances (the function itself only
+# skips the collector tag): the enrollment module checks select_tags against both fleets' tags
+# (its precondition is pinned by modules/enrollment/tests, rejects_select_tags_matching_the_aggregators).
+run "enrollment_checks_against_both_fleets" {
+  command = plan
+
+  override_resource {
+    target          = module.mirror_target.aws_ec2_traffic_mirror_target.this
+    override_during = plan
+    values          = { id = "tmt-0123456789abcdef0" }
+  }
+
+  override_resource {
+    target          = module.mirror_sessions.aws_ec2_traffic_mirror_filter.this
+    override_during = plan
+    values          = { id = "tmf-0123456789abcdef0" }
+  }
+
+  variables {
+    enrollment_lambda_zip_path = "../../modules/enrollment/tests/fixtures/enroll.zip"
+  }
+
+  assert {
+    condition = (
+      length(module.enrollment[0].deployment_instance_tags) == 2 &&
+      module.enrollment[0].deployment_instance_tags[0]["mirrorlake:role"] == "collector" &&
+      module.enrollment[0].deployment_instance_tags[1]["mirrorlake:role"] == "aggregator" &&
+      module.enrollment[0].deployment_instance_tags[1]["Name"] == "mltest-aggregator"
+    )
+    error_message = "the enrollment module must check its select tags against the collectors' and the aggregators' instance tags"
+  }
+}

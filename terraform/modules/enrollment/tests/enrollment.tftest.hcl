@@ -29,9 +29,11 @@ run "function_and_settings" {
     error_message = "custom runtime provided.al2023 with a bootstrap binary expected"
   }
 
+  # Issue 23 (8): no reservation by default (null in the plan: the provider's -1, unreserved);
+  # accounts at the default concurrency quota of 10 refuse any.
   assert {
-    condition     = aws_lambda_function.this.reserved_concurrent_executions == 1
-    error_message = "runs must not overlap (reserved concurrency 1)"
+    condition     = aws_lambda_function.this.reserved_concurrent_executions == null || aws_lambda_function.this.reserved_concurrent_executions == -1
+    error_message = "no reserved concurrency by default"
   }
 
   assert {
@@ -199,4 +201,58 @@ run "rejects_bad_target" {
   }
 
   expect_failures = [var.traffic_mirror_target_id]
+}
+
+run "reserved_concurrency_when_asked" {
+  command = plan
+
+  variables {
+    reserved_concurrent_executions = 1
+  }
+
+  assert {
+    condition     = aws_lambda_function.this.reserved_concurrent_executions == 1
+    error_message = "reserved_concurrent_executions must be passed through"
+  }
+}
+
+# Issue 23 (8): enrollment never selects the deployment's own instances.
+run "rejects_selecting_on_the_role_tag" {
+  command = plan
+
+  variables {
+    select_tags = { "mirrorlake:role" = "aggregator" }
+  }
+
+  expect_failures = [var.select_tags]
+}
+
+run "rejects_select_tags_matching_the_aggregators" {
+  command = plan
+
+  variables {
+    select_tags = { Project = "mirrorlake" }
+    deployment_instance_tags = [
+      { Name = "mltest-collector", "mirrorlake:role" = "collector", Project = "mirrorlake" },
+      { Name = "mltest-aggregator", "mirrorlake:role" = "aggregator", Project = "mirrorlake" },
+    ]
+  }
+
+  expect_failures = [aws_lambda_function.this]
+}
+
+run "select_tags_not_on_the_fleets_pass" {
+  command = plan
+
+  variables {
+    deployment_instance_tags = [
+      { Name = "mltest-collector", "mirrorlake:role" = "collector", "mirrorlake:mirror" = "true" },
+      { Name = "mltest-aggregator", "mirrorlake:role" = "aggregator", env = "prod" },
+    ]
+  }
+
+  assert {
+    condition     = aws_lambda_function.this.function_name == "mltest-enroll"
+    error_message = "fleets that carry only some of the select tags do not block the plan"
+  }
 }
