@@ -16,7 +16,7 @@ while IFS=$'\t' read -r what pkg; do
   case $what in
     /*) compgen -G "$what" >/dev/null || need+=("$pkg") ;;
     python:*) python3 -c "import ${what#python:}" 2>/dev/null || need+=("$pkg") ;;
-    *) command -v "$what" >/dev/null 2>&1 || need+=("$pkg") ;;
+    *) type -P "$what" >/dev/null || need+=("$pkg") ;;  # a program, not a shell builtin (kill)
   esac
 done <deploy/tools.tsv
 if ((${#need[@]})); then
