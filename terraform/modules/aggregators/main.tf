@@ -15,6 +15,34 @@ locals {
   kafka_group_arn = "${replace(var.msk_cluster_arn, ":cluster/", ":group/")}/${var.kafka_consumer_group}"
 
   bucket_arn = "arn:${local.partition}:s3:::${var.lake_bucket_name}"
+  asg_name   = "${var.name}-aggregators"
+
+  # Compaction (mirrorlake-aggregator compact) on a timer, run by one elected aggregator.
+  compact_files = var.compact_interval_minutes == null ? [] : [
+    {
+      path        = "/etc/systemd/system/mirrorlake-compact.service"
+      permissions = "0644"
+      content = templatefile("${path.module}/templates/mirrorlake-compact.service.tftpl", {
+        asg_name         = local.asg_name
+        settle_minutes   = var.compact_settle_minutes
+        target_file_mb   = var.compact_target_file_mb
+        log_level        = var.log_level
+        lake_bucket_name = var.lake_bucket_name
+        lake_prefix      = var.lake_prefix
+        region           = local.region
+      })
+    },
+    {
+      path        = "/etc/systemd/system/mirrorlake-compact.timer"
+      permissions = "0644"
+      content     = templatefile("${path.module}/templates/mirrorlake-compact.timer.tftpl", { interval_minutes = var.compact_interval_minutes })
+    },
+    {
+      path        = "/usr/local/sbin/mirrorlake-compact-elected"
+      permissions = "0755"
+      content     = templatefile("${path.module}/templates/compact-elected.sh.tftpl", { asg_name = local.asg_name, region = local.region })
+    },
+  ]
 
   aggregator_toml = var.aggregator_config_toml != null ? var.aggregator_config_toml : templatefile("${path.module}/templates/aggregator.toml.tftpl", {
     kafka_topic             = var.kafka_topic
@@ -130,6 +158,15 @@ resource "aws_iam_role_policy" "this" {
           Resource = ["${local.bucket_arn}/${var.lake_prefix}/*"]
         },
         {
+          # compact replaces small files by merged ones (and deletes its locks, journals and
+          # staged files); a replayed Kafka range deletes what compact already merged. Versioned
+          # (and Object Lock) buckets keep the deleted versions: a delete only adds a marker.
+          Sid      = "LakeDeleteObjects"
+          Effect   = "Allow"
+          Action   = ["s3:DeleteObject"]
+          Resource = ["${local.bucket_arn}/${var.lake_prefix}/*"]
+        },
+        {
           Sid      = "LakeListPrefix"
           Effect   = "Allow"
           Action   = ["s3:ListBucket"]
@@ -146,6 +183,16 @@ resource "aws_iam_role_policy" "this" {
           Condition = {
             StringEquals = { "kms:ViaService" = "s3.${local.region}.amazonaws.com" }
           }
+        },
+      ],
+      var.compact_interval_minutes == null ? [] : [
+        {
+          # The compaction timer's election: which aggregators are InService. Describe calls of
+          # Auto Scaling have no resource-level permissions: "*" is the only valid resource.
+          Sid      = "CompactElection"
+          Effect   = "Allow"
+          Action   = ["autoscaling:DescribeAutoScalingGroups"]
+          Resource = ["*"]
         },
       ],
       module.fleet.instance_policy_statements,
@@ -190,6 +237,9 @@ module "fleet" {
     region                = local.region
     drain_timeout_seconds = var.drain_timeout_seconds
   })
+
+  extra_files    = local.compact_files
+  setup_commands = var.compact_interval_minutes == null ? [] : [["systemctl", "daemon-reload"], ["systemctl", "enable", "--now", "mirrorlake-compact.timer"]]
 
   # No load balancer: the watcher stops the service as soon as termination starts.
   deregistration_delay_seconds             = 0

@@ -277,6 +277,39 @@ variable "additional_security_group_ids" {
   default     = []
 }
 
+variable "compact_interval_minutes" {
+  description = "Run `mirrorlake-aggregator compact` (small files of closed hours merged into large ones) every this many minutes, on one aggregator: a systemd timer on each, of which only the elected one (lowest InService instance id) runs. null = no compaction."
+  type        = number
+  default     = 15
+
+  validation {
+    condition     = var.compact_interval_minutes == null ? true : contains([5, 10, 15, 20, 30, 60], var.compact_interval_minutes)
+    error_message = "compact_interval_minutes must be null or one of 5, 10, 15, 20, 30, 60 (a divisor of the hour)."
+  }
+}
+
+variable "compact_settle_minutes" {
+  description = "Compact an hour only once it ended this long ago (compact --settle-minutes)."
+  type        = number
+  default     = 120
+
+  validation {
+    condition     = var.compact_settle_minutes >= 60
+    error_message = "compact_settle_minutes must be at least 60 (late rows and Kafka replays land in the first minutes after an hour)."
+  }
+}
+
+variable "compact_target_file_mb" {
+  description = "Size at which compact cuts the merged files (compact --target-file-mb)."
+  type        = number
+  default     = 128
+
+  validation {
+    condition     = var.compact_target_file_mb >= 8 && var.compact_target_file_mb <= 1024
+    error_message = "compact_target_file_mb must be between 8 and 1024."
+  }
+}
+
 variable "tags" {
   description = "Tags added to every resource (and propagated to instances and volumes)."
   type        = map(string)

@@ -38,7 +38,9 @@ run "iam_least_privilege" {
       MskReadTopic               = ["arn:aws:kafka:ap-northeast-1:111122223333:topic/mltest/0f0e0d0c-0b0a-0908-0706-050403020100-1/mirrorlake.packets"]
       MskConsumerGroup           = ["arn:aws:kafka:ap-northeast-1:111122223333:group/mltest/0f0e0d0c-0b0a-0908-0706-050403020100-1/mirrorlake-aggregator"]
       LakeWriteObjects           = ["arn:aws:s3:::mltest-lake/archive/*"]
+      LakeDeleteObjects          = ["arn:aws:s3:::mltest-lake/archive/*"]
       LakeListPrefix             = ["arn:aws:s3:::mltest-lake"]
+      CompactElection            = ["*"]
       LakeKmsViaS3               = [var.lake_kms_key_arn]
       CompleteOwnLifecycleAction = ["arn:aws:autoscaling:ap-northeast-1:111122223333:autoScalingGroup:*:autoScalingGroupName/mltest-aggregators"]
     }
@@ -50,6 +52,17 @@ run "iam_least_privilege" {
       ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
     )
     error_message = "object permissions must be limited to put/get/abort"
+  }
+
+  # Issue 23 (5): compact deletes the files it merged: s3:DeleteObject below the lake prefix only,
+  # and the election reads the group (Describe has no resource-level permissions).
+  assert {
+    condition = (
+      one([for s in jsondecode(aws_iam_role_policy.this.policy).Statement : s.Action if s.Sid == "LakeDeleteObjects"]) == ["s3:DeleteObject"] &&
+      one([for s in jsondecode(aws_iam_role_policy.this.policy).Statement : s.Action if s.Sid == "CompactElection"]) == ["autoscaling:DescribeAutoScalingGroups"] &&
+      length([for s in jsondecode(aws_iam_role_policy.this.policy).Statement : s if contains(s.Action, "s3:DeleteObject")]) == 1
+    )
+    error_message = "s3:DeleteObject only below the lake prefix, DescribeAutoScalingGroups for the election"
   }
 
   assert {
@@ -150,6 +163,46 @@ run "user_data_runs_the_aggregator" {
   assert {
     condition     = aws_vpc_security_group_egress_rule.https.from_port == 443 && aws_vpc_security_group_egress_rule.kafka_cidr["10.20.0.0/16"].from_port == 9098
     error_message = "aggregators need egress to HTTPS and MSK 9098 only"
+  }
+}
+
+# Issue 23 (5): the aggregators run compact on a timer, one elected host at a time.
+run "compaction_on_one_aggregator" {
+  command = plan
+
+  assert {
+    condition = (
+      strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/systemd/system/mirrorlake-compact.service"]), "ExecStart=/usr/local/bin/mirrorlake-aggregator compact --settle-minutes 120 --target-file-mb 128\n") &&
+      strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/systemd/system/mirrorlake-compact.service"]), "Environment=MIRRORLAKE_LAKE=s3://mltest-lake/archive\n") &&
+      strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/systemd/system/mirrorlake-compact.service"]), "Environment=AWS_REGION=ap-northeast-1\n") &&
+      strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/systemd/system/mirrorlake-compact.service"]), "ExecCondition=/usr/local/sbin/mirrorlake-compact-elected\n")
+    )
+    error_message = "the compact unit must run compact on the lake, with the region, behind the election"
+  }
+
+  assert {
+    condition = (
+      strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/systemd/system/mirrorlake-compact.timer"]), "OnCalendar=*:07/15\n") &&
+      strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/usr/local/sbin/mirrorlake-compact-elected"]), "--auto-scaling-group-names \"mltest-aggregators\"") &&
+      contains(yamldecode(output.user_data).runcmd, ["systemctl", "enable", "--now", "mirrorlake-compact.timer"])
+    )
+    error_message = "the compact timer must be enabled, every 15 minutes, and elect within this group"
+  }
+}
+
+run "compaction_off" {
+  command = plan
+
+  variables {
+    compact_interval_minutes = null
+  }
+
+  assert {
+    condition = (
+      length([for f in yamldecode(output.user_data).write_files : f if strcontains(f.path, "compact")]) == 0 &&
+      length([for s in jsondecode(aws_iam_role_policy.this.policy).Statement : s if s.Sid == "CompactElection"]) == 0
+    )
+    error_message = "no compaction unit and no election permission when compaction is off"
   }
 }
 
