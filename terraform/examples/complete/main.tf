@@ -73,6 +73,9 @@ module "msk" {
   subnet_ids                = var.private_subnet_ids
   number_of_broker_nodes    = length(var.private_subnet_ids) == 3 ? 3 : 2 * length(var.private_subnet_ids)
   topic_name                = local.topic
+  expected_ingress_gbps     = var.expected_ingress_gbps
+  topic_retention_hours     = var.kafka_retention_hours
+  alarm_actions             = [module.alarms.sns_topic_arn]
   client_security_group_ids = [module.collectors.security_group_id, module.aggregators.security_group_id]
 }
 
@@ -89,23 +92,25 @@ module "mirror_target" {
 module "collectors" {
   source = "../../modules/collectors"
 
-  name                         = var.name
-  vpc_id                       = var.vpc_id
-  subnet_ids                   = var.private_subnet_ids
-  instance_type                = var.collector_instance_type
-  architecture                 = can(regex("^[a-z]+[0-9]+g", var.collector_instance_type)) ? "arm64" : "x86_64"
-  target_group_arns            = [module.mirror_target.target_group_arn]
-  mirror_source_cidr_blocks    = local.mirror_source_cidr_blocks
-  health_check_port            = module.mirror_target.health_check_port
-  health_check_cidr_blocks     = local.nlb_subnet_cidr_blocks
-  monitoring_cidr_blocks       = var.monitoring_cidr_blocks
-  deregistration_delay_seconds = local.deregistration_delay
-  kafka_bootstrap_brokers      = module.msk.bootstrap_brokers_sasl_iam
-  kafka_topic                  = local.topic
-  msk_cluster_arn              = module.msk.cluster_arn
-  kafka_security_group_ids     = [module.msk.security_group_id]
-  collector_binary_url         = var.collector_binary_url
-  collector_binary_sha256      = var.collector_binary_sha256
+  name                           = var.name
+  vpc_id                         = var.vpc_id
+  subnet_ids                     = var.private_subnet_ids
+  instance_type                  = var.collector_instance_type
+  architecture                   = can(regex("^[a-z]+[0-9]+g", var.collector_instance_type)) ? "arm64" : "x86_64"
+  target_group_arns              = [module.mirror_target.target_group_arn]
+  mirror_source_cidr_blocks      = local.mirror_source_cidr_blocks
+  health_check_port              = module.mirror_target.health_check_port
+  health_check_cidr_blocks       = local.nlb_subnet_cidr_blocks
+  monitoring_cidr_blocks         = var.monitoring_cidr_blocks
+  deregistration_delay_seconds   = local.deregistration_delay
+  kafka_bootstrap_brokers        = module.msk.bootstrap_brokers_sasl_iam
+  kafka_topic                    = local.topic
+  kafka_topic_partitions         = module.msk.topic_partitions
+  kafka_topic_replication_factor = module.msk.replication_factor
+  msk_cluster_arn                = module.msk.cluster_arn
+  kafka_security_group_ids       = [module.msk.security_group_id]
+  collector_binary_url           = var.collector_binary_url
+  collector_binary_sha256        = var.collector_binary_sha256
 }
 
 module "aggregators" {

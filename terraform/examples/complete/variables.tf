@@ -78,6 +78,18 @@ variable "aggregator_binary_sha256" {
   default     = null
 }
 
+variable "expected_ingress_gbps" {
+  description = "Peak mirrored rate (Gbps) the deployment is sized for: MSK broker storage and topic partitions (docs/sizing.md)."
+  type        = number
+  default     = 1
+}
+
+variable "kafka_retention_hours" {
+  description = "How long Kafka keeps the packets: how long an aggregator outage may last without losing data. Broker storage grows with it."
+  type        = number
+  default     = 24
+}
+
 variable "msk_serverless" {
   description = "Use MSK Serverless instead of a provisioned cluster."
   type        = bool

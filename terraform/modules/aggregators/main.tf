@@ -122,9 +122,9 @@ resource "aws_vpc_security_group_egress_rule" "kafka_sg" {
 # and describe the cluster; on the topic only, the start-up check (metadata: DescribeTopic;
 # DescribeConfigs of max.message.bytes: DescribeTopicDynamicConfiguration) and Fetch (ReadData);
 # on its consumer group only, join/sync/heartbeat/commit (AlterGroup) and find the coordinator and
-# fetch committed offsets (DescribeGroup). No CreateTopic: the topic is created once with the msk
-# module's create_topic_command; until it exists the aggregator exits at start-up and systemd
-# restarts it.
+# fetch committed offsets (DescribeGroup). No CreateTopic: the first collector creates the topic
+# with the rate-sized partitions (an aggregator would create it with its built-in 12); until it
+# exists the aggregator exits at start-up and systemd restarts it.
 resource "aws_iam_role_policy" "this" {
   name = "mirrorlake-aggregator"
   role = module.fleet.iam_role_name

@@ -17,6 +17,8 @@ locals {
     socket_receive_buffer_bytes = var.socket_receive_buffer_bytes
     kafka_topic                 = var.kafka_topic
     kafka_bootstrap_brokers     = var.kafka_bootstrap_brokers
+    kafka_topic_partitions      = var.kafka_topic_partitions
+    kafka_topic_replication     = var.kafka_topic_replication_factor
     drain_ms                    = var.deregistration_delay_seconds * 1000
   })
 
@@ -225,9 +227,10 @@ resource "aws_cloudwatch_log_group" "prometheus" {
 # MSK IAM (kafka-cluster:*), what the collector's Kafka requests need and nothing more: connect
 # and describe the cluster; InitProducerId of the idempotent producer (WriteDataIdempotently, on the
 # cluster); on the topic only, the start-up check (metadata: DescribeTopic; DescribeConfigs of
-# max.message.bytes: DescribeTopicDynamicConfiguration) and Produce (WriteData). No CreateTopic:
-# the topic is created once with the msk module's create_topic_command and its settings; until it
-# exists the collector exits at start-up (its create attempt is refused) and systemd restarts it.
+# max.message.bytes: DescribeTopicDynamicConfiguration), its creation when absent (CreateTopic:
+# the first collector creates it with kafka_topic_partitions, the replication factor and a
+# max.message.bytes that fits its messages; the aggregators may not create it, so they never
+# create it with other settings) and Produce (WriteData).
 resource "aws_iam_role_policy" "this" {
   name = "mirrorlake-collector"
   role = module.fleet.iam_role_name
@@ -245,7 +248,7 @@ resource "aws_iam_role_policy" "this" {
         {
           Sid      = "MskProduceToTopic"
           Effect   = "Allow"
-          Action   = ["kafka-cluster:DescribeTopic", "kafka-cluster:DescribeTopicDynamicConfiguration", "kafka-cluster:WriteData"]
+          Action   = ["kafka-cluster:DescribeTopic", "kafka-cluster:DescribeTopicDynamicConfiguration", "kafka-cluster:CreateTopic", "kafka-cluster:WriteData"]
           Resource = [local.kafka_topic_arn]
         },
       ],
@@ -275,11 +278,15 @@ module "fleet" {
   ebs_kms_key_arn            = var.ebs_kms_key_arn
   enable_detailed_monitoring = var.enable_detailed_monitoring
 
-  min_size                          = var.min_size
-  max_size                          = var.max_size
-  desired_capacity                  = var.desired_capacity
-  target_group_arns                 = var.target_group_arns
-  health_check_type                 = "ELB"
+  min_size          = var.min_size
+  max_size          = var.max_size
+  desired_capacity  = var.desired_capacity
+  target_group_arns = var.target_group_arns
+  # EC2, not ELB: a collector whose Kafka or S3 is away answers /healthz with 503 while it still
+  # receives (and counts what it cannot hand on); ELB health checks would have the ASG replace the
+  # whole fleet for an outage downstream of it. The NLB keeps its HTTP check and routes around a
+  # collector that is really down; the ASG replaces only instances EC2 reports impaired.
+  health_check_type                 = "EC2"
   health_check_grace_period_seconds = var.health_check_grace_period_seconds
   default_instance_warmup_seconds   = 120
   enabled_metrics = [

@@ -207,6 +207,28 @@ variable "kafka_topic" {
   }
 }
 
+variable "kafka_topic_partitions" {
+  description = "Partitions the first collector creates the topic with when it does not exist (the msk module's topic_partitions output)."
+  type        = number
+  default     = 12
+
+  validation {
+    condition     = var.kafka_topic_partitions >= 1 && var.kafka_topic_partitions <= 2400 && var.kafka_topic_partitions == floor(var.kafka_topic_partitions)
+    error_message = "kafka_topic_partitions must be a whole number from 1 to 2400."
+  }
+}
+
+variable "kafka_topic_replication_factor" {
+  description = "Replication factor the first collector creates the topic with (the msk module's replication_factor output)."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.kafka_topic_replication_factor >= 1 && var.kafka_topic_replication_factor <= 3 && var.kafka_topic_replication_factor == floor(var.kafka_topic_replication_factor)
+    error_message = "kafka_topic_replication_factor must be 1, 2 or 3."
+  }
+}
+
 variable "msk_cluster_arn" {
   description = "ARN of the MSK cluster (arn:aws:kafka:REGION:ACCOUNT:cluster/NAME/UUID); the instance role may connect to it and write to kafka_topic only."
   type        = string

@@ -20,6 +20,18 @@ locals {
   replication_factor  = var.serverless ? 3 : min(3, var.number_of_broker_nodes)
   min_insync_replicas = max(1, local.replication_factor - 1)
 
+  # Sizing from the expected rate (docs/sizing.md): MB/s into Kafka, replicated, kept for the
+  # topic's retention, spread over the brokers, filled to 70% at the start.
+  ingress_mbps = var.expected_ingress_gbps == null ? null : var.expected_ingress_gbps * 1000 / 8
+  brokers      = var.serverless ? 1 : var.number_of_broker_nodes
+  derived_volume_size_gb = local.ingress_mbps == null ? 1000 : ceil(
+    local.ingress_mbps * 1e6 * var.topic_retention_hours * 3600 * local.replication_factor / local.brokers / 0.7 / pow(2, 30)
+  )
+  broker_volume_size_gb = var.broker_volume_size_gb != null ? var.broker_volume_size_gb : local.derived_volume_size_gb
+  topic_partitions = var.topic_partitions != null ? var.topic_partitions : (
+    local.ingress_mbps == null ? 12 : ceil(max(12, ceil(local.ingress_mbps / var.partition_throughput_mbps)) / local.brokers) * local.brokers
+  )
+
   # Serverless brokers accept up to 8 MiB; the topic setting is what limits the producers there.
   topic_max_message_bytes = var.message_max_bytes
 
@@ -27,7 +39,7 @@ locals {
     "auto.create.topics.enable"        = "false"
     "default.replication.factor"       = tostring(local.replication_factor)
     "min.insync.replicas"              = tostring(local.min_insync_replicas)
-    "num.partitions"                   = tostring(var.topic_partitions)
+    "num.partitions"                   = tostring(local.topic_partitions)
     "unclean.leader.election.enable"   = "false"
     "log.retention.hours"              = tostring(var.topic_retention_hours)
     "message.max.bytes"                = tostring(var.message_max_bytes)
@@ -184,7 +196,7 @@ resource "aws_msk_cluster" "this" {
 
     storage_info {
       ebs_storage_info {
-        volume_size = var.broker_volume_size_gb
+        volume_size = local.broker_volume_size_gb
       }
     }
 
@@ -238,7 +250,98 @@ resource "aws_msk_cluster" "this" {
       condition     = length(var.subnet_ids) <= 3
       error_message = "A provisioned MSK cluster spans 2 or 3 subnets."
     }
+
+    precondition {
+      condition     = local.broker_volume_size_gb <= 16384
+      error_message = "Brokers need ${local.broker_volume_size_gb} GiB each for ${coalesce(var.expected_ingress_gbps, 0)} Gbps kept ${var.topic_retention_hours} h (x${local.replication_factor} replicas over ${local.brokers} brokers, 70% full), above MSK's 16384 GiB per broker: add brokers or shorten topic_retention_hours."
+    }
+
+    # Storage autoscaling grows the volumes (MSK never shrinks them): Terraform keeps its hands
+    # off the size after creation; raise broker_volume_size_gb to raise the autoscaling floor.
+    ignore_changes = [broker_node_group_info[0].storage_info[0].ebs_storage_info[0].volume_size]
   }
+}
+
+################################################################################
+# Storage: autoscaling and the disk alarm (provisioned)
+################################################################################
+
+resource "aws_appautoscaling_target" "storage" {
+  count = !var.serverless && var.storage_autoscaling_target_percent != null ? 1 : 0
+
+  service_namespace  = "kafka"
+  scalable_dimension = "kafka:broker-storage:VolumeSize"
+  resource_id        = aws_msk_cluster.this[0].arn
+  min_capacity       = local.broker_volume_size_gb
+  max_capacity       = var.max_broker_volume_size_gb
+
+  lifecycle {
+    precondition {
+      condition     = var.max_broker_volume_size_gb >= local.broker_volume_size_gb
+      error_message = "max_broker_volume_size_gb (${var.max_broker_volume_size_gb}) must be at least the initial size (${local.broker_volume_size_gb})."
+    }
+  }
+}
+
+resource "aws_appautoscaling_policy" "storage" {
+  count = length(aws_appautoscaling_target.storage)
+
+  name               = "${var.name}-broker-storage"
+  policy_type        = "TargetTrackingScaling"
+  service_namespace  = aws_appautoscaling_target.storage[0].service_namespace
+  scalable_dimension = aws_appautoscaling_target.storage[0].scalable_dimension
+  resource_id        = aws_appautoscaling_target.storage[0].resource_id
+
+  target_tracking_scaling_policy_configuration {
+    predefined_metric_specification {
+      predefined_metric_type = "KafkaBrokerStorageUtilization"
+    }
+    target_value     = var.storage_autoscaling_target_percent
+    disable_scale_in = true
+  }
+}
+
+# KafkaDataLogsDiskUsed is per broker (dimensions Cluster Name, Broker ID; brokers are numbered 1..N):
+# the alarm watches the fullest one. Autoscaling grows volumes at most every 6 hours; a rate jump
+# can fill a disk sooner.
+resource "aws_cloudwatch_metric_alarm" "disk_used" {
+  count = var.serverless ? 0 : 1
+
+  alarm_name          = "${var.name}-msk-disk-used"
+  alarm_description   = "An MSK broker's data log disk is over ${var.disk_used_alarm_percent}% (KafkaDataLogsDiskUsed, fullest broker): a full broker refuses the collectors' messages and they drop packets. Add storage or brokers, or shorten the topic's retention."
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.disk_used_alarm_percent
+  evaluation_periods  = 3
+  datapoints_to_alarm = 2
+  treat_missing_data  = "missing"
+  alarm_actions       = var.alarm_actions
+  ok_actions          = var.alarm_actions
+
+  metric_query {
+    id          = "fullest"
+    expression  = "MAX([${join(", ", [for b in range(1, var.number_of_broker_nodes + 1) : "b${b}"])}])"
+    label       = "KafkaDataLogsDiskUsed of the fullest broker"
+    return_data = true
+  }
+
+  dynamic "metric_query" {
+    for_each = range(1, var.number_of_broker_nodes + 1)
+    content {
+      id = "b${metric_query.value}"
+      metric {
+        namespace   = "AWS/Kafka"
+        metric_name = "KafkaDataLogsDiskUsed"
+        period      = 300
+        stat        = "Maximum"
+        dimensions = {
+          "Cluster Name" = var.name
+          "Broker ID"    = tostring(metric_query.value)
+        }
+      }
+    }
+  }
+
+  tags = var.tags
 }
 
 ################################################################################

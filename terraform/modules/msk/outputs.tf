@@ -52,7 +52,7 @@ output "topic_config" {
   description = "Settings of the packets topic (partitions, replication factor and per-topic configs)."
   value = {
     name               = var.topic_name
-    partitions         = var.topic_partitions
+    partitions         = local.topic_partitions
     replication_factor = local.replication_factor
     configs            = local.topic_config
   }
@@ -71,9 +71,29 @@ output "create_topic_command" {
       "--bootstrap-server \"${local.bootstrap_brokers_sasl_iam}\"",
       "--command-config client.properties",
       "--topic ${var.topic_name}",
-      "--partitions ${var.topic_partitions}",
+      "--partitions ${local.topic_partitions}",
       "--replication-factor ${local.replication_factor}",
     ],
     [for k, v in local.topic_config : "--config ${k}=${v}"],
   ))
+}
+
+output "broker_volume_size_gb" {
+  description = "Initial EBS storage per broker (GiB), given or derived from expected_ingress_gbps (null for serverless)."
+  value       = var.serverless ? null : local.broker_volume_size_gb
+}
+
+output "topic_partitions" {
+  description = "Partitions of the packets topic, given or derived from expected_ingress_gbps."
+  value       = local.topic_partitions
+}
+
+output "replication_factor" {
+  description = "Replication factor of the packets topic."
+  value       = local.replication_factor
+}
+
+output "disk_used_alarm_arn" {
+  description = "ARN of the alarm on the fullest broker's KafkaDataLogsDiskUsed (null for serverless)."
+  value       = var.serverless ? null : aws_cloudwatch_metric_alarm.disk_used[0].arn
 }

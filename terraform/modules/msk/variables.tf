@@ -80,15 +80,76 @@ variable "number_of_broker_nodes" {
   }
 }
 
-variable "broker_volume_size_gb" {
-  description = "EBS storage per broker (GiB). Kafka is only a buffer here: size for topic_retention_hours at peak rate x replication."
+variable "expected_ingress_gbps" {
+  description = "Peak mirrored rate the collectors publish, in Gbps (the messages are about the size of the mirrored packets: the frames dominate). Sizes broker storage (rate x topic_retention_hours x replication / brokers, filled to 70%) and the topic's partitions (partition_throughput_mbps each). null = broker_volume_size_gb and topic_partitions as given (1000 GiB, 12 when those are null too)."
   type        = number
-  default     = 1000
+  default     = null
 
   validation {
-    condition     = var.broker_volume_size_gb >= 1 && var.broker_volume_size_gb <= 16384
-    error_message = "broker_volume_size_gb must be between 1 and 16384."
+    condition     = var.expected_ingress_gbps == null ? true : var.expected_ingress_gbps > 0
+    error_message = "expected_ingress_gbps must be null or positive."
   }
+}
+
+variable "partition_throughput_mbps" {
+  description = "Ingress per partition (MB/s) that topic_partitions is derived with from expected_ingress_gbps. 5 = MSK Serverless' per-partition ingress quota, also a comfortable rate for one aggregator per partition."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.partition_throughput_mbps > 0
+    error_message = "partition_throughput_mbps must be positive."
+  }
+}
+
+variable "broker_volume_size_gb" {
+  description = "Initial EBS storage per broker (GiB). null = derived from expected_ingress_gbps x topic_retention_hours x replication / brokers at 70% fill (1000 without a rate). Storage autoscaling grows it up to max_broker_volume_size_gb; Terraform then leaves the cluster's size alone (MSK cannot shrink a volume)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.broker_volume_size_gb == null ? true : (var.broker_volume_size_gb >= 1 && var.broker_volume_size_gb <= 16384)
+    error_message = "broker_volume_size_gb must be null or between 1 and 16384."
+  }
+}
+
+variable "max_broker_volume_size_gb" {
+  description = "Upper bound of storage autoscaling per broker (GiB; MSK's maximum is 16384)."
+  type        = number
+  default     = 16384
+
+  validation {
+    condition     = var.max_broker_volume_size_gb >= 1 && var.max_broker_volume_size_gb <= 16384
+    error_message = "max_broker_volume_size_gb must be between 1 and 16384."
+  }
+}
+
+variable "storage_autoscaling_target_percent" {
+  description = "Storage autoscaling keeps broker disk utilization (KafkaBrokerStorageUtilization) at this percent by growing the volumes; null = no autoscaling."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.storage_autoscaling_target_percent == null ? true : (var.storage_autoscaling_target_percent >= 10 && var.storage_autoscaling_target_percent <= 90)
+    error_message = "storage_autoscaling_target_percent must be null or between 10 and 90."
+  }
+}
+
+variable "disk_used_alarm_percent" {
+  description = "Alarm when any broker's data log disk (KafkaDataLogsDiskUsed) is fuller than this percent: a full broker stops accepting the collectors' messages."
+  type        = number
+  default     = 80
+
+  validation {
+    condition     = var.disk_used_alarm_percent >= 10 && var.disk_used_alarm_percent <= 99
+    error_message = "disk_used_alarm_percent must be between 10 and 99."
+  }
+}
+
+variable "alarm_actions" {
+  description = "ARNs notified when the disk alarm fires or clears (the alarms module's SNS topic)."
+  type        = list(string)
+  default     = []
 }
 
 variable "kms_key_arn" {
@@ -120,13 +181,13 @@ variable "topic_name" {
 }
 
 variable "topic_partitions" {
-  description = "Partitions of the packets topic: the upper bound of aggregator parallelism. Increase later only with care (keyless producers are fine; the Parquet naming is per partition)."
+  description = "Partitions of the packets topic: the upper bound of aggregator parallelism. null = max(12, expected_ingress_gbps in MB/s / partition_throughput_mbps), rounded up to a multiple of the brokers (12 without a rate). Increase later only with care (keyless producers are fine; the Parquet naming is per partition)."
   type        = number
-  default     = 12
+  default     = null
 
   validation {
-    condition     = var.topic_partitions >= 1 && var.topic_partitions <= 2400
-    error_message = "topic_partitions must be between 1 and 2400."
+    condition     = var.topic_partitions == null ? true : (var.topic_partitions >= 1 && var.topic_partitions <= 2400)
+    error_message = "topic_partitions must be null or between 1 and 2400."
   }
 }
 

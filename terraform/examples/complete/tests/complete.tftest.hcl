@@ -265,3 +265,20 @@ run "enrollment_checks_against_both_fleets" {
     error_message = "the enrollment module must check its select tags against the collectors' and the aggregators' instance tags"
   }
 }
+
+# Issue 23 (7): MSK sized for the example's rate (1 Gbps) and Kafka retention (24 h): 125 MB/s x
+# 24 h x 3 replicas / 3 brokers / 0.7 = 14,369 GiB per broker; 125 / 5 MB/s = 25 -> 27 partitions.
+run "msk_sized_for_the_rate" {
+  command = plan
+
+  assert {
+    condition     = module.msk.broker_volume_size_gb == 14369 && module.msk.topic_partitions == 27
+    error_message = "MSK must be sized from expected_ingress_gbps and kafka_retention_hours (got ${module.msk.broker_volume_size_gb} GiB, ${module.msk.topic_partitions} partitions)"
+  }
+
+  # Issue 23 (3): the first collector creates the topic with those partitions.
+  assert {
+    condition     = strcontains(module.collectors.user_data, "partitions = 27\n") && strcontains(module.collectors.user_data, "replication = 3\n")
+    error_message = "the collectors must create the topic with the msk module's partitions and replication"
+  }
+}

@@ -36,8 +36,10 @@ run "fleet_wiring" {
   }
 
   assert {
-    condition     = module.fleet.autoscaling_group.health_check_type == "ELB"
-    error_message = "the ASG must replace collectors that fail the NLB health check"
+    # Issue 23 (3): EC2, not ELB health checks: an outage of Kafka or S3 turns /healthz 503 on
+    # every collector, and ELB checks would replace the whole receiving fleet.
+    condition     = module.fleet.autoscaling_group.health_check_type == "EC2"
+    error_message = "the ASG must not replace collectors on the NLB health check (EC2 health checks)"
   }
 
   assert {
@@ -187,6 +189,25 @@ run "metrics_from_monitoring_cidrs_only" {
   }
 }
 
+# Issue 23 (3): the first collector creates the topic with the rate-sized partitions.
+run "first_collector_creates_the_topic" {
+  command = plan
+
+  variables {
+    kafka_topic_partitions         = 27
+    kafka_topic_replication_factor = 3
+  }
+
+  assert {
+    condition = (
+      strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/mirrorlake/collector.toml"]), "\npartitions = 27\nreplication = 3\n") &&
+      contains(one([for s in jsondecode(aws_iam_role_policy.this.policy).Statement : s.Action if s.Sid == "MskProduceToTopic"]), "kafka-cluster:CreateTopic") &&
+      one([for s in jsondecode(aws_iam_role_policy.this.policy).Statement : s.Resource if s.Sid == "MskProduceToTopic"]) == [output.kafka_topic_arn]
+    )
+    error_message = "the collectors may create the one topic, with the given partitions and replication"
+  }
+}
+
 run "user_data_installs_and_starts_the_collector" {
   command = plan
 
@@ -238,7 +259,7 @@ run "kafka_auth_is_msk_iam" {
   assert {
     condition = strcontains(
       one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/mirrorlake/collector.toml"]),
-      "[kafka]\nbrokers = \"b-1.mltest.kafka.ap-northeast-1.amazonaws.com:9098,b-2.mltest.kafka.ap-northeast-1.amazonaws.com:9098\"\ntopic = \"mirrorlake.packets\"\n\n[kafka.options]\n\"security.protocol\" = \"SASL_SSL\"\n\"sasl.mechanism\" = \"OAUTHBEARER\"\n"
+      "[kafka]\nbrokers = \"b-1.mltest.kafka.ap-northeast-1.amazonaws.com:9098,b-2.mltest.kafka.ap-northeast-1.amazonaws.com:9098\"\ntopic = \"mirrorlake.packets\"\n# When the topic does not exist yet, the first collector creates it with these\n# (and a max.message.bytes that fits its messages); the aggregators wait for it.\npartitions = 12\nreplication = 3\n\n[kafka.options]\n\"security.protocol\" = \"SASL_SSL\"\n\"sasl.mechanism\" = \"OAUTHBEARER\"\n"
     )
     error_message = "collector.toml must name the IAM brokers and set security.protocol=SASL_SSL and sasl.mechanism=OAUTHBEARER"
   }
@@ -254,7 +275,7 @@ run "kafka_auth_is_msk_iam" {
       strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/systemd/system/mirrorlake-collector.service"]), "\nEnvironment=AWS_REGION=ap-northeast-1\n") &&
       strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/systemd/system/mirrorlake-collector.service"]), "\nStartLimitIntervalSec=0\n")
     )
-    error_message = "the unit must give the collector AWS_REGION (the MSK IAM token's region) and keep restarting it until the topic exists"
+    error_message = "the unit must give the collector AWS_REGION (the MSK IAM token's region) and keep restarting it until MSK answers"
   }
 }
 
@@ -393,10 +414,10 @@ run "iam_is_scoped_to_the_topic" {
       for s in jsondecode(aws_iam_role_policy.this.policy).Statement : s.Sid => toset(s.Action)
       } == {
       MskConnect                 = toset(["kafka-cluster:Connect", "kafka-cluster:DescribeCluster", "kafka-cluster:WriteDataIdempotently"])
-      MskProduceToTopic          = toset(["kafka-cluster:DescribeTopic", "kafka-cluster:DescribeTopicDynamicConfiguration", "kafka-cluster:WriteData"])
+      MskProduceToTopic          = toset(["kafka-cluster:DescribeTopic", "kafka-cluster:DescribeTopicDynamicConfiguration", "kafka-cluster:CreateTopic", "kafka-cluster:WriteData"])
       CompleteOwnLifecycleAction = toset(["autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat"])
     }
-    error_message = "MSK IAM: connect, describe the cluster, idempotent produce on the cluster; describe, check the config of and write to the topic; no CreateTopic, AlterTopic, ReadData or group action"
+    error_message = "MSK IAM: connect, describe the cluster, idempotent produce on the cluster; describe, check the config of, create (the first collector) and write to the topic only; no AlterTopic, ReadData or group action"
   }
 
   assert {

@@ -127,3 +127,67 @@ run "rejects_oversized_messages" {
 
   expect_failures = [var.message_max_bytes]
 }
+
+# Issue 23 (7): storage and partitions from the expected rate and retention; storage autoscaling;
+# an alarm on the fullest broker's disk.
+run "sized_from_rate_and_retention" {
+  command = plan
+
+  variables {
+    expected_ingress_gbps = 1
+    topic_retention_hours = 6
+  }
+
+  # 125 MB/s x 6 h x 3 replicas / 3 brokers / 0.7 = 3,857,142,857,143 B = 3593 GiB (rounded up).
+  assert {
+    condition     = aws_msk_cluster.this[0].broker_node_group_info[0].storage_info[0].ebs_storage_info[0].volume_size == 3593
+    error_message = "broker storage must hold the rate for the retention, replicated, at 70% fill (got ${aws_msk_cluster.this[0].broker_node_group_info[0].storage_info[0].ebs_storage_info[0].volume_size})"
+  }
+
+  # 125 MB/s / 5 MB/s = 25 partitions, rounded up to a multiple of 3 brokers.
+  assert {
+    condition     = output.topic_partitions == 27 && output.topic_config.partitions == 27 && output.server_properties["num.partitions"] == "27"
+    error_message = "partitions must follow the rate (got ${output.topic_partitions})"
+  }
+
+  assert {
+    condition = (
+      aws_appautoscaling_target.storage[0].scalable_dimension == "kafka:broker-storage:VolumeSize" &&
+      aws_appautoscaling_target.storage[0].min_capacity == 3593 &&
+      aws_appautoscaling_target.storage[0].max_capacity == 16384 &&
+      aws_appautoscaling_policy.storage[0].target_tracking_scaling_policy_configuration[0].predefined_metric_specification[0].predefined_metric_type == "KafkaBrokerStorageUtilization" &&
+      aws_appautoscaling_policy.storage[0].target_tracking_scaling_policy_configuration[0].target_value == 60 &&
+      aws_appautoscaling_policy.storage[0].target_tracking_scaling_policy_configuration[0].disable_scale_in == true
+    )
+    error_message = "storage autoscaling from the initial size up to 16384 GiB at 60% utilization expected"
+  }
+
+  assert {
+    condition = (
+      aws_cloudwatch_metric_alarm.disk_used[0].threshold == 80 &&
+      length([for q in aws_cloudwatch_metric_alarm.disk_used[0].metric_query : q if try(q.metric[0].metric_name, "") == "KafkaDataLogsDiskUsed"]) == 3 &&
+      one([for q in aws_cloudwatch_metric_alarm.disk_used[0].metric_query : q.expression if q.return_data == true]) == "MAX([b1, b2, b3])"
+    )
+    error_message = "the disk alarm must watch KafkaDataLogsDiskUsed of every broker"
+  }
+}
+
+run "defaults_without_a_rate" {
+  command = plan
+
+  assert {
+    condition     = aws_msk_cluster.this[0].broker_node_group_info[0].storage_info[0].ebs_storage_info[0].volume_size == 1000 && output.topic_partitions == 12
+    error_message = "without a rate: 1000 GiB and 12 partitions, as before"
+  }
+}
+
+run "rejects_a_rate_the_brokers_cannot_hold" {
+  command = plan
+
+  variables {
+    expected_ingress_gbps = 20
+    topic_retention_hours = 24
+  }
+
+  expect_failures = [aws_msk_cluster.this]
+}
