@@ -86,9 +86,11 @@ resource "aws_s3_bucket" "this" {
   #checkov:skip=CKV2_AWS_62:No consumer of S3 event notifications: Athena reads through partition projection, so nothing needs to react to new objects.
   #checkov:skip=CKV2_AWS_61:Both buckets have a lifecycle configuration (aws_s3_bucket_lifecycle_configuration.lake and .results below); checkov cannot link for_each bucket instances addressed by key.
   #checkov:skip=CKV_AWS_18:Server access logging is opt-in through access_log_bucket_name (a log bucket cannot log to itself, and many accounts centralise it with CloudTrail data events instead).
-  bucket              = each.value
-  force_destroy       = var.force_destroy
-  object_lock_enabled = each.key == "lake" ? var.object_lock != null : false
+  bucket        = each.value
+  force_destroy = var.force_destroy
+  # No object_lock_enabled here: it forces a new bucket. Object Lock is turned on by
+  # aws_s3_bucket_object_lock_configuration.lake below, which S3 accepts on an existing versioned
+  # bucket: enabling it later keeps the bucket and its archive.
 
   tags = merge(var.tags, { Name = each.value })
 
@@ -272,10 +274,15 @@ resource "aws_s3_bucket_lifecycle_configuration" "lake" {
   depends_on = [aws_s3_bucket_versioning.this]
 }
 
+# Enables Object Lock on the lake bucket (new or existing: versioning is on) with a default
+# retention. Once enabled it cannot be turned off. With a default retention S3 refuses PutObject
+# and UploadPart without Content-MD5 or an x-amz-checksum-* header: every unit Terraform writes for
+# the binaries sets AWS_CHECKSUM_ALGORITHM (object_store then sends x-amz-checksum-*).
 resource "aws_s3_bucket_object_lock_configuration" "lake" {
   count = var.object_lock == null ? 0 : 1
 
-  bucket = aws_s3_bucket.this["lake"].id
+  bucket              = aws_s3_bucket.this["lake"].id
+  object_lock_enabled = "Enabled"
 
   rule {
     default_retention {

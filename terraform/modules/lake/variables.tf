@@ -104,7 +104,7 @@ variable "abort_incomplete_multipart_upload_days" {
 }
 
 variable "object_lock" {
-  description = "Optional S3 Object Lock default retention for the lake bucket: { mode = GOVERNANCE|COMPLIANCE, retention_days }. Can only be enabled when the bucket is created (changing it replaces the bucket). COMPLIANCE cannot be shortened or removed by anyone, including root, until each object's retention ends."
+  description = "Optional S3 Object Lock default retention for the lake bucket: { mode = GOVERNANCE|COMPLIANCE, retention_days }. Enabling it on an existing lake keeps the bucket (S3 allows it on a versioned bucket); it cannot be turned off again. COMPLIANCE cannot be shortened or removed by anyone, including root, until each object's retention ends."
   type = object({
     mode           = string
     retention_days = number

@@ -190,6 +190,19 @@ run "compaction_on_one_aggregator" {
   }
 }
 
+# Issue 23 (1): with Object Lock, S3 refuses uploads without a checksum; the aggregator and the
+# compaction units set AWS_CHECKSUM_ALGORITHM.
+run "units_send_checksums" {
+  command = plan
+
+  assert {
+    condition = alltrue([for path in ["/etc/systemd/system/mirrorlake-aggregator.service", "/etc/systemd/system/mirrorlake-compact.service"] :
+      strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == path]), "\nEnvironment=AWS_CHECKSUM_ALGORITHM=SHA256\n")
+    ])
+    error_message = "the aggregator and compact units must set AWS_CHECKSUM_ALGORITHM=SHA256"
+  }
+}
+
 run "compaction_off" {
   command = plan
 

@@ -190,6 +190,17 @@ run "metrics_from_monitoring_cidrs_only" {
 }
 
 # Issue 23 (3): the first collector creates the topic with the rate-sized partitions.
+# Issue 23 (1): with Object Lock, S3 refuses uploads without a checksum; every unit Terraform
+# writes for our binaries sets AWS_CHECKSUM_ALGORITHM.
+run "units_send_checksums" {
+  command = plan
+
+  assert {
+    condition     = strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/systemd/system/mirrorlake-collector.service"]), "\nEnvironment=AWS_CHECKSUM_ALGORITHM=SHA256\n")
+    error_message = "the collector unit must set AWS_CHECKSUM_ALGORITHM=SHA256"
+  }
+}
+
 run "first_collector_creates_the_topic" {
   command = plan
 

@@ -175,7 +175,7 @@ run "no_object_lock_by_default" {
   command = plan
 
   assert {
-    condition     = length(aws_s3_bucket_object_lock_configuration.lake) == 0 && aws_s3_bucket.this["lake"].object_lock_enabled == false
+    condition     = length(aws_s3_bucket_object_lock_configuration.lake) == 0
     error_message = "Object Lock is opt-in"
   }
 }
@@ -188,8 +188,11 @@ run "object_lock_when_enabled" {
   }
 
   assert {
-    condition     = aws_s3_bucket.this["lake"].object_lock_enabled == true && aws_s3_bucket.this["results"].object_lock_enabled == false
-    error_message = "Object Lock must be enabled on the lake bucket only"
+    condition = (
+      length(aws_s3_bucket_object_lock_configuration.lake) == 1 &&
+      aws_s3_bucket_object_lock_configuration.lake[0].object_lock_enabled == "Enabled"
+    )
+    error_message = "Object Lock must be enabled on the lake bucket only, by its object lock configuration"
   }
 
   assert {
@@ -198,6 +201,42 @@ run "object_lock_when_enabled" {
       aws_s3_bucket_object_lock_configuration.lake[0].rule[0].default_retention[0].days == 90
     )
     error_message = "default retention must be applied"
+  }
+}
+
+# Issue 23 (1): enabling Object Lock on a deployed lake must not replace the bucket (and lose the
+# archive). object_lock_enabled on aws_s3_bucket forces replacement; the lock configuration does
+# not. A lake applied without Object Lock, then planned with it: the bucket's object_lock_enabled
+# stays what it was (false), so nothing forces a new bucket.
+run "deployed_without_object_lock" {
+  command = apply
+
+  override_resource {
+    target = aws_s3_bucket.this
+    values = { object_lock_enabled = false }
+  }
+
+  # The provider still validates ARNs the mocks make up.
+  override_resource {
+    target = aws_kms_key.this
+    values = { arn = "arn:aws:kms:ap-northeast-1:111122223333:key/01234567-89ab-cdef-0123-456789abcdef" }
+  }
+}
+
+run "enabling_object_lock_keeps_the_bucket" {
+  command = plan
+
+  variables {
+    object_lock = { mode = "GOVERNANCE", retention_days = 30 }
+  }
+
+  assert {
+    condition = (
+      aws_s3_bucket.this["lake"].object_lock_enabled == false &&
+      aws_s3_bucket_object_lock_configuration.lake[0].object_lock_enabled == "Enabled" &&
+      aws_s3_bucket_object_lock_configuration.lake[0].rule[0].default_retention[0].mode == "GOVERNANCE"
+    )
+    error_message = "Object Lock must be enabled through the lock configuration, leaving the deployed bucket's object_lock_enabled (a replacing attribute) alone"
   }
 }
 
