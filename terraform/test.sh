@@ -111,12 +111,20 @@ checkov_venv="$cache/venv-checkov"
 if ensure_venv "$checkov_venv" checkov "$checkov_venv/bin/checkov" --version; then
   "$checkov_venv/bin/checkov" --version
   # --skip-download: no policy metadata or guidelines from the network; everything runs locally.
+  # checkov skips a file it cannot parse (HCL it does not know, such as 1e6) and still passes:
+  # a parsing error is a failure here, or that file's resources go unchecked.
+  checkov_out="$(mktemp)"
   if "$checkov_venv/bin/checkov" --directory . --framework terraform --quiet --compact \
-    --skip-download --skip-path '\.terraform' --skip-path 'tests/fixtures'; then
-    ok "checkov"
+    --skip-download --skip-path '\.terraform' --skip-path 'tests/fixtures' | tee "$checkov_out"; then
+    if grep -q "Parsing errors" "$checkov_out"; then
+      fail "checkov: a file could not be parsed (run checkov without --quiet to see which)"
+    else
+      ok "checkov"
+    fi
   else
     fail "checkov"
   fi
+  rm -f "$checkov_out"
 else
   fail "checkov: installation into $checkov_venv failed"
 fi

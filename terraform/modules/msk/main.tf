@@ -25,7 +25,7 @@ locals {
   ingress_mbps = var.expected_ingress_gbps == null ? null : var.expected_ingress_gbps * 1000 / 8
   brokers      = var.serverless ? 1 : var.number_of_broker_nodes
   derived_volume_size_gb = local.ingress_mbps == null ? 1000 : ceil(
-    local.ingress_mbps * 1e6 * var.topic_retention_hours * 3600 * local.replication_factor / local.brokers / 0.7 / pow(2, 30)
+    local.ingress_mbps * 1000000 * var.topic_retention_hours * 3600 * local.replication_factor / local.brokers / 0.7 / pow(2, 30)
   )
   broker_volume_size_gb = var.broker_volume_size_gb != null ? var.broker_volume_size_gb : local.derived_volume_size_gb
   topic_partitions = var.topic_partitions != null ? var.topic_partitions : (
