@@ -82,3 +82,8 @@ output "enrollment_function_name" {
   description = "The enrollment Lambda (null when enrollment_lambda_zip_path is not set)."
   value       = one(module.enrollment[*].function_name)
 }
+
+output "msk_topic_config" {
+  description = "The packets topic's settings: partitions (sized from expected_ingress_gbps), replication factor and per-topic configs; the first collector creates it with the partitions and replication."
+  value       = module.msk.topic_config
+}

@@ -272,7 +272,7 @@ run "msk_sized_for_the_rate" {
   command = plan
 
   assert {
-    condition     = module.msk.broker_volume_size_gb == 14369 && module.msk.topic_partitions == 27
+    condition     = module.msk.broker_volume_size_gb == 14369 && module.msk.topic_partitions == 27 && output.msk_topic_config.partitions == 27
     error_message = "MSK must be sized from expected_ingress_gbps and kafka_retention_hours (got ${module.msk.broker_volume_size_gb} GiB, ${module.msk.topic_partitions} partitions)"
   }
 
