@@ -1,12 +1,18 @@
 //! Benchmark (not a timed test; ignored by default): a synthetic day of
-//! mirror traffic written with several lake settings, then
-//! (a) needle queries for one address: bytes DataFusion reads (its Parquet
-//!     scan metric `bytes_scanned`) against the day's Parquet bytes, and
-//! (b) lake bytes against the same inner frames as a zstd-compressed pcap.
+//! mirror traffic from N mirrored ENIs, written as hourly files (steady
+//! traffic) and as 50-second files then `compact`ed (light traffic), then
+//! needle queries written as the named queries write them:
+//! (a) bytes DataFusion reads (its Parquet scan metric `bytes_scanned`) and,
+//!     when a Trino server is given, bytes Trino 476 (the engine Athena v3
+//!     forks) reads (`physicalInputDataSize`), with the column index on and
+//!     off, against the day's Parquet bytes;
+//! (b) lake bytes against the same inner frames as a zstd-3 pcap.
 //!
 //! ```text
 //! cargo test --release --locked --workspace -- --ignored --nocapture lake_bench
-//! MIRRORLAKE_BENCH_PACKETS=200000 cargo test ...   # smaller day (default 1,000,000)
+//! MIRRORLAKE_BENCH_PACKETS=200000     # smaller day (default 1,000,000)
+//! MIRRORLAKE_BENCH_ENIS=1000          # mirrored ENIs (default 40; 100 flows each)
+//! MIRRORLAKE_BENCH_TRINO=http://127.0.0.1:18080   # also on Trino (deploy/local/trino.sh start)
 //! ```
 //! Figures are recorded in `docs/benchmarks.md`.
 
@@ -16,13 +22,13 @@ use mirrorlake_schema::{PacketBatchBuilder, RowMeta};
 use mirrorlake_wire::{FrameRepr, TransportRepr, decode_vxlan_payload, emit_vxlan_payload};
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// 2026-01-15T00:00:00Z in microseconds.
 const DAY0_US: i64 = 1_768_435_200_000_000;
 const DAY_US: i64 = 86_400_000_000;
-const ENIS: u32 = 40;
-const FLOWS: u32 = 4000;
+/// Flows per mirrored ENI.
+const FLOWS_PER_ENI: u32 = 100;
 
 pub(crate) struct Rng(pub(crate) u64);
 
@@ -38,15 +44,23 @@ impl Rng {
     }
 }
 
+/// The address of mirrored ENI `e` (up to 50,000 of them).
 fn eni(e: u32) -> Ipv4Addr {
-    Ipv4Addr::new(10, 0, 0, 10 + e as u8)
+    Ipv4Addr::new(10, 0, (e / 200) as u8, 10 + (e % 200) as u8)
 }
 
+/// The peer of flow `f`: one public address per 250 flows' worth of
+/// `f % 10 == 3` (shared by many flows), else an address of its own.
 fn peer(f: u32) -> Ipv4Addr {
     if f % 10 == 3 {
         Ipv4Addr::new(203, 0, 113, (f % 250) as u8 + 1)
     } else {
-        Ipv4Addr::new(10, 1, (f / 250) as u8, (f % 250) as u8 + 1)
+        Ipv4Addr::new(
+            10,
+            1 + (f / 62_500) as u8,
+            ((f / 250) % 250) as u8,
+            (f % 250) as u8 + 1,
+        )
     }
 }
 
@@ -104,20 +118,30 @@ impl Write for Counter {
     }
 }
 
-/// Writes the day into `lake` with `config`; returns (rows, zstd pcap bytes).
-async fn write_day(lake: &Lake, config: FileConfig, packets: u64) -> (u64, u64) {
+/// Writes the day of `enis` mirrored ENIs into `lake` with `config`, files
+/// closed `roll` after they open (in the day's time); returns (rows, zstd
+/// pcap bytes).
+async fn write_day(
+    lake: &Lake,
+    config: FileConfig,
+    packets: u64,
+    enis: u32,
+    roll: Duration,
+) -> (u64, u64) {
     let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let flows = enis * FLOWS_PER_ENI;
     let mut w = LakeWriter::new(
         lake.clone(),
         config,
         RollPolicy {
             max_file_bytes: 128 << 20,
-            // Age rolling is wall-clock in the collector; here every hour
-            // is one file, as with steady traffic and the default sizes.
-            max_file_age: std::time::Duration::from_secs(3600 * 48),
+            max_file_age: roll,
         },
         Box::new(SequenceNamer::new("bench", 1)),
     );
+    // The writer's clock runs with the day's timestamps.
+    let clock = Instant::now();
+    let at = |ts: i64| clock + Duration::from_micros((ts - DAY0_US) as u64);
     let mut pcap = zstd::stream::write::Encoder::new(Counter(0), 3).expect("zstd");
     // pcap global header: magic, 2.4, tz 0, sigfigs 0, snaplen 65535, Ethernet.
     for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, 1] {
@@ -127,10 +151,11 @@ async fn write_day(lake: &Lake, config: FileConfig, packets: u64) -> (u64, u64) 
     let mut mirror = Mirror::default();
     let mut payload = vec![0u8; 1400];
     let t0 = Instant::now();
+    let mut batch_start = DAY0_US;
     for i in 0..packets {
         let ts = DAY0_US + (i as i64) * (DAY_US / packets as i64);
-        let f = rng.below(u64::from(FLOWS)) as u32;
-        let e = f % ENIS;
+        let f = rng.below(u64::from(flows)) as u32;
+        let e = f % enis;
         let (a, z): (IpAddr, IpAddr) = (eni(e).into(), peer(f).into());
         let egress = rng.below(2) == 0;
         let (src, dst) = if egress { (a, z) } else { (z, a) };
@@ -196,13 +221,17 @@ async fn write_day(lake: &Lake, config: FileConfig, packets: u64) -> (u64, u64) 
             pcap.write_all(&v.to_le_bytes()).expect("pcap");
         }
         pcap.write_all(frame).expect("pcap");
-        if b.len() >= 8192 {
+        // Batches are cut as the collector cuts them: by size, or by age
+        // (its batcher's `max_age_ms`, a second).
+        if b.len() >= 8192 || ts - batch_start >= 1_000_000 {
             let batch = b.finish().expect("rows").expect("batch");
-            w.write(&batch, Instant::now()).await.expect("write");
+            w.write(&batch, at(ts)).await.expect("write");
+            w.poll(at(ts)).await.expect("roll");
+            batch_start = ts;
         }
     }
     if let Some(batch) = b.finish() {
-        w.write(&batch.expect("batch"), Instant::now())
+        w.write(&batch.expect("batch"), at(DAY0_US + DAY_US))
             .await
             .expect("write");
     }
@@ -240,91 +269,141 @@ pub(crate) async fn needle(lake: &Lake, sql: &str) -> (usize, usize) {
     )
 }
 
+/// Bytes Trino read for `sql` over `lake` (`physicalInputDataSize`), with
+/// the column index on or off, and the rows it returned; through
+/// `collector/tests/compat/trino_lake.py` (which registers the lake's tables
+/// from our DDL).
+fn trino_bytes(server: &str, lake: &std::path::Path, sql: &str, column_index: bool) -> (u64, u64) {
+    let ddl: String = mirrorlake_schema::columns::TABLES
+        .iter()
+        .map(|t| {
+            crate::ddl::TableSpec {
+                location: "s3://bench/lake".into(),
+                database: None,
+                table: t.name.into(),
+                projection_start: "2026-01-01".into(),
+            }
+            .athena()
+            .expect("ddl")
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let script = mirrorlake_schema::manifest_dir!().join("../collector/tests/compat/trino_lake.py");
+    let mut c = std::process::Command::new("python3");
+    c.arg(script)
+        .args(["--server", server, "--lake"])
+        .arg(lake)
+        .args(["--ddl", &ddl]);
+    if !column_index {
+        c.arg("--no-column-index");
+    }
+    let out = c.arg(sql).output().expect("run trino_lake.py");
+    assert!(
+        out.status.success(),
+        "trino_lake.py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let rows = v["rows"].as_array().map_or(0, Vec::len) as u64;
+    (v["physical_input_bytes"].as_u64().expect("bytes"), rows)
+}
+
+/// The files of each hour partition of `table` under `dir`: (min, max).
+fn files_per_hour(dir: &std::path::Path, table: &str) -> (usize, usize) {
+    let mut per_hour = std::collections::BTreeMap::<std::path::PathBuf, usize>::new();
+    for day in std::fs::read_dir(dir.join(table)).expect("table dir") {
+        for hour in std::fs::read_dir(day.expect("day").path()).expect("day dir") {
+            let hour = hour.expect("hour").path();
+            let n = std::fs::read_dir(&hour)
+                .expect("hour dir")
+                .filter(|e| {
+                    e.as_ref()
+                        .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "parquet"))
+                })
+                .count();
+            per_hour.insert(hour, n);
+        }
+    }
+    (
+        per_hour.values().copied().min().unwrap_or(0),
+        per_hour.values().copied().max().unwrap_or(0),
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: run with --ignored --nocapture lake_bench"]
 async fn lake_bench() {
-    let packets: u64 = std::env::var("MIRRORLAKE_BENCH_PACKETS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
-    let x = eni(7).to_string();
-    let y = peer(1234).to_string(); // a peer of ENI 34 (flow 1234)
-    let queries = [
-        (
-            "ENI by address",
-            format!(
-                "SELECT * FROM packets WHERE dt = '2026-01-15' AND (src_ip = '{x}' OR dst_ip = '{x}')"
-            ),
-        ),
-        (
-            "ENI by mirror_source",
-            format!("SELECT * FROM packets WHERE dt = '2026-01-15' AND mirror_source = '{x}'"),
-        ),
-        (
-            "peer by address",
-            format!(
-                "SELECT * FROM packets WHERE dt = '2026-01-15' AND (src_ip = '{y}' OR dst_ip = '{y}')"
-            ),
-        ),
-    ];
-    let sorted = |cols: &[&str], page_rows, page_bytes| FileConfig {
-        sort_by: cols.iter().map(|s| (*s).to_owned()).collect(),
-        page_rows,
-        page_bytes,
-        ..FileConfig::default()
+    let env = |k: &str, d: u64| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
     };
-    let all = std::env::var_os("MIRRORLAKE_BENCH_ALL").is_some();
-    let mut settings = vec![
-        (
-            "arrival order, 20000-row/1 MiB pages",
-            sorted(&[], 20_000, 1 << 20),
-        ),
-        (
-            "sorted (mirror_source, src_ip, ts), 2048-row/1 MiB pages",
-            sorted(&["mirror_source", "src_ip", "ts"], 2048, 1 << 20),
-        ),
-        (
-            "sorted (mirror_source, src_ip, ts), 2048-row/128 KiB pages",
-            sorted(&["mirror_source", "src_ip", "ts"], 2048, 128 << 10),
-        ),
-        (
-            "sorted (mirror_source, src_ip, dst_ip, ts), 2048-row/128 KiB pages",
-            sorted(
-                &["mirror_source", "src_ip", "dst_ip", "ts"],
-                2048,
-                128 << 10,
-            ),
-        ),
-        (
-            "sorted (mirror_source, src_ip, dst_ip, ts), 2048-row/64 KiB pages",
-            sorted(&["mirror_source", "src_ip", "dst_ip", "ts"], 2048, 64 << 10),
-        ),
-        ("FileConfig::default()", FileConfig::default()),
-    ];
-    if all {
-        settings.extend([
-            (
-                "arrival order, 2048-row/1 MiB pages",
-                sorted(&[], 2048, 1 << 20),
-            ),
-            (
-                "sorted (mirror_source, ts), 20000-row/1 MiB pages",
-                sorted(&["mirror_source", "ts"], 20_000, 1 << 20),
-            ),
-            (
-                "sorted (mirror_source, ts), 2048-row/1 MiB pages",
-                sorted(&["mirror_source", "ts"], 2048, 1 << 20),
-            ),
-        ]);
-    }
+    let packets = env("MIRRORLAKE_BENCH_PACKETS", 1_000_000);
+    let enis = env("MIRRORLAKE_BENCH_ENIS", 40) as u32;
+    let trino = std::env::var("MIRRORLAKE_BENCH_TRINO").ok();
+    let x = eni(7).to_string();
+    // A peer of one flow of ENI 34 % enis (flow 1234 + a multiple of enis).
+    let flow = 1234 % (enis * FLOWS_PER_ENI);
+    let y = peer(flow).to_string();
+    let day = "dt = '2026-01-15'";
+    // Each needle as the named queries write it (an address: UNION ALL of
+    // one-column predicates, which Trino pushes into the Parquet reader),
+    // and the OR form they replace, for comparison.
+    let address = |a: &str| {
+        format!(
+            "SELECT * FROM packets WHERE {day} AND src_ip = '{a}' \
+             UNION ALL SELECT * FROM packets WHERE {day} AND dst_ip = '{a}' AND src_ip <> '{a}'"
+        )
+    };
+    let or_form = |a: &str| {
+        format!("SELECT * FROM packets WHERE {day} AND (src_ip = '{a}' OR dst_ip = '{a}')")
+    };
     eprintln!(
-        "synthetic day: {packets} packets, {ENIS} mirrored ENIs, {FLOWS} flows; needles {x} (ENI) and {y} (peer)"
+        "synthetic day: {packets} packets, {enis} mirrored ENIs, {} flows; needles {x} (ENI), {y} (peer), the Community ID of flow {flow}",
+        enis * FLOWS_PER_ENI
     );
-    for (name, config) in settings {
+    let layouts = [
+        (
+            "hourly files (steady traffic)",
+            FileConfig::default(),
+            Duration::from_secs(3600 * 48),
+            false,
+        ),
+        (
+            "50 s files, then compact",
+            FileConfig::default(),
+            Duration::from_secs(50),
+            true,
+        ),
+        (
+            "hourly files, one row group per 32 MiB (the layout before)",
+            FileConfig {
+                min_row_group_bytes: 0,
+                ..FileConfig::default()
+            },
+            Duration::from_secs(3600 * 48),
+            false,
+        ),
+    ];
+    for (name, config, roll, compact) in layouts {
         let dir = tempfile::tempdir().expect("tmp");
         let lake = Lake::open(dir.path().to_str().expect("utf8")).expect("lake");
         eprintln!("{name}:");
-        let (rows, pcap_zst) = write_day(&lake, config, packets).await;
+        let (rows, pcap_zst) = write_day(&lake, config.clone(), packets, enis, roll).await;
+        if compact {
+            let before = files_per_hour(dir.path(), mirrorlake_lake::TABLE_PACKETS);
+            let mut opts = crate::compact::Options::new(i64::MAX, 128 << 20, "bench");
+            opts.files = config;
+            crate::compact::compact(&lake, &opts)
+                .await
+                .expect("compact");
+            eprintln!(
+                "  files per hour before compact: {} to {}",
+                before.0, before.1
+            );
+        }
+        let (fmin, fmax) = files_per_hour(dir.path(), mirrorlake_lake::TABLE_PACKETS);
         // The packets table is what the needles read and what stands for
         // the pcap; the flows table beside it is reported on its own.
         let files = parquet_files(&dir.path().join(mirrorlake_lake::TABLE_PACKETS));
@@ -333,23 +412,58 @@ async fn lake_bench() {
             .iter()
             .sum();
         eprintln!(
-            "  packets {day_bytes} B in {} files; pcap.zst {pcap_zst} B; packets/pcap.zst = {:.3}; flows {flows} B more ({:.3} with them)",
+            "  packets {day_bytes} B in {} files ({fmin} to {fmax} per hour); pcap.zst {pcap_zst} B; packets/pcap.zst = {:.3}; flows {flows} B more ({:.3} with them)",
             files.len(),
             day_bytes as f64 / pcap_zst as f64,
             (day_bytes + flows) as f64 / pcap_zst as f64
         );
         let total = needle(&lake, "SELECT count(*) FROM packets").await;
         assert_eq!(total.0, 1);
+        let cid = crate::query::run(
+            &lake,
+            &format!("SELECT community_id FROM packets WHERE {day} AND src_ip = '{y}' LIMIT 1"),
+        )
+        .await
+        .expect("community id");
+        let cid = arrow::util::display::array_value_to_string(cid[0].column(0), 0).expect("cid");
+        let queries = [
+            ("ENI by address, UNION ALL", address(&x)),
+            (
+                "ENI by mirror_source",
+                format!("SELECT * FROM packets WHERE {day} AND mirror_source = '{x}'"),
+            ),
+            ("peer by address, UNION ALL", address(&y)),
+            (
+                "community_id",
+                format!("SELECT * FROM packets WHERE {day} AND community_id = '{cid}'"),
+            ),
+            ("ENI by address, OR (not used)", or_form(&x)),
+            ("peer by address, OR (not used)", or_form(&y)),
+        ];
+        let pct = |b: u64| 100.0 * b as f64 / day_bytes as f64;
         for (q, sql) in &queries {
-            let t = Instant::now();
             let (n, scanned) = needle(&lake, sql).await;
             assert!(n > 0, "{q} finds rows");
-            eprintln!(
-                "  {q}: {n} rows ({:.2}% of {rows}), read {scanned} B = {:.2}% of the day, {:.0?}",
+            let mut line = format!(
+                "  {q}: {n} rows ({:.2}%); DataFusion reads {:.2}%",
                 100.0 * n as f64 / rows as f64,
-                100.0 * scanned as f64 / day_bytes as f64,
-                t.elapsed()
+                pct(scanned as u64)
             );
+            if let Some(server) = &trino {
+                let (on, rows_on) = trino_bytes(server, dir.path(), sql, true);
+                let (off, rows_off) = trino_bytes(server, dir.path(), sql, false);
+                assert_eq!(
+                    (rows_on, rows_off),
+                    (n as u64, n as u64),
+                    "{q}: Trino's rows"
+                );
+                line += &format!(
+                    "; Trino reads {:.2}% (column index on), {:.2}% (off)",
+                    pct(on),
+                    pct(off)
+                );
+            }
+            eprintln!("{line}");
         }
     }
 }

@@ -209,6 +209,8 @@ async fn named_queries_run_on_a_lake_and_find_the_fixture() {
         ("who_talked_to_ip.sql", 5),
         // 10:00-10:30: the five first web packets and three DNS packets.
         ("ip_packets_in_time_range.sql", 8),
+        // The same eight: the fixture is all mirrored from ENI 10.0.1.23.
+        ("eni_packets_in_time_range.sql", 8),
         // The web server's RST; the one on 2024-05-02 is out of range.
         ("tcp_resets.sql", 1),
         // 8.8.8.8 only; the VPC resolver is expected.

@@ -17,7 +17,7 @@ const FLOW_COUNTERS: [&str; 6] = [
 ];
 
 /// Encoding settings of lake files.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FileConfig {
     /// ZSTD level (1-22).
     pub zstd_level: i32,
@@ -33,6 +33,16 @@ pub struct FileConfig {
     pub page_rows: usize,
     /// Most bytes per data page (the frame column's pages are cut by size).
     pub page_bytes: usize,
+    /// Row groups are cut where the first `sort_by` column changes value
+    /// (`mirror_source`: the mirrored ENI), once a group holds about this
+    /// many bytes of Arrow rows (0: one row group per held-back batch of rows).
+    /// Each row group then holds a few ENIs and their peers only, so engines
+    /// that prune by row-group statistics and bloom filters alone (Trino and
+    /// Athena, without page indexes) skip the other ENIs' rows.
+    pub min_row_group_bytes: usize,
+    /// False-positive probability of the bloom filters (each row group's
+    /// filter is folded to its own distinct values at this rate).
+    pub bloom_filter_fpp: f64,
 }
 
 impl Default for FileConfig {
@@ -54,6 +64,8 @@ impl Default for FileConfig {
                 .to_vec(),
             page_rows: 2048,
             page_bytes: 64 << 10,
+            min_row_group_bytes: 512 << 10,
+            bloom_filter_fpp: 0.01,
         }
     }
 }
@@ -69,7 +81,7 @@ impl FileConfig {
             .set_column_dictionary_enabled(frame.clone(), false)
             .set_column_statistics_enabled(frame, EnabledStatistics::None);
         for c in &self.bloom_filter_columns {
-            b = b.set_column_bloom_filter_enabled(ColumnPath::from(c.as_str()), true);
+            b = self.bloom(b, c);
         }
         b.build()
     }
@@ -85,7 +97,7 @@ impl FileConfig {
     pub fn flow_writer_properties(&self) -> WriterProperties {
         let mut b = self.common();
         for c in ["srcaddr", "dstaddr", "community_id", "mirror_source"] {
-            b = b.set_column_bloom_filter_enabled(ColumnPath::from(c), true);
+            b = self.bloom(b, c);
         }
         for c in FLOW_COUNTERS {
             b = b
@@ -93,6 +105,16 @@ impl FileConfig {
                 .set_column_encoding(ColumnPath::from(c), Encoding::PLAIN);
         }
         b.build()
+    }
+
+    fn bloom(
+        &self,
+        b: parquet::file::properties::WriterPropertiesBuilder,
+        column: &str,
+    ) -> parquet::file::properties::WriterPropertiesBuilder {
+        let c = ColumnPath::from(column);
+        b.set_column_bloom_filter_enabled(c.clone(), true)
+            .set_column_bloom_filter_fpp(c, self.bloom_filter_fpp)
     }
 
     fn common(&self) -> parquet::file::properties::WriterPropertiesBuilder {

@@ -243,7 +243,7 @@ impl LakeWriter {
                 if file.pending_rows >= self.config.row_group_rows
                     || file.pending_bytes >= MAX_ROW_GROUP_BYTES
                 {
-                    write_sorted(file, &self.config.sort_by).await?;
+                    write_sorted(file, &self.config).await?;
                 }
             }
             if file.bytes() >= self.policy.max_file_bytes {
@@ -322,7 +322,7 @@ impl LakeWriter {
         };
         let started = Instant::now();
         let mut file = file;
-        write_sorted(&mut file, &self.config.sort_by).await?;
+        write_sorted(&mut file, &self.config).await?;
         let mut writer = file.writer;
         writer.flush().await?;
         let bytes = writer.bytes_written() as u64;
@@ -353,21 +353,24 @@ impl LakeWriter {
     }
 }
 
-/// Sorts the held-back rows by `sort_by` and writes them as one row group.
-async fn write_sorted(file: &mut OpenFile, sort_by: &[String]) -> Result<(), LakeError> {
+/// Sorts the held-back rows by `sort_by` and writes them as row groups cut
+/// where the first sort column changes value, each of at least
+/// `min_row_group_bytes` (see [`FileConfig::min_row_group_bytes`]).
+async fn write_sorted(file: &mut OpenFile, config: &FileConfig) -> Result<(), LakeError> {
     /// Sorted rows are handed to the encoder this many at a time.
     const CHUNK_ROWS: usize = 8192;
     if file.pending.is_empty() {
         return Ok(());
     }
     let pending = std::mem::take(&mut file.pending);
+    let pending_bytes = std::mem::take(&mut file.pending_bytes);
     file.pending_rows = 0;
-    file.pending_bytes = 0;
     // Only the sort key columns are concatenated; the rows themselves go
     // from the pending batches to the encoder a chunk at a time, so sorting
     // never holds a second copy of the row group.
     let schema = packet_schema();
-    let columns = sort_by
+    let columns = config
+        .sort_by
         .iter()
         .map(|c| {
             let at = schema.index_of(c).map_err(|_| LakeError::Location {
@@ -383,6 +386,7 @@ async fn write_sorted(file: &mut OpenFile, sort_by: &[String]) -> Result<(), Lak
         })
         .collect::<Result<Vec<_>, LakeError>>()?;
     let order = arrow::compute::lexsort_to_indices(&columns, None)?;
+    let groups = row_groups(&columns, &order, pending_bytes, config.min_row_group_bytes)?;
     drop(columns);
     // Row n of the row group is row n - starts[b] of pending batch b.
     let mut starts = Vec::with_capacity(pending.len());
@@ -401,12 +405,50 @@ async fn write_sorted(file: &mut OpenFile, sort_by: &[String]) -> Result<(), Lak
         })
         .collect();
     let batches: Vec<&RecordBatch> = pending.iter().collect();
-    for chunk in at.chunks(CHUNK_ROWS) {
-        let part = arrow::compute::interleave_record_batch(&batches, chunk)?;
-        file.writer.write(&part).await?;
+    for group in groups {
+        for chunk in at[group].chunks(CHUNK_ROWS) {
+            let part = arrow::compute::interleave_record_batch(&batches, chunk)?;
+            file.writer.write(&part).await?;
+        }
+        file.writer.flush().await?;
     }
-    file.writer.flush().await?;
     Ok(())
+}
+
+/// The row groups of rows sorted by `order`, as ranges of sorted positions:
+/// cut where the first sort column changes value, once a group holds about
+/// `min_bytes` (rows are counted at the held-back rows' mean size). One
+/// group when there is no sort column or `min_bytes` is 0.
+fn row_groups(
+    columns: &[arrow::compute::SortColumn],
+    order: &arrow::array::UInt32Array,
+    bytes: usize,
+    min_bytes: usize,
+) -> Result<Vec<std::ops::Range<usize>>, LakeError> {
+    let rows = order.len();
+    let Some(first) = columns.first().filter(|_| min_bytes > 0 && rows > 0) else {
+        return Ok(std::iter::once(0..rows).collect());
+    };
+    let sorted = arrow::compute::take(first.values.as_ref(), order, None)?;
+    let runs = arrow::compute::kernels::partition::partition(&[sorted])?.ranges();
+    let min_rows = (min_bytes as u128 * rows as u128).div_ceil(bytes.max(1) as u128);
+    let min_rows = usize::try_from(min_rows).unwrap_or(usize::MAX);
+    let mut groups: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut start = 0;
+    for run in runs {
+        if run.end - start >= min_rows {
+            groups.push(start..run.end);
+            start = run.end;
+        }
+    }
+    if start < rows {
+        // The remainder joins the last group when it is small.
+        match groups.last_mut() {
+            Some(last) if rows - start < min_rows / 2 => last.end = rows,
+            _ => groups.push(start..rows),
+        }
+    }
+    Ok(groups)
 }
 
 /// Splits a batch into one sub-batch per hour partition of its `ts` column.
@@ -592,6 +634,104 @@ mod tests {
                 "row groups of {group_rows}"
             );
         }
+    }
+
+    /// Rows mirrored from `sources` (one row each, in this order).
+    fn mirrored(sources: &[u8]) -> RecordBatch {
+        let mut frame = vec![0u8; 64];
+        frame[12] = 0x08;
+        frame[13] = 0x06;
+        let mut b = PacketBatchBuilder::with_capacity("t", sources.len(), 1024);
+        let mut dgram = Vec::new();
+        for (i, &s) in sources.iter().enumerate() {
+            dgram.clear();
+            mirrorlake_wire::emit_vxlan_payload(7, &frame, &mut dgram);
+            let src = std::net::IpAddr::from([10, 0, 0, s]);
+            let d = mirrorlake_wire::decode_vxlan_payload(&dgram, Some(src)).expect("frame");
+            b.append(&d, RowMeta { ts_us: i as i64 });
+        }
+        b.finish().expect("rows").expect("valid")
+    }
+
+    /// (min, max) of `mirror_source` in each row group of the file.
+    fn source_ranges(dir: &std::path::Path, path: &Path) -> Vec<(String, String)> {
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        use parquet::file::statistics::Statistics;
+        let f = std::fs::File::open(dir.join(path.as_ref())).expect("file");
+        let r = SerializedFileReader::new(f).expect("parquet");
+        let at = packet_schema().index_of("mirror_source").expect("column");
+        r.metadata()
+            .row_groups()
+            .iter()
+            .map(|g| match g.column(at).statistics() {
+                Some(Statistics::ByteArray(s)) => {
+                    let text = |v: Option<&parquet::data_type::ByteArray>| {
+                        String::from_utf8(v.expect("stat").data().to_vec()).expect("utf8")
+                    };
+                    (text(s.min_opt()), text(s.max_opt()))
+                }
+                other => panic!("mirror_source statistics: {other:?}"),
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn row_groups_are_cut_where_the_mirror_source_changes() {
+        // Four sources, interleaved over two batches; (min_row_group_bytes,
+        // the row groups' mirror_source ranges).
+        let one = |s: u8| (format!("10.0.0.{s}"), format!("10.0.0.{s}"));
+        let range = |a: u8, b: u8| (format!("10.0.0.{a}"), format!("10.0.0.{b}"));
+        let cases: [(usize, Vec<(String, String)>); 3] = [
+            (1, vec![one(1), one(2), one(3), one(4)]),
+            (0, vec![range(1, 4)]),
+            (usize::MAX, vec![range(1, 4)]),
+        ];
+        for (min_bytes, want) in cases {
+            let dir = tempfile::tempdir().expect("tmp");
+            let lake = Lake::open(dir.path().to_str().expect("utf8")).expect("lake");
+            let cfg = FileConfig {
+                min_row_group_bytes: min_bytes,
+                ..FileConfig::default()
+            };
+            let mut w = LakeWriter::new(
+                lake.clone(),
+                cfg,
+                RollPolicy::default(),
+                Box::new(SequenceNamer::new("s", 1)),
+            );
+            let t0 = Instant::now();
+            w.write(&mirrored(&[3, 1, 4, 1, 2]), t0)
+                .await
+                .expect("write");
+            w.write(&mirrored(&[2, 4, 3, 3]), t0).await.expect("write");
+            let closed = w.close_all().await.expect("close");
+            assert_eq!(closed[0].rows, 9);
+            assert_eq!(
+                source_ranges(dir.path(), &closed[0].path),
+                want,
+                "min_row_group_bytes {min_bytes}"
+            );
+        }
+        // Half the rows' bytes: groups of whole sources, never overlapping.
+        let columns = [arrow::compute::SortColumn {
+            values: std::sync::Arc::new(arrow::array::StringArray::from(vec![
+                "a", "a", "b", "c", "c", "c", "d", "e",
+            ])),
+            options: None,
+        }];
+        let order = arrow::array::UInt32Array::from_iter_values(0..8);
+        assert_eq!(
+            row_groups(&columns, &order, 800, 300).expect("groups"),
+            vec![0..3, 3..6, 6..8]
+        );
+        assert_eq!(
+            row_groups(&columns, &order, 800, 500).expect("groups"),
+            vec![0..6, 6..8]
+        );
+        assert_eq!(
+            row_groups(&columns, &order, 800, 700).expect("groups"),
+            vec![0..8]
+        );
     }
 
     #[tokio::test]

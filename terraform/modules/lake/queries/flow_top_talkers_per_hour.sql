@@ -1,6 +1,7 @@
 -- Top talkers per hour from the flows table: the same rows as top_talkers_per_hour (IP traffic), reading a small fraction of the bytes.
 -- Execution parameters, in order: first and last UTC day ('2024-05-01', '2024-05-01'); first and last UTC hour ('2024-05-01 00', '2024-05-01 23').
 -- A flows row counts both directions of a flow: srcaddr to dstaddr (src_packets, src_bytes) and back (dst_packets, dst_bytes). The table is scanned once; each endpoint pair's sums are then split into its two directions. Traffic between two mirrored ENIs is counted on both copies.
+-- Scans: the address and counter columns of the flows files of the hours' partitions, once.
 -- Example: '2024-05-01', '2024-05-01', '2024-05-01 00', '2024-05-01 23'
 WITH per_endpoints AS (
   SELECT

@@ -2,6 +2,7 @@
 -- Execution parameters, in order: the destination port (22); first and last UTC day ('2024-05-01', '2024-05-01');
 -- first and last UTC hour ('2024-05-01 00', '2024-05-01 23'). The dt/hour predicates select the partitions read: keep them tight.
 -- Retransmitted SYNs share the Community ID of their attempt: group by community_id to count attempts instead of packets.
+-- Scans: dst_port and protocol of the hours' partitions (row groups without the port are skipped by their statistics or dictionaries), then tcp_flags and the columns shown.
 -- Example: 22, '2024-05-01', '2024-05-01', '2024-05-01 00', '2024-05-01 23'
 SELECT
   p.ts,

@@ -1,6 +1,7 @@
 -- TCP resets: who reset whose connections, per pair and destination port, with counts and first/last seen (scans, refused ports, killed sessions).
 -- Execution parameters, in order: first and last UTC day ('2024-05-01', '2024-05-01'); first and last UTC hour ('2024-05-01 00', '2024-05-01 23').
 -- The dt/hour predicates select the partitions read: keep them tight. src_ip is the side that sent the RST.
+-- Scans: tcp_flags, protocol and the columns shown, of every row group in the hours' partitions (statistics cannot tell which hold a reset).
 -- Example: '2024-05-01', '2024-05-01', '2024-05-01 00', '2024-05-01 23'
 SELECT
   p.src_ip,

@@ -1,6 +1,7 @@
 -- Top talkers per hour: the 20 source/destination pairs with the most bytes in each UTC hour of a range.
 -- Execution parameters, in order: first and last UTC day ('2024-05-01', '2024-05-01'); first and last UTC hour ('2024-05-01 00', '2024-05-01 23').
 -- The dt/hour predicates select the partitions read: keep them tight. Traffic between two mirrored ENIs is counted on both copies.
+-- Scans: src_ip, dst_ip and wire_len of every row of the hours' partitions; flow_top_talkers_per_hour answers the same from the flows table for far fewer bytes.
 -- Example: '2024-05-01', '2024-05-01', '2024-05-01 00', '2024-05-01 23'
 WITH per_pair AS (
   SELECT

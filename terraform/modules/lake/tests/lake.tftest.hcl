@@ -257,9 +257,9 @@ run "athena_workgroup_and_named_queries" {
     condition = toset(keys(aws_athena_named_query.this)) == toset([
       "dns_to_unusual_resolvers.sql", "flow_by_community_id.sql", "ip_packets_in_time_range.sql", "new_tcp_connections_to_port.sql",
       "tcp_resets.sql", "top_talkers_per_hour.sql", "who_talked_to_ip.sql", "flow_top_talkers_per_hour.sql",
-      "flow_conversations_of_ip.sql",
+      "flow_conversations_of_ip.sql", "eni_packets_in_time_range.sql",
     ])
-    error_message = "the nine forensic queries must be loaded from queries/*.sql"
+    error_message = "the ten forensic queries must be loaded from queries/*.sql"
   }
 
   assert {
