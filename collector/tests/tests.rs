@@ -16,4 +16,5 @@ mod s3;
 mod spark;
 mod support;
 mod tail;
+mod trino;
 mod tshark;
