@@ -7,9 +7,9 @@ Scans, without running anything:
   - shell scripts (every tracked *.sh and .ci/run, except those that run on
     AWS instances or in the container: terraform/modules/*/templates,
     deploy/packaging): the word at each command position;
-  - Rust sources: Command::new("x") and support::have("x");
+  - Rust sources: Command::new and support::have with a literal name;
   - Python scripts: subprocess calls whose argv starts with a literal, and
-    shutil.which("x").
+    shutil.which of a literal.
 A command is accounted for when deploy/tools.tsv lists it (with its Debian
 package, or "base"), or it is a shell builtin or keyword, or a function some
 scanned script defines. Anything else fails the check, naming file and line.

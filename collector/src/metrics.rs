@@ -25,6 +25,8 @@ pub enum Drop {
     Oversize,
     /// The sink failed to write the batch (after the store's retries).
     SinkError,
+    /// A record batch could not be built from the decoded rows.
+    BatchBuild,
     /// Cluster mode: the producer's bounded queue was full (Kafka slow or away).
     KafkaQueueFull,
     /// Cluster mode: the producer refused a message (not for a full queue).
@@ -44,6 +46,7 @@ impl Drop {
             Drop::Backpressure => "backpressure",
             Drop::Oversize => "oversize",
             Drop::SinkError => "sink_error",
+            Drop::BatchBuild => "batch_build",
             Drop::KafkaQueueFull => "kafka_queue_full",
             Drop::KafkaRefused => "kafka_refused",
             Drop::KafkaDeliveryFailed => "kafka_delivery_failed",
@@ -73,6 +76,8 @@ pub struct Metrics {
     anomalies: Family<AnomalyLabel, Counter>,
     /// Datagrams the kernel dropped (SO_RXQ_OVFL, all sockets).
     pub kernel_drops: Counter,
+    /// Datagrams stamped from the clock because the kernel gave no receive time.
+    pub timestamp_fallbacks: Counter,
     /// Effective SO_RCVBUF per socket.
     pub socket_rcvbuf_bytes: Gauge,
     /// Record batches cut.
@@ -123,6 +128,7 @@ impl Metrics {
             dropped: Family::default(),
             anomalies: Family::default(),
             kernel_drops: Counter::default(),
+            timestamp_fallbacks: Counter::default(),
             socket_rcvbuf_bytes: Gauge::default(),
             batches: Counter::default(),
             rows_written: Counter::default(),
@@ -168,6 +174,11 @@ impl Metrics {
             "kernel_drops",
             "Datagrams dropped by the kernel (socket buffer full)",
             m.kernel_drops.clone(),
+        );
+        registry.register(
+            "timestamp_fallbacks",
+            "Datagrams stamped from the clock: the kernel gave no receive time (SO_TIMESTAMPNS)",
+            m.timestamp_fallbacks.clone(),
         );
         registry.register(
             "socket_rcvbuf_bytes",

@@ -103,7 +103,10 @@ pub fn receive_loop(
         match rb.recv(&sock.socket) {
             Ok(_) => {
                 let now = Instant::now();
-                let meta = RowMeta { ts_us: now_us() };
+                // Each datagram's own kernel receive time; the clock only
+                // where the kernel gave none (counted).
+                let clock_us = now_us();
+                let mut fallbacks = 0u64;
                 let (mut packets, mut bytes) = (0u64, 0u64);
                 let (mut oversize, mut bad_source, mut bad_vni) = (0u64, 0u64, 0u64);
                 let mut stats = DecodeStats::default();
@@ -126,13 +129,17 @@ pub fn receive_loop(
                         continue;
                     }
                     stats.record(&r);
+                    let ts_us = dg.kernel_ns.map_or_else(
+                        || {
+                            fallbacks += 1;
+                            clock_us
+                        },
+                        |ns| ns.div_euclid(1000),
+                    );
                     if let Ok(d) = r
-                        && let Some(b) = batcher.push(&d, meta, now)
+                        && let Some(b) = batcher.push(&d, RowMeta { ts_us }, now)
                     {
-                        match b {
-                            Ok(b) => emit(&tx, &shared, b),
-                            Err(e) => tracing::error!(error = %e, "building a record batch failed"),
-                        }
+                        hand_over(&tx, &shared, b, batcher.last_rows());
                     }
                 }
                 let m = &shared.metrics;
@@ -142,6 +149,7 @@ pub fn receive_loop(
                 m.drop(Drop::Oversize, oversize);
                 m.drop(Drop::SourceNotAllowed, bad_source);
                 m.drop(Drop::VniNotAllowed, bad_vni);
+                m.timestamp_fallbacks.inc_by(fallbacks);
                 let kd = rb.kernel_drops;
                 m.kernel_drops
                     .inc_by(u64::from(kd.wrapping_sub(last_kernel_drops)));
@@ -154,19 +162,41 @@ pub fn receive_loop(
             }
         }
         if let Some(b) = batcher.poll_flush(Instant::now()) {
-            match b {
-                Ok(b) => emit(&tx, &shared, b),
-                Err(e) => tracing::error!(error = %e, "building a record batch failed"),
-            }
+            hand_over(&tx, &shared, b, batcher.last_rows());
         }
     }
     // Shutdown: nothing accepted is lost, so the last batch may wait.
-    if let Some(Ok(b)) = batcher.flush() {
-        let rows = b.num_rows() as u64;
-        if tx.blocking_send(b).is_ok() {
-            shared.metrics.batches.inc();
-        } else {
-            shared.metrics.drop(Drop::Backpressure, rows);
+    match batcher.flush() {
+        Some(Ok(b)) => {
+            let rows = b.num_rows() as u64;
+            if tx.blocking_send(b).is_ok() {
+                shared.metrics.batches.inc();
+            } else {
+                shared.metrics.drop(Drop::Backpressure, rows);
+            }
+        }
+        Some(Err(e)) => {
+            let rows = batcher.last_rows();
+            tracing::error!(error = %e, rows, "building the last record batch failed");
+            shared.metrics.drop(Drop::BatchBuild, rows);
+        }
+        None => {}
+    }
+}
+
+/// A batch the batcher cut: to the sink, or, when it could not be built,
+/// its `rows` counted as dropped.
+fn hand_over(
+    tx: &mpsc::Sender<RecordBatch>,
+    shared: &Shared,
+    b: Result<RecordBatch, arrow::error::ArrowError>,
+    rows: u64,
+) {
+    match b {
+        Ok(b) => emit(tx, shared, b),
+        Err(e) => {
+            tracing::error!(error = %e, rows, "building a record batch failed");
+            shared.metrics.drop(Drop::BatchBuild, rows);
         }
     }
 }

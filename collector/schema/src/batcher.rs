@@ -35,6 +35,7 @@ pub struct Batcher {
     config: BatcherConfig,
     builder: PacketBatchBuilder,
     opened_at: Option<Instant>,
+    last_rows: u64,
 }
 
 impl Batcher {
@@ -49,6 +50,7 @@ impl Batcher {
             ),
             config,
             opened_at: None,
+            last_rows: 0,
         }
     }
 
@@ -87,7 +89,14 @@ impl Batcher {
     /// Takes whatever is pending (shutdown, drain).
     pub fn flush(&mut self) -> Option<Result<RecordBatch, ArrowError>> {
         self.opened_at = None;
+        self.last_rows = self.builder.len() as u64;
         self.builder.finish()
+    }
+
+    /// Rows of the batch cut last, whether or not it could be built (an
+    /// `Err` loses them: the caller counts them as dropped).
+    pub fn last_rows(&self) -> u64 {
+        self.last_rows
     }
 
     /// Rows pending.

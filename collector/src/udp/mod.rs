@@ -1,5 +1,6 @@
 //! The UDP side: sockets bound with SO_REUSEPORT, a large SO_RCVBUF, kernel
-//! drop counters (SO_RXQ_OVFL), and batched reads with `recvmmsg`.
+//! drop counters (SO_RXQ_OVFL), kernel receive timestamps (SO_TIMESTAMPNS),
+//! and batched reads with `recvmmsg`.
 
 mod recvmmsg;
 
@@ -60,6 +61,10 @@ pub fn bind(addr: SocketAddr, rcvbuf: usize, read_timeout: Duration) -> Result<R
         recvmmsg::force_rcvbuf(&s, rcvbuf);
     }
     recvmmsg::enable_rxq_ovfl(&s).context("enable SO_RXQ_OVFL")?;
+    // Without it every datagram falls back to the clock (counted).
+    if let Err(e) = recvmmsg::enable_timestamps(&s) {
+        tracing::warn!(error = %e, "SO_TIMESTAMPNS refused: arrival times from the clock");
+    }
     s.set_read_timeout(Some(read_timeout))
         .context("set read timeout")?;
     s.bind(&addr.into())

@@ -1,5 +1,7 @@
-//! `recvmmsg(2)` with per-datagram source addresses and the SO_RXQ_OVFL
-//! control message. The only unsafe code of the collector lives here.
+//! `recvmmsg(2)` with per-datagram source addresses and two control
+//! messages: SO_RXQ_OVFL (the kernel's drop count) and SO_TIMESTAMPNS (the
+//! kernel's receive time of each datagram, nanoseconds, `CLOCK_REALTIME`).
+//! The only unsafe code of the collector lives here.
 #![allow(unsafe_code)]
 
 use socket2::Socket;
@@ -12,16 +14,28 @@ use std::os::fd::AsRawFd;
 /// of IP (MTU); anything larger is counted as oversize.
 pub const DATAGRAM_BUF: usize = 9216 + 256;
 
-const CMSG_SPACE: usize = 64;
+/// Control buffer per datagram: SO_RXQ_OVFL (CMSG_SPACE(4) = 24 bytes) and
+/// SO_TIMESTAMPNS (CMSG_SPACE(16) = 32 bytes), with room to spare.
+const CMSG_SPACE: usize = 128;
 
 pub(super) fn enable_rxq_ovfl(s: &Socket) -> io::Result<()> {
+    set_flag(s, libc::SO_RXQ_OVFL)
+}
+
+/// Asks the kernel for each datagram's receive time (software timestamp,
+/// taken when the packet reached the socket layer).
+pub(super) fn enable_timestamps(s: &Socket) -> io::Result<()> {
+    set_flag(s, libc::SO_TIMESTAMPNS)
+}
+
+fn set_flag(s: &Socket, option: libc::c_int) -> io::Result<()> {
     let on: libc::c_int = 1;
     // SAFETY: a valid fd and a c_int option value of the right size.
     let rc = unsafe {
         libc::setsockopt(
             s.as_raw_fd(),
             libc::SOL_SOCKET,
-            libc::SO_RXQ_OVFL,
+            option,
             (&on as *const libc::c_int).cast(),
             size_of::<libc::c_int>() as libc::socklen_t,
         )
@@ -56,6 +70,8 @@ pub struct Datagram<'a> {
     pub data: &'a [u8],
     /// The datagram was larger than the buffer and was cut.
     pub truncated: bool,
+    /// The kernel's receive time (ns since the Unix epoch), when it gave one.
+    pub kernel_ns: Option<i64>,
 }
 
 /// Reusable buffers for `recvmmsg` of up to `n` datagrams.
@@ -67,6 +83,7 @@ pub struct RecvBatch {
     hdrs: Vec<libc::mmsghdr>,
     lens: Vec<usize>,
     flags: Vec<i32>,
+    stamps: Vec<Option<i64>>,
     received: usize,
     /// Latest cumulative kernel drop count seen (SO_RXQ_OVFL).
     pub kernel_drops: u32,
@@ -98,6 +115,7 @@ impl RecvBatch {
             hdrs: Vec::with_capacity(n),
             lens: vec![0; n],
             flags: vec![0; n],
+            stamps: vec![None; n],
             received: 0,
             kernel_drops: 0,
         }
@@ -145,9 +163,11 @@ impl RecvBatch {
         for i in 0..got {
             self.lens[i] = self.hdrs[i].msg_len as usize;
             self.flags[i] = self.hdrs[i].msg_hdr.msg_flags;
-            if let Some(d) = read_rxq_ovfl(&self.hdrs[i].msg_hdr) {
+            let (drops, stamp) = read_cmsgs(&self.hdrs[i].msg_hdr);
+            if let Some(d) = drops {
                 self.kernel_drops = d;
             }
+            self.stamps[i] = stamp;
         }
         self.received = got;
         Ok(got)
@@ -162,26 +182,54 @@ impl RecvBatch {
                 source,
                 data: &self.bufs[i * DATAGRAM_BUF..i * DATAGRAM_BUF + len],
                 truncated: self.flags[i] & libc::MSG_TRUNC != 0,
+                kernel_ns: self.stamps[i],
             })
         })
     }
 }
 
-fn read_rxq_ovfl(h: &libc::msghdr) -> Option<u32> {
+/// The SO_RXQ_OVFL drop count and the SO_TIMESTAMPNS receive time (ns)
+/// of one received message, where the kernel attached them.
+fn read_cmsgs(h: &libc::msghdr) -> (Option<u32>, Option<i64>) {
+    let (mut drops, mut stamp) = (None, None);
     // SAFETY: CMSG_* walk the control buffer the kernel filled, bounded by
-    // msg_controllen.
+    // msg_controllen; each payload is copied out only when its length holds
+    // the type read (unaligned reads through copy_nonoverlapping).
     unsafe {
         let mut c = libc::CMSG_FIRSTHDR(h);
         while !c.is_null() {
-            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SO_RXQ_OVFL {
-                let mut v = MaybeUninit::<u32>::uninit();
-                std::ptr::copy_nonoverlapping(libc::CMSG_DATA(c), v.as_mut_ptr().cast::<u8>(), 4);
-                return Some(v.assume_init());
+            let len = (*c).cmsg_len as usize;
+            let data_len = len.saturating_sub(libc::CMSG_LEN(0) as usize);
+            if (*c).cmsg_level == libc::SOL_SOCKET {
+                if (*c).cmsg_type == libc::SO_RXQ_OVFL && data_len >= 4 {
+                    let mut v = MaybeUninit::<u32>::uninit();
+                    std::ptr::copy_nonoverlapping(
+                        libc::CMSG_DATA(c),
+                        v.as_mut_ptr().cast::<u8>(),
+                        4,
+                    );
+                    drops = Some(v.assume_init());
+                } else if (*c).cmsg_type == libc::SCM_TIMESTAMPNS
+                    && data_len >= size_of::<libc::timespec>()
+                {
+                    let mut t = MaybeUninit::<libc::timespec>::uninit();
+                    std::ptr::copy_nonoverlapping(
+                        libc::CMSG_DATA(c),
+                        t.as_mut_ptr().cast::<u8>(),
+                        size_of::<libc::timespec>(),
+                    );
+                    let t = t.assume_init();
+                    // All zeros: no timestamp was taken for this packet.
+                    if t.tv_sec != 0 || t.tv_nsec != 0 {
+                        // time_t and c_long are i64 on the 64-bit targets we build for.
+                        stamp = Some(t.tv_sec * 1_000_000_000 + t.tv_nsec);
+                    }
+                }
             }
             c = libc::CMSG_NXTHDR(h, c);
         }
     }
-    None
+    (drops, stamp)
 }
 
 fn sockaddr_ip(s: &libc::sockaddr_storage) -> Option<IpAddr> {
