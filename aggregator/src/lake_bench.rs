@@ -288,12 +288,15 @@ fn trino_bytes(server: &str, lake: &std::path::Path, sql: &str, column_index: bo
         })
         .collect::<Vec<_>>()
         .join("\n");
+    let ddl_file = lake.with_extension("ddl.sql");
+    std::fs::write(&ddl_file, ddl).expect("write ddl");
     let script = mirrorlake_schema::manifest_dir!().join("../collector/tests/compat/trino_lake.py");
     let mut c = std::process::Command::new("python3");
     c.arg(script)
         .args(["--server", server, "--lake"])
         .arg(lake)
-        .args(["--ddl", &ddl]);
+        .arg("--ddl")
+        .arg(&ddl_file);
     if !column_index {
         c.arg("--no-column-index");
     }
