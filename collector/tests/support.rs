@@ -60,6 +60,18 @@ pub fn stack_env(script: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The file names of the named queries in `dir` (`*.sql`), sorted; never empty.
+pub fn named_query_files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("queries dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".sql"))
+        .collect();
+    names.sort();
+    assert!(!names.is_empty(), "no named queries in {}", dir.display());
+    names
+}
+
 /// Whether a program is on PATH.
 pub fn have(program: &str) -> bool {
     Command::new("sh")

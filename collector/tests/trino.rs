@@ -137,14 +137,7 @@ fn trino_runs_the_athena_ddl_and_named_queries_like_mirrorlake() {
             assert!(stdout.contains(&want), "no `{want}` in:\n{stdout}");
         }
     }
-    let mut names: Vec<String> = std::fs::read_dir(&queries)
-        .expect("queries dir")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".sql"))
-        .collect();
-    names.sort();
-    assert!(!names.is_empty(), "no named queries");
-    for name in &names {
+    for name in &crate::support::named_query_files(&queries) {
         let want = format!("PASS  query  {name}: literal: ");
         assert!(stdout.contains(&want), "no `{want}` in:\n{stdout}");
         let line = stdout
