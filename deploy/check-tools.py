@@ -69,8 +69,8 @@ def manifest(text):
         if not line.strip() or line.startswith("#"):
             continue
         parts = line.split("\t")
-        if len(parts) != 2 or not parts[0] or not parts[1]:
-            sys.exit(f"{MANIFEST}:{n}: want 'what<TAB>package', got {line!r}")
+        if len(parts) not in (2, 3) or not parts[0] or not parts[1] or parts[2:] not in ([], ["build"]):
+            sys.exit(f"{MANIFEST}:{n}: want 'what<TAB>package[<TAB>build]', got {line!r}")
         out.append((parts[0], parts[1]))
     return out
 

@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mirrorlake/target}"
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
+say "what building needs (deploy/tools.tsv: a C toolchain, OpenSSL and zlib headers; apt-get when missing)"
+bash deploy/install-tools.sh build
 say "building the three programs it runs (release; the first build takes a while)"
 cargo build --release --locked --bins -p mirrorlake-collector -p mirrorlake-aggregator -p mirrorlake-loadtest
 bin="$CARGO_TARGET_DIR/release"

@@ -10,24 +10,7 @@ say() { printf '\n\033[1m==> %s\033[0m\n' "$*" >&2; }
 t0=$SECONDS
 
 say "system packages the build and tests use (deploy/tools.tsv: what is absent is installed)"
-need=()
-while IFS=$'\t' read -r what pkg; do
-  [[ -z $what || $what == \#* || $pkg == base || $pkg == project || $pkg == optional ]] && continue
-  case $what in
-    /*) compgen -G "$what" >/dev/null || need+=("$pkg") ;;
-    python:*) python3 -c "import ${what#python:}" 2>/dev/null || need+=("$pkg") ;;
-    *) type -P "$what" >/dev/null || need+=("$pkg") ;;  # a program, not a shell builtin (kill)
-  esac
-done <deploy/tools.tsv
-if ((${#need[@]})); then
-  if [[ $(id -u) -eq 0 ]]; then
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends $(printf '%s\n' "${need[@]}" | sort -u) >/dev/null
-  else
-    echo "missing packages (${need[*]}) and not root: the tests that need them will say SKIP" >&2
-  fi
-fi
+bash deploy/install-tools.sh
 say "every command the scripts and tests run is installed or part of the base system"
 python3 deploy/check-tools.py
 python3 deploy/check-tools.py --self-test
