@@ -81,11 +81,6 @@ def tracked():
     return [f for f in files if not f.startswith(NOT_HERE)]
 
 
-def blank(text, i, j):
-    """text with [i, j) replaced by spaces, newlines kept (line numbers stay right)."""
-    return text[:i] + "".join(c if c == "\n" else " " for c in text[i:j]) + text[j:]
-
-
 def closing(text, i, open_="(", close=")"):
     """The index just past the bracket that closes the one at text[i]."""
     depth = 0
