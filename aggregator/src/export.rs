@@ -7,8 +7,10 @@
 //! hour the scan gets the time range and `--where` as Parquet predicates
 //! (row-group and page statistics, bloom filters); `--filter` (tcpdump
 //! syntax, libpcap's compiler) runs on each remaining frame. Rows are
-//! ordered by (`ts`, `mirror_source`, `vni`, `frame`): an export of the same
-//! range is the same file every time.
+//! ordered by (`ts`, `collector_id`, `arrival_seq`, `mirror_source`, `vni`,
+//! `frame`): packets in time order, each collector's packets of one
+//! microsecond in the order they arrived, and an export of the same range is
+//! the same file every time.
 
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
@@ -23,6 +25,17 @@ use mirrorlake_pcap::{CaptureFormat, CaptureWriter, Interface};
 use mirrorlake_schema::{FrameColumns, FrameRow, interface_names};
 use object_store::path::Path;
 use std::io::Write;
+
+/// The order of exported packets (ties of `ts`: each collector's arrival
+/// order; rows of schema v1, whose `arrival_seq` is null, by their bytes).
+const EXPORT_ORDER: [&str; 6] = [
+    "ts",
+    "collector_id",
+    "arrival_seq",
+    "mirror_source",
+    "vni",
+    "frame",
+];
 
 /// Largest frame the exported files declare (pcap snap length).
 pub const SNAPLEN: u32 = 262_144;
@@ -193,12 +206,16 @@ pub async fn export<W: Write>(
             df = df.filter(e).context("--where")?;
         }
         let df = df
-            .select_columns(&["ts", "mirror_source", "vni", "wire_len", "frame"])?
-            .sort(
-                ["ts", "mirror_source", "vni", "frame"]
-                    .map(|c| col(c).sort(true, true))
-                    .to_vec(),
-            )?;
+            .select_columns(&[
+                "ts",
+                "collector_id",
+                "arrival_seq",
+                "mirror_source",
+                "vni",
+                "wire_len",
+                "frame",
+            ])?
+            .sort(EXPORT_ORDER.map(|c| col(c).sort(true, true)).to_vec())?;
         let task = df.task_ctx();
         let plan = df.create_physical_plan().await?;
         let mut stream = execute_stream(plan.clone(), std::sync::Arc::new(task))?;

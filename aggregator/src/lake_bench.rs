@@ -100,7 +100,7 @@ impl Mirror {
         self.dgram.clear();
         emit_vxlan_payload(vni, &self.frame, &mut self.dgram);
         let d = decode_vxlan_payload(&self.dgram, Some(eni)).expect("decode");
-        b.append(&d, RowMeta { ts_us: ts });
+        b.append(&d, RowMeta::new(ts, ts));
         &self.frame
     }
 }

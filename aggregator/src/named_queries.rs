@@ -118,7 +118,7 @@ async fn write_fixture(lake: &Lake) -> String {
         if i == 0 {
             cid = d.community_id().expect("cid").to_string();
         }
-        b.append(&d, RowMeta { ts_us: p.at });
+        b.append(&d, RowMeta::new(p.at, i as i64));
     }
     let batch = b.finish().expect("rows").expect("batch");
     let mut w = LakeWriter::new(

@@ -27,7 +27,7 @@ pub fn for_each_batch(
     let mut stats = DecodeStats::default();
     let now = Instant::now();
     let mut result = Ok(());
-    for rec in reader {
+    for (index, rec) in (0i64..).zip(reader) {
         let rec: Record = match rec {
             Ok(r) => r,
             Err(e) => {
@@ -43,13 +43,7 @@ pub fn for_each_batch(
         };
         stats.record(&r);
         if let Ok(d) = r
-            && let Some(b) = batcher.push(
-                &d,
-                RowMeta {
-                    ts_us: rec.ts_ns.div_euclid(1000),
-                },
-                now,
-            )
+            && let Some(b) = batcher.push(&d, RowMeta::new(rec.ts_ns.div_euclid(1000), index), now)
         {
             sink(b?)?;
         }

@@ -12,7 +12,7 @@ use mirrorlake_schema::{Batcher, RowMeta};
 use mirrorlake_wire::{DecodeStats, decode_vxlan_payload};
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
 
@@ -27,6 +27,31 @@ pub struct Shared {
     pub stop: AtomicBool,
     /// Cleared while the sink fails to write.
     pub sink_ok: AtomicBool,
+    /// The next `arrival_seq`.
+    pub arrival: ArrivalSeq,
+}
+
+/// The collector's receive order, the `arrival_seq` column: one counter for
+/// every receive thread, taken once per `recvmmsg` call for all the
+/// datagrams it returned, so each socket's datagrams are numbered in the
+/// order the kernel queued them (and stamped them: within a socket, `ts` and
+/// `arrival_seq` never disagree). Seeded with the clock in nanoseconds, so a
+/// restarted collector keeps counting upwards (it would have to receive more
+/// than 10^9 datagrams a second to catch up with the clock).
+#[derive(Debug)]
+pub struct ArrivalSeq(AtomicI64);
+
+impl Default for ArrivalSeq {
+    fn default() -> Self {
+        Self(AtomicI64::new(now_us().saturating_mul(1000)))
+    }
+}
+
+impl ArrivalSeq {
+    /// The first of `n` consecutive numbers.
+    pub fn take(&self, n: usize) -> i64 {
+        self.0.fetch_add(n as i64, Ordering::Relaxed)
+    }
 }
 
 impl Shared {
@@ -101,8 +126,9 @@ pub fn receive_loop(
     let mut last_kernel_drops = 0u32;
     while !shared.stop.load(Ordering::Relaxed) {
         match rb.recv(&sock.socket) {
-            Ok(_) => {
+            Ok(received) => {
                 let now = Instant::now();
+                let first_seq = shared.arrival.take(received);
                 // Each datagram's own kernel receive time; the clock only
                 // where the kernel gave none (counted).
                 let clock_us = now_us();
@@ -110,7 +136,7 @@ pub fn receive_loop(
                 let (mut packets, mut bytes) = (0u64, 0u64);
                 let (mut oversize, mut bad_source, mut bad_vni) = (0u64, 0u64, 0u64);
                 let mut stats = DecodeStats::default();
-                for dg in rb.datagrams() {
+                for (seq, dg) in (first_seq..).zip(rb.datagrams()) {
                     packets += 1;
                     bytes += dg.data.len() as u64;
                     if dg.truncated {
@@ -137,7 +163,7 @@ pub fn receive_loop(
                         |ns| ns.div_euclid(1000),
                     );
                     if let Ok(d) = r
-                        && let Some(b) = batcher.push(&d, RowMeta { ts_us }, now)
+                        && let Some(b) = batcher.push(&d, RowMeta::new(ts_us, seq), now)
                     {
                         hand_over(&tx, &shared, b, batcher.last_rows());
                     }

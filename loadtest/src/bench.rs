@@ -824,12 +824,7 @@ fn writer_comparison(
         traffic.next_into(&mut g);
         let d = mirrorlake_wire::decode_vxlan_payload(&g.datagram, Some(g.source))
             .map_err(|r| anyhow::anyhow!("generated packet does not decode: {r:?}"))?;
-        builder.append(
-            &d,
-            RowMeta {
-                ts_us: t0 + i as i64,
-            },
-        );
+        builder.append(&d, RowMeta::new(t0 + i as i64, i as i64));
         if builder.len() == 8192
             && let Some(b) = builder.finish()
         {

@@ -1,10 +1,12 @@
 //! `mirrorlake-loadtest`: realistic AWS mirror traffic at a controlled rate.
 //! `send` generates a reproducible, tagged mix of conversations (or replays
 //! a capture) and prints what it sent as JSON; `verify` finds every packet of
-//! a run in the lake; `bench` measures the collector against the raw receive
+//! a run in the lake; `order` judges an exported capture's packet order and
+//! timing per flow; `bench` measures the collector against the raw receive
 //! loop and tcpdump in one run.
 
 mod bench;
+mod order;
 mod process;
 mod send;
 mod traffic;
@@ -39,6 +41,10 @@ enum Command {
     Send(SendArgs),
     /// Account for every packet of a run in the lake: stored, lost, duplicated.
     Verify(VerifyArgs),
+    /// Judge a capture of a run (an `export`) as Wireshark would: packets
+    /// out of their flow's send order, flow neighbours sharing a timestamp,
+    /// send-to-timestamp latency.
+    Order(OrderArgs),
     /// Offered-rate ladder: raw receive loop, tcpdump, collector (Parquet,
     /// Kafka); loss, CPU per Mpacket, RSS; Parquet writer vs pyarrow.
     Bench(bench::BenchArgs),
@@ -171,6 +177,20 @@ struct VerifyArgs {
     /// Poll interval with --follow, milliseconds.
     #[arg(long, default_value_t = 250)]
     poll_ms: u64,
+    /// Also check that each flow's `ts` order agrees with its collector's
+    /// `arrival_seq` order (`ts_arrival_inversions`).
+    #[arg(long)]
+    order: bool,
+}
+
+#[derive(Args, Debug)]
+struct OrderArgs {
+    /// The capture (pcap or pcapng), e.g. what `export` wrote.
+    #[arg(long)]
+    capture: PathBuf,
+    /// Run id given to `send`.
+    #[arg(long = "run", default_value_t = 1)]
+    run_id: u32,
 }
 
 fn send_cmd(a: &SendArgs) -> Result<()> {
@@ -232,7 +252,14 @@ fn verify_cmd(a: &VerifyArgs) -> Result<()> {
         &expect,
         follow,
         Duration::from_millis(a.poll_ms.max(10)),
+        a.order,
     ))?;
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(())
+}
+
+fn order_cmd(a: &OrderArgs) -> Result<()> {
+    let report = order::order(&a.capture, a.run_id)?;
     println!("{}", serde_json::to_string(&report)?);
     Ok(())
 }
@@ -242,6 +269,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Send(a) => send_cmd(a),
         Command::Verify(a) => verify_cmd(a),
+        Command::Order(a) => order_cmd(a),
         Command::Bench(a) => bench::run(a),
     };
     match result {

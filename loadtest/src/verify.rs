@@ -15,7 +15,7 @@ use crate::send::Replay;
 use crate::traffic::{TAG, now_us, parse_tag};
 use anyhow::{Context, Result};
 use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{Int32Type, TimestampMicrosecondType};
+use arrow::datatypes::{Int32Type, Int64Type, TimestampMicrosecondType};
 use futures::TryStreamExt;
 use mirrorlake_lake::Lake;
 use object_store::ObjectStoreExt;
@@ -39,7 +39,7 @@ pub struct Latency {
 }
 
 impl Latency {
-    fn of(mut us: Vec<i64>) -> Option<Self> {
+    pub(crate) fn of(mut us: Vec<i64>) -> Option<Self> {
         if us.is_empty() {
             return None;
         }
@@ -80,6 +80,11 @@ pub struct Report {
     pub send_to_queryable: Option<Latency>,
     /// Files of the packets table read.
     pub files: u64,
+    /// With `--order`: pairs of a flow's packets (one collector, one mirror
+    /// source, one Community ID) whose `ts` order and `arrival_seq` order
+    /// disagree, counted between neighbours in `arrival_seq` order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ts_arrival_inversions: Option<u64>,
 }
 
 /// What to account for.
@@ -118,10 +123,12 @@ struct Account {
     follow: bool,
     arrival: Vec<i64>,
     queryable: Vec<i64>,
+    /// With `--order`: (flow, arrival_seq, ts) of each generated row.
+    order: Option<Vec<(u64, i64, i64)>>,
 }
 
 impl Account {
-    fn new(expect: &Expect, follow: bool) -> Self {
+    fn new(expect: &Expect, follow: bool, order: bool) -> Self {
         let mut a = Self {
             report: Report::default(),
             seen: Vec::new(),
@@ -130,6 +137,7 @@ impl Account {
             follow,
             arrival: Vec::new(),
             queryable: Vec::new(),
+            order: order.then(Vec::new),
         };
         match expect {
             Expect::Run { run_id, sent } => {
@@ -162,12 +170,27 @@ impl Account {
         let source = col("mirror_source")?.as_string::<i32>();
         let ts = col("ts")?.as_primitive::<TimestampMicrosecondType>();
         let frame = col("frame")?.as_binary::<i32>();
+        let order = match self.order {
+            Some(_) => Some((
+                col("collector_id")?.as_string::<i32>(),
+                col("community_id")?.as_string::<i32>(),
+                col("arrival_seq")?.as_primitive::<Int64Type>(),
+            )),
+            None => None,
+        };
         for i in 0..b.num_rows() {
             let first = if self.frames.is_empty() {
                 let Some((id, sent_us)) = tag_of(frame.value(i), self.run_id) else {
                     continue;
                 };
                 self.report.stored += 1;
+                if let (Some(rows), Some((collector, cid, seq))) = (&mut self.order, order)
+                    && !seq.is_null(i)
+                {
+                    let mut h = std::hash::DefaultHasher::new();
+                    (collector.value(i), source.value(i), cid.value(i)).hash(&mut h);
+                    rows.push((h.finish(), seq.value(i), ts.value(i)));
+                }
                 let Some(n) = self.seen.get_mut(id as usize) else {
                     self.report.unexpected += 1;
                     continue;
@@ -209,12 +232,21 @@ impl Account {
         self.report.lost = self.report.sent.saturating_sub(self.report.unique);
         self.report.send_to_arrival = Latency::of(std::mem::take(&mut self.arrival));
         self.report.send_to_queryable = Latency::of(std::mem::take(&mut self.queryable));
+        self.report.ts_arrival_inversions = self.order.take().map(inversions);
         self.report
     }
 }
 
+/// Neighbours in (flow, `arrival_seq`) order whose `ts` goes backwards.
+fn inversions(mut rows: Vec<(u64, i64, i64)>) -> u64 {
+    rows.sort_unstable();
+    rows.windows(2)
+        .filter(|w| w[0].0 == w[1].0 && w[1].2 < w[0].2)
+        .count() as u64
+}
+
 /// The id and send time of run `run_id`'s tag in a frame.
-fn tag_of(frame: &[u8], run_id: u32) -> Option<(u64, i64)> {
+pub(crate) fn tag_of(frame: &[u8], run_id: u32) -> Option<(u64, i64)> {
     let mut needle = [0u8; 8];
     needle[..4].copy_from_slice(TAG);
     needle[4..].copy_from_slice(&run_id.to_be_bytes());
@@ -229,6 +261,10 @@ async fn read_new_files(
     done: &mut HashSet<ObjectPath>,
     account: &mut Account,
 ) -> Result<()> {
+    let mut columns = vec!["vni", "mirror_source", "ts", "frame"];
+    if account.order.is_some() {
+        columns.extend(["collector_id", "community_id", "arrival_seq"]);
+    }
     let prefix = lake.root.clone().join(mirrorlake_lake::TABLE_PACKETS);
     let listed_us = now_us();
     let metas: Vec<_> = lake
@@ -253,10 +289,7 @@ async fn read_new_files(
             .await
             .with_context(what)?;
         let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).with_context(what)?;
-        let mask = ProjectionMask::columns(
-            builder.parquet_schema(),
-            ["vni", "mirror_source", "ts", "frame"],
-        );
+        let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
         for b in builder.with_projection(mask).build().with_context(what)? {
             account.add(&b.with_context(what)?, listed_us)?;
         }
@@ -273,9 +306,10 @@ pub async fn verify(
     expect: &Expect,
     follow: Option<Duration>,
     poll: Duration,
+    order: bool,
 ) -> Result<Report> {
     let lake = Lake::open(lake).context("open lake")?;
-    let mut account = Account::new(expect, follow.is_some());
+    let mut account = Account::new(expect, follow.is_some(), order);
     let mut done = HashSet::new();
     let deadline = Instant::now() + follow.unwrap_or_default();
     loop {
@@ -302,6 +336,19 @@ mod tests {
         assert_eq!(tag_of(&frame, 7), Some((123_456, 99)));
         assert_eq!(tag_of(&frame, 8), None);
         assert_eq!(tag_of(&frame[..80], 7), None, "tag cut by truncation");
+    }
+
+    #[test]
+    fn inversions_count_within_a_flow_only() {
+        // Flow 1 in arrival order: ts 10, 12, 11 (one inversion); flow 2's
+        // earlier ts does not count against flow 1.
+        let rows = vec![(1, 3, 11), (2, 0, 5), (1, 1, 10), (1, 2, 12), (2, 1, 6)];
+        assert_eq!(inversions(rows), 1);
+        assert_eq!(
+            inversions(vec![(1, 1, 10), (1, 2, 10)]),
+            0,
+            "ties are in order"
+        );
     }
 
     #[test]

@@ -59,7 +59,8 @@ impl Default for FileConfig {
             // 1.051x to 1.016x the zstd-compressed pcap. `dst_ip` after `src_ip`
             // puts an ENI's egress packets to one peer side by side (its ingress
             // ones already are, by `src_ip`).
-            sort_by: ["mirror_source", "src_ip", "dst_ip", "ts"]
+            // `arrival_seq` last: packets of one instant stay in arrival order.
+            sort_by: ["mirror_source", "src_ip", "dst_ip", "ts", "arrival_seq"]
                 .map(String::from)
                 .to_vec(),
             page_rows: 2048,

@@ -497,7 +497,7 @@ mod tests {
         let d = mirrorlake_wire::decode_ethernet(&frame, None).expect("frame");
         let mut b = PacketBatchBuilder::with_capacity("t", ts.len(), 1024);
         for &t in ts {
-            b.append(&d, RowMeta { ts_us: t });
+            b.append(&d, RowMeta::new(t, t));
         }
         b.finish().expect("rows").expect("valid")
     }
@@ -648,7 +648,7 @@ mod tests {
             mirrorlake_wire::emit_vxlan_payload(7, &frame, &mut dgram);
             let src = std::net::IpAddr::from([10, 0, 0, s]);
             let d = mirrorlake_wire::decode_vxlan_payload(&dgram, Some(src)).expect("frame");
-            b.append(&d, RowMeta { ts_us: i as i64 });
+            b.append(&d, RowMeta::new(i as i64, i as i64));
         }
         b.finish().expect("rows").expect("valid")
     }

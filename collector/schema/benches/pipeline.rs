@@ -115,7 +115,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             for p in &packets {
                 if let Ok(d) = decode_vxlan_payload(black_box(p), Some(source)) {
-                    black_box(batcher.push(&d, RowMeta { ts_us: 1 }, now));
+                    black_box(batcher.push(&d, RowMeta::new(1, 1), now));
                 }
             }
         })

@@ -124,7 +124,7 @@ mod tests {
 
     fn row(b: &mut Batcher, now: Instant) -> Option<RecordBatch> {
         let d = decode_ethernet(&FRAME, None).expect("arp frame");
-        b.push(&d, RowMeta { ts_us: 0 }, now)
+        b.push(&d, RowMeta::new(0, 0), now)
             .map(|r| r.expect("valid"))
     }
 

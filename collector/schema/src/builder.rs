@@ -19,6 +19,15 @@ use std::sync::Arc;
 pub struct RowMeta {
     /// Arrival time, microseconds since the Unix epoch (UTC).
     pub ts_us: i64,
+    /// The collector's receive order (`arrival_seq`).
+    pub arrival_seq: i64,
+}
+
+impl RowMeta {
+    /// Arrival time `ts_us`, `arrival_seq` in receive order.
+    pub fn new(ts_us: i64, arrival_seq: i64) -> Self {
+        Self { ts_us, arrival_seq }
+    }
 }
 
 /// Approximate bytes a row costs besides its frame (fixed-width columns,
@@ -33,6 +42,7 @@ pub struct PacketBatchBuilder {
     bytes: usize,
     ts: TimestampMicrosecondBuilder,
     collector: StringBuilder,
+    arrival_seq: Int64Builder,
     mirror_source: StringBuilder,
     vni: Int32Builder,
     direction: StringBuilder,
@@ -90,6 +100,7 @@ impl PacketBatchBuilder {
             bytes: 0,
             ts: TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC"),
             collector: StringBuilder::with_capacity(rows, rows * collector_id.len()),
+            arrival_seq: l(),
             mirror_source: s(),
             vni: i(),
             direction: StringBuilder::with_capacity(rows, rows * 7),
@@ -147,6 +158,7 @@ impl PacketBatchBuilder {
         self.bytes += d.frame.len() + ROW_OVERHEAD_BYTES;
         self.ts.append_value(meta.ts_us);
         self.collector.append_value(&self.collector_id);
+        self.arrival_seq.append_value(meta.arrival_seq);
         opt_ip(&mut self.mirror_source, d.mirror.source);
         self.vni.append_option(d.mirror.vni.map(i32_of));
         self.direction.append_value(d.direction().as_str());
@@ -209,6 +221,7 @@ impl PacketBatchBuilder {
         let columns: Vec<ArrayRef> = vec![
             Arc::new(full.ts.finish()),
             Arc::new(full.collector.finish()),
+            Arc::new(full.arrival_seq.finish()),
             Arc::new(full.mirror_source.finish()),
             Arc::new(full.vni.finish()),
             Arc::new(full.direction.finish()),
@@ -246,7 +259,7 @@ impl PacketBatchBuilder {
 mod tests {
     use super::*;
     use arrow::array::{Array, AsArray};
-    use arrow::datatypes::{Int32Type, TimestampMicrosecondType};
+    use arrow::datatypes::{Int32Type, Int64Type, TimestampMicrosecondType};
     use mirrorlake_wire::{FrameRepr, TransportRepr, decode_vxlan_payload, emit_vxlan_payload};
 
     /// A DNS answer to the mirrored ENI 10.0.3.7 (VLAN 7, VNI 42): the
@@ -285,7 +298,7 @@ mod tests {
         let mut b = PacketBatchBuilder::with_capacity("c1", 8192, 4 << 20);
         let mut batch = |rows: usize| {
             for _ in 0..rows {
-                b.append(&d, RowMeta { ts_us: 1 });
+                b.append(&d, RowMeta::new(1, 0));
             }
             b.finish().expect("rows").expect("valid")
         };
@@ -305,18 +318,8 @@ mod tests {
             decode_vxlan_payload(&dgram, Some("10.0.3.7".parse().expect("ip"))).expect("decode");
 
         let mut b = PacketBatchBuilder::with_capacity("c1", 4, 1024);
-        b.append(
-            &d,
-            RowMeta {
-                ts_us: 1_700_000_000_000_000,
-            },
-        );
-        b.append(
-            &d,
-            RowMeta {
-                ts_us: 1_700_000_000_000_001,
-            },
-        );
+        b.append(&d, RowMeta::new(1_700_000_000_000_000, 7));
+        b.append(&d, RowMeta::new(1_700_000_000_000_001, 8));
         assert_eq!(b.len(), 2);
         let batch = b.finish().expect("rows").expect("valid");
         assert!(b.is_empty());
@@ -329,6 +332,7 @@ mod tests {
                 .value(1),
             1_700_000_000_000_001
         );
+        assert_eq!(col("arrival_seq").as_primitive::<Int64Type>().value(1), 8);
         assert_eq!(col("vni").as_primitive::<Int32Type>().value(0), 42);
         assert_eq!(col("vlan_outer").as_primitive::<Int32Type>().value(0), 7);
         assert!(col("vlan_inner").is_null(0));

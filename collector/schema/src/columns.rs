@@ -5,7 +5,7 @@ use std::sync::{Arc, OnceLock};
 
 /// Version of the record schema, carried in every Kafka message and in the
 /// Parquet key-value metadata. Bump it on any change to [`PACKET_COLUMNS`].
-pub const SCHEMA_VERSION: u16 = 1;
+pub const SCHEMA_VERSION: u16 = 2;
 
 /// The logical type of a column, restricted to types Athena reads correctly
 /// (no unsigned integers, microsecond UTC timestamps, strings for addresses).
@@ -87,13 +87,19 @@ pub const PACKET_COLUMNS: &[Column] = &[
         "ts",
         Kind::Timestamp,
         false,
-        "arrival time at the collector (UTC, microseconds); Parquet files are partitioned by its date and hour",
+        "arrival time: the kernel's receive time of the datagram (UTC, microseconds; Athena reads milliseconds); Parquet files are partitioned by its date and hour",
     ),
     col(
         "collector_id",
         Kind::String,
         false,
         "id of the collector (or importer) that received the packet",
+    ),
+    col(
+        "arrival_seq",
+        Kind::Int64,
+        true,
+        "the collector's receive order: increases in the order each socket received its datagrams and breaks ties of ts, across restarts too; for import, the record's index in the capture; null before schema v2",
     ),
     col(
         "mirror_source",
@@ -448,7 +454,15 @@ pub fn markdown_reference() -> String {
     let mut s = format!(
         "# Record schema v{SCHEMA_VERSION}: the lake's tables\n\n\
          Generated from `collector/schema/src/columns.rs` (`TABLES`); a test fails when this \
-         file drifts. Regenerate with `MIRRORLAKE_BLESS=1 cargo test --release --workspace columns`.\n"
+         file drifts. Regenerate with `MIRRORLAKE_BLESS=1 cargo test --release --workspace columns`.\n\n\
+         **Time and order.** A collector stamps each datagram with the kernel's receive time \
+         (`SO_TIMESTAMPNS`, nanoseconds, read per datagram from `recvmmsg`'s control data), \
+         stored in microseconds; where the kernel gives none it uses the clock and counts it \
+         (`mirrorlake_timestamp_fallbacks_total`). `import` keeps the capture's timestamps. \
+         Packets of one microsecond are ordered by `arrival_seq` (per collector); `export` \
+         writes (`ts`, `collector_id`, `arrival_seq`) order. Athena (Trino's Hive connector) \
+         reads Parquet timestamps at millisecond precision: `ts` shows milliseconds there and \
+         a predicate on it compares milliseconds; `query` and `export` keep microseconds.\n"
     );
     for t in TABLES {
         s.push_str(&format!(
@@ -491,6 +505,24 @@ mod tests {
             have == want,
             "{rel} drifted from PACKET_COLUMNS: regenerate with MIRRORLAKE_BLESS=1 cargo test --release -p mirrorlake-schema"
         );
+    }
+
+    /// Column docs become Glue column comments, which AWS caps at 255
+    /// characters (`Column.Comment`; the Hive metastore Spark embeds stores
+    /// them as VARCHAR(256) and refuses the table beyond).
+    #[test]
+    fn column_docs_fit_a_glue_comment() {
+        for t in TABLES {
+            for c in t.columns.iter().chain(PARTITION_COLUMNS) {
+                assert!(
+                    c.doc.len() <= 255,
+                    "{}.{}: {} bytes of doc, Glue takes 255",
+                    t.name,
+                    c.name,
+                    c.doc.len()
+                );
+            }
+        }
     }
 
     #[test]

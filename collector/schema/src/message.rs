@@ -50,7 +50,9 @@ pub enum MessageError {
     #[error("not a mirrorlake Arrow message")]
     NotOurs,
     /// A record schema version this build does not read.
-    #[error("record schema version {found} is not supported (this build reads {SCHEMA_VERSION})")]
+    #[error(
+        "record schema version {found} is not supported (this build reads {OLDEST_READABLE_VERSION} to {SCHEMA_VERSION})"
+    )]
     Version {
         /// The version in the message.
         found: u16,
@@ -139,14 +141,54 @@ pub fn version(msg: &[u8]) -> Result<u16, MessageError> {
     Ok(u16::from_be_bytes([msg[4], msg[5]]))
 }
 
-/// Decodes a message into its record batches (one, for messages we write).
+/// The oldest record schema version [`decode`] reads.
+pub const OLDEST_READABLE_VERSION: u16 = 1;
+
+/// Decodes a message into its record batches (one, for messages we write),
+/// in the current schema: a message of an older version (a collector not yet
+/// upgraded) gets nulls in the columns it lacks.
 pub fn decode(msg: &[u8]) -> Result<Vec<RecordBatch>, MessageError> {
     let found = version(msg)?;
-    if found != SCHEMA_VERSION {
+    if !(OLDEST_READABLE_VERSION..=SCHEMA_VERSION).contains(&found) {
         return Err(MessageError::Version { found });
     }
     let reader = StreamReader::try_new(&msg[HEADER_LEN..], None)?;
-    Ok(reader.collect::<Result<Vec<_>, _>>()?)
+    let batches = reader.collect::<Result<Vec<_>, _>>()?;
+    if found == SCHEMA_VERSION {
+        return Ok(batches);
+    }
+    batches
+        .iter()
+        .map(|b| upgrade(b).map_err(Into::into))
+        .collect()
+}
+
+/// A batch of an older schema version in the current packet schema: columns
+/// matched by name, the ones it lacks (all nullable) null.
+fn upgrade(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
+    let schema = crate::columns::packet_schema();
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| match batch.column_by_name(f.name()) {
+            Some(c) if c.data_type() == f.data_type() => Ok(c.clone()),
+            Some(c) => Err(ArrowError::SchemaError(format!(
+                "column {} is {}, not {}",
+                f.name(),
+                c.data_type(),
+                f.data_type()
+            ))),
+            None if f.is_nullable() => Ok(arrow::array::new_null_array(
+                f.data_type(),
+                batch.num_rows(),
+            )),
+            None => Err(ArrowError::SchemaError(format!(
+                "column {} is missing",
+                f.name()
+            ))),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    RecordBatch::try_new(schema, columns)
 }
 
 #[cfg(test)]
@@ -162,7 +204,7 @@ mod tests {
             f[12] = 0x88;
             f[13] = 0xb5;
             let d = decode_ethernet(&f, None).expect("frame");
-            b.append(&d, RowMeta { ts_us: i as i64 });
+            b.append(&d, RowMeta::new(i as i64, i as i64));
         }
         b.finish().expect("rows").expect("valid")
     }
@@ -199,6 +241,31 @@ mod tests {
         assert!(matches!(
             encode_split(&batch(1), Codec::None, 10),
             Err(MessageError::RowTooLarge { .. })
+        ));
+    }
+
+    /// A collector not yet upgraded still publishes schema v1 (no
+    /// `arrival_seq`): its rows arrive in the current schema, the column null.
+    #[test]
+    fn reads_a_v1_message_into_the_current_schema() {
+        let b = batch(3);
+        let keep: Vec<usize> = (0..b.num_columns())
+            .filter(|&i| b.schema().field(i).name() != "arrival_seq")
+            .collect();
+        let v1 = b.project(&keep).expect("project");
+        let mut msg = encode(&v1, Codec::Zstd).expect("encode");
+        msg[4..6].copy_from_slice(&1u16.to_be_bytes());
+        let got = decode(&msg).expect("decode").remove(0);
+        assert_eq!(got.schema(), crate::columns::packet_schema());
+        let seq = got.column_by_name("arrival_seq").expect("column");
+        use arrow::array::Array as _;
+        assert_eq!(seq.null_count(), 3);
+        assert_eq!(got.project(&keep).expect("project"), v1);
+        // Version 0 never existed.
+        msg[4..6].copy_from_slice(&0u16.to_be_bytes());
+        assert!(matches!(
+            decode(&msg),
+            Err(MessageError::Version { found: 0 })
         ));
     }
 
