@@ -70,6 +70,8 @@ fn peer(f: u32) -> Ipv4Addr {
 pub(crate) struct Mirror {
     frame: Vec<u8>,
     dgram: Vec<u8>,
+    /// The collector's `arrival_seq` counter.
+    seq: i64,
 }
 
 impl Mirror {
@@ -100,7 +102,8 @@ impl Mirror {
         self.dgram.clear();
         emit_vxlan_payload(vni, &self.frame, &mut self.dgram);
         let d = decode_vxlan_payload(&self.dgram, Some(eni)).expect("decode");
-        b.append(&d, RowMeta::new(ts, ts));
+        self.seq += 1;
+        b.append(&d, RowMeta::new(ts, self.seq));
         &self.frame
     }
 }

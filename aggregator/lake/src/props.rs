@@ -81,6 +81,8 @@ impl FileConfig {
         b = b
             .set_column_dictionary_enabled(frame.clone(), false)
             .set_column_statistics_enabled(frame, EnabledStatistics::None);
+        // Distinct on every row: a dictionary would only be tried and dropped.
+        b = b.set_column_dictionary_enabled(ColumnPath::from("arrival_seq"), false);
         for c in &self.bloom_filter_columns {
             b = self.bloom(b, c);
         }

@@ -148,3 +148,57 @@ pub async fn query(lake: &Lake, sql: &str) -> Result<Vec<RecordBatch>, DataFusio
     let ctx = session(lake).await?;
     ctx.sql(sql).await?.collect().await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{AsArray, RecordBatch};
+    use arrow::datatypes::Int64Type;
+    use mirrorlake_schema::{PacketBatchBuilder, RowMeta};
+
+    fn write_file(dir: &std::path::Path, name: &str, batch: &RecordBatch) {
+        let part = dir.join("packets/dt=1970-01-01/hour=10");
+        std::fs::create_dir_all(&part).expect("mkdir");
+        let f = std::fs::File::create(part.join(name)).expect("create");
+        let mut w = parquet::arrow::ArrowWriter::try_new(f, batch.schema(), None).expect("writer");
+        w.write(batch).expect("write");
+        w.close().expect("close");
+    }
+
+    /// A lake written before schema v2 stays readable after the upgrade:
+    /// its files lack `arrival_seq`, which reads as null beside new files.
+    #[tokio::test]
+    async fn files_of_schema_v1_read_with_arrival_seq_null() {
+        let mut frame = vec![0u8; 64];
+        frame[12] = 0x08;
+        frame[13] = 0x06;
+        let d = mirrorlake_wire::decode_ethernet(&frame, None).expect("frame");
+        let mut b = PacketBatchBuilder::with_capacity("t", 5, 1024);
+        for i in 0..5 {
+            b.append(&d, RowMeta::new(10 * crate::HOUR_US + i, 100 + i));
+        }
+        let v2 = b.finish().expect("rows").expect("valid");
+        let keep: Vec<usize> = (0..v2.num_columns())
+            .filter(|&i| v2.schema().field(i).name() != "arrival_seq")
+            .collect();
+        let v1 = v2.slice(0, 3).project(&keep).expect("project");
+        let dir = tempfile::tempdir().expect("tmp");
+        write_file(dir.path(), "new.parquet", &v2);
+        write_file(dir.path(), "old.parquet", &v1);
+        let lake = Lake::open(dir.path().to_str().expect("utf8")).expect("lake");
+        let got = query(
+            &lake,
+            "SELECT count(*) AS n, count(arrival_seq) AS seq, max(arrival_seq) AS top FROM packets",
+        )
+        .await
+        .expect("query");
+        let row = |c: &str| {
+            got[0]
+                .column_by_name(c)
+                .expect(c)
+                .as_primitive::<Int64Type>()
+                .value(0)
+        };
+        assert_eq!((row("n"), row("seq"), row("top")), (8, 5, 104));
+    }
+}

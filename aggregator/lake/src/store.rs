@@ -1,6 +1,6 @@
 //! Where the lake lives: a local folder or an S3 bucket, one code path.
 
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3Builder, Checksum};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{BackoffConfig, ClientOptions, ObjectStore, RetryConfig};
@@ -135,7 +135,12 @@ impl Lake {
                     .host_str()
                     .filter(|b| !b.is_empty())
                     .ok_or_else(|| bad("no bucket".into()))?;
+                // Every PutObject and UploadPart carries x-amz-checksum-sha256:
+                // S3 refuses writes without a checksum (or Content-MD5) to a
+                // bucket with Object Lock default retention. The SHA-256 is
+                // the one SigV4 computes to sign the payload anyway.
                 let mut b = AmazonS3Builder::from_env()
+                    .with_checksum_algorithm(Checksum::SHA256)
                     .with_bucket_name(bucket)
                     .with_client_options(
                         ClientOptions::new()

@@ -276,8 +276,9 @@ resource "aws_s3_bucket_lifecycle_configuration" "lake" {
 
 # Enables Object Lock on the lake bucket (new or existing: versioning is on) with a default
 # retention. Once enabled it cannot be turned off. With a default retention S3 refuses PutObject
-# and UploadPart without Content-MD5 or an x-amz-checksum-* header: every unit Terraform writes for
-# the binaries sets AWS_CHECKSUM_ALGORITHM (object_store then sends x-amz-checksum-*).
+# and UploadPart without Content-MD5 or an x-amz-checksum-* header: the binaries send
+# x-amz-checksum-sha256 on every write (aggregator/lake/src/store.rs; pinned by collector/tests/s3.rs
+# against a proxy that refuses as S3 does), and the units also set AWS_CHECKSUM_ALGORITHM=SHA256.
 resource "aws_s3_bucket_object_lock_configuration" "lake" {
   count = var.object_lock == null ? 0 : 1
 
