@@ -282,7 +282,7 @@ fn tshark_vxlan(path: &Path) -> Vec<Option<(u32, Option<IpAddr>)>> {
 #[test]
 fn tcpdump_corpus_decodes_without_crashing() {
     let Some(files) = support::tcpdump_corpus() else {
-        eprintln!("SKIP: ../shared/testdata not present");
+        support::skip("the tcpdump corpus", "../shared/testdata not present", None);
         return;
     };
     let started = Instant::now();
@@ -394,7 +394,11 @@ fn tcpdump_corpus_decodes_without_crashing() {
             }
         }
     } else {
-        eprintln!("SKIP: VXLAN comparison of the corpus: tshark not installed");
+        support::skip(
+            "VXLAN comparison of the corpus with tshark",
+            "tshark not installed",
+            None,
+        );
     }
 
     // Summary.

@@ -6,7 +6,8 @@
 //!
 //! Inputs: the real captures of `captures/make.sh` (needs root, see
 //! tshark.rs) and tcpdump's own corpus (`../shared/testdata`, when present).
-//! Each test prints a `SKIP:` line when its input cannot be had here.
+//! Each test says `SKIP:` when its input cannot be had here (a failure under
+//! `MIRRORLAKE_REQUIRE_ALL=1`: `support::skip`).
 
 use crate::support::{self, Pkt, aggregator_bin, capture_packets, import, sorted};
 use mirrorlake_pcap::CaptureReader;
@@ -96,7 +97,7 @@ fn export_round_trips_real_captures_and_filters_like_tcpdump() {
     let (captures, _) = match support::real_captures() {
         Ok(c) => c,
         Err(why) => {
-            eprintln!("SKIP: export of real captures: {why}");
+            support::skip("export of real captures", &why, None);
             return;
         }
     };
@@ -215,7 +216,11 @@ fn export_round_trips_real_captures_and_filters_like_tcpdump() {
 #[test]
 fn export_round_trips_the_tcpdump_corpus() {
     let Some(files) = support::tcpdump_corpus() else {
-        eprintln!("SKIP: export of the tcpdump corpus: ../shared/testdata not present");
+        support::skip(
+            "export of the tcpdump corpus",
+            "../shared/testdata not present",
+            None,
+        );
         return;
     };
     // What the lake must hold: every record the decoder keeps, as the inner

@@ -38,14 +38,18 @@ fn flows_equal_a_duckdb_group_by_over_the_packets() {
             import(&lake, "real", &files);
             inputs.push("real captures".into());
         }
-        Err(why) => eprintln!("SKIP: flows of the real captures: {why}"),
+        Err(why) => support::skip("flows of the real captures", &why, None),
     }
     match support::tcpdump_corpus() {
         Some(files) => {
             import(&lake, "corpus", &files);
             inputs.push(format!("tcpdump corpus ({} files)", files.len()));
         }
-        None => eprintln!("SKIP: flows of the tcpdump corpus: ../shared/testdata not present"),
+        None => support::skip(
+            "flows of the tcpdump corpus",
+            "../shared/testdata not present",
+            None,
+        ),
     }
 
     let out = Command::new(duckdb_python())

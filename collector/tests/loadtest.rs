@@ -292,7 +292,7 @@ fn a_replayed_capture_is_verified_frame_by_frame() {
     let (captures, _) = match support::real_captures() {
         Ok(c) => c,
         Err(why) => {
-            eprintln!("SKIP: replay of a real capture: {why}");
+            support::skip("replay of a real capture", &why, None);
             return;
         }
     };

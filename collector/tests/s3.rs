@@ -63,15 +63,17 @@ pub(crate) fn garage_env() -> Option<&'static [(String, String)]> {
     static ENV: OnceLock<Option<Vec<(String, String)>>> = OnceLock::new();
     ENV.get_or_init(|| {
         let script = repo_root().join("deploy/local/garage.sh");
-        let required = std::env::var("MIRRORLAKE_REQUIRE_GARAGE").is_ok_and(|v| v == "1");
+        let required = crate::support::required("MIRRORLAKE_REQUIRE_GARAGE");
         let installed = Command::new("bash")
             .arg(&script)
             .arg("installed")
             .output()
             .expect("run garage.sh installed");
         if !installed.status.success() && !required {
-            eprintln!(
-                "SKIP Garage: not installed; `deploy/local/garage.sh install` (slow) or MIRRORLAKE_REQUIRE_GARAGE=1 runs the S3 round trips on it too"
+            crate::support::skip(
+                "the S3 round trips on Garage",
+                "not installed; `deploy/local/garage.sh install` (slow) or MIRRORLAKE_REQUIRE_GARAGE=1 runs them",
+                None,
             );
             return None;
         }

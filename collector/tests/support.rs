@@ -144,11 +144,43 @@ pub fn python_venv(name: &str, packages: &[&str], check: &str) -> PathBuf {
     python
 }
 
+/// Says that a test (or part of one) cannot run here, and why. Under
+/// `MIRRORLAKE_REQUIRE_ALL=1` (`.ci/run` sets it), or the narrower `require`
+/// switch (`MIRRORLAKE_REQUIRE_TRINO`...), that is a failure; otherwise it
+/// prints `SKIP: what: why` and appends that line to `$MIRRORLAKE_SKIP_LOG`,
+/// which `deploy/test.sh` lists at the end of the run.
+pub fn skip(what: &str, why: &str, require: Option<&str>) {
+    if required(require.unwrap_or("MIRRORLAKE_REQUIRE_ALL")) {
+        let switch = require.map_or(String::new(), |v| format!(" or {v}"));
+        panic!("{what} cannot run here ({why}), and MIRRORLAKE_REQUIRE_ALL{switch} requires it");
+    }
+    let line = format!("SKIP: {what}: {why}");
+    eprintln!("{line}");
+    if let Some(log) = std::env::var_os("MIRRORLAKE_SKIP_LOG") {
+        use std::io::Write as _;
+        let appended = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .and_then(|mut f| writeln!(f, "{line}"));
+        if let Err(e) = appended {
+            eprintln!("cannot append to MIRRORLAKE_SKIP_LOG: {e}");
+        }
+    }
+}
+
+/// Whether `var` (`MIRRORLAKE_REQUIRE_TRINO`...) or `MIRRORLAKE_REQUIRE_ALL`
+/// is `1`: what it names must run, never skip.
+pub fn required(var: &str) -> bool {
+    let on = |v: &str| std::env::var(v).is_ok_and(|x| x == "1");
+    on("MIRRORLAKE_REQUIRE_ALL") || on(var)
+}
+
 /// Real captures of real programs made once per test run by
 /// `captures/make.sh` (see tshark.rs): `plain.pcap`, `tunnelled.pcap`,
 /// `truncated.pcap`, `tunnelled.pcapng` in the returned folder, and how long
 /// making them took. `Err` says why they cannot be made here (the caller
-/// prints it as a SKIP).
+/// passes it to [`skip`]).
 pub fn real_captures() -> Result<(&'static Path, std::time::Duration), String> {
     static MADE: std::sync::OnceLock<Result<(tempfile::TempDir, std::time::Duration), String>> =
         std::sync::OnceLock::new();

@@ -50,10 +50,14 @@ fn unavailable() -> Option<String> {
 
 #[test]
 fn trino_runs_the_athena_ddl_and_named_queries_like_mirrorlake() {
-    let required = std::env::var("MIRRORLAKE_REQUIRE_TRINO").is_ok_and(|v| v == "1");
+    let required = crate::support::required("MIRRORLAKE_REQUIRE_TRINO");
     if !required && let Some(why) = unavailable() {
-        eprintln!(
-            "SKIP: Trino compatibility: {why} (deploy/test.sh installs it; MIRRORLAKE_REQUIRE_TRINO=1 makes this a failure)"
+        crate::support::skip(
+            "Trino compatibility",
+            &format!(
+                "{why} (deploy/test.sh installs it; MIRRORLAKE_REQUIRE_TRINO=1 makes this a failure)"
+            ),
+            None,
         );
         return;
     }

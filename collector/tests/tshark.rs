@@ -826,7 +826,7 @@ fn real_captures_match_tshark_and_reference_community_id() {
     let (dir, made) = match support::real_captures() {
         Ok(d) => d,
         Err(why) => {
-            eprintln!("SKIP: tshark comparison: {why}");
+            crate::support::skip("tshark comparison of real captures", &why, None);
             return;
         }
     };
