@@ -1,26 +1,46 @@
 # Collector fleet: the shared fleet module (launch template + cloud-init, ASG registered with the
 # mirror NLB's UDP target group, termination lifecycle hook for draining, instance role) plus what
 # is the collectors' own: their config and unit, the socket buffer sysctl, the ENA allowance
-# counters, the security group and the permission to produce to the packets topic.
+# counters, the security group and the permission to produce to the packets topic (cluster mode)
+# or to write the lake on S3 (single-node mode: no MSK, no aggregators).
 
+data "aws_partition" "current" {}
 data "aws_region" "current" {}
 
 locals {
-  region = data.aws_region.current.name
+  partition = data.aws_partition.current.partition
+  region    = data.aws_region.current.name
+  cluster   = var.mode == "cluster"
 
   # arn:aws:kafka:REGION:ACCOUNT:cluster/NAME/UUID -> topic/NAME/UUID/TOPIC
-  kafka_topic_arn = "${replace(var.msk_cluster_arn, ":cluster/", ":topic/")}/${var.kafka_topic}"
+  kafka_topic_arn = local.cluster && var.msk_cluster_arn != null ? "${replace(var.msk_cluster_arn, ":cluster/", ":topic/")}/${var.kafka_topic}" : null
 
-  collector_toml = var.collector_config_toml != null ? var.collector_config_toml : templatefile("${path.module}/templates/collector.toml.tftpl", {
-    vxlan_port                  = var.vxlan_port
-    health_check_port           = var.health_check_port
-    socket_receive_buffer_bytes = var.socket_receive_buffer_bytes
-    kafka_topic                 = var.kafka_topic
-    kafka_bootstrap_brokers     = var.kafka_bootstrap_brokers
-    kafka_topic_partitions      = var.kafka_topic_partitions
-    kafka_topic_replication     = var.kafka_topic_replication_factor
-    drain_ms                    = var.deregistration_delay_seconds * 1000
-  })
+  # single_node without lake_bucket_name fails the plan (a precondition on the security group).
+  lake_bucket_arn = "arn:${local.partition}:s3:::${coalesce(var.lake_bucket_name, "unset")}"
+
+  collector_toml = var.collector_config_toml != null ? var.collector_config_toml : (local.cluster ?
+    templatefile("${path.module}/templates/collector.toml.tftpl", {
+      vxlan_port                  = var.vxlan_port
+      health_check_port           = var.health_check_port
+      socket_receive_buffer_bytes = var.socket_receive_buffer_bytes
+      kafka_topic                 = var.kafka_topic
+      kafka_bootstrap_brokers     = coalesce(var.kafka_bootstrap_brokers, "unset")
+      kafka_topic_partitions      = var.kafka_topic_partitions
+      kafka_topic_replication     = var.kafka_topic_replication_factor
+      drain_ms                    = var.deregistration_delay_seconds * 1000
+    }) :
+    # A template of its own, without %{ } directives: collector/src/config.rs parses
+    # collector.toml.tftpl (placeholders replaced) as a config, and the same works for this one.
+    templatefile("${path.module}/templates/collector-single-node.toml.tftpl", {
+      vxlan_port                  = var.vxlan_port
+      health_check_port           = var.health_check_port
+      socket_receive_buffer_bytes = var.socket_receive_buffer_bytes
+      drain_ms                    = var.deregistration_delay_seconds * 1000
+      lake_bucket_name            = coalesce(var.lake_bucket_name, "unset")
+      lake_prefix                 = var.lake_prefix
+      max_file_age_ms             = var.lake_file_max_age_seconds * 1000
+    })
+  )
 
   # Drop counters published to CloudWatch: the CloudWatch agent scrapes the collector's /metrics
   # (Prometheus) and sends the selected counters as embedded metric format (EMF) records to a log
@@ -94,8 +114,18 @@ resource "aws_security_group" "this" {
     }
 
     precondition {
-      condition     = length(var.kafka_cidr_blocks) + length(var.kafka_security_group_ids) > 0
+      condition     = !local.cluster || length(var.kafka_cidr_blocks) + length(var.kafka_security_group_ids) > 0
       error_message = "Allow egress to the MSK brokers: set kafka_cidr_blocks or kafka_security_group_ids."
+    }
+
+    precondition {
+      condition     = !local.cluster || (var.kafka_bootstrap_brokers != null && var.msk_cluster_arn != null)
+      error_message = "mode = \"cluster\" needs kafka_bootstrap_brokers and msk_cluster_arn (the msk module's bootstrap_brokers_sasl_iam and cluster_arn); for a collectors-only deployment set mode = \"single_node\" and lake_bucket_name."
+    }
+
+    precondition {
+      condition     = local.cluster || var.lake_bucket_name != null
+      error_message = "mode = \"single_node\" needs lake_bucket_name (and lake_prefix, lake_kms_key_arn: the lake module's outputs): the collectors write the lake themselves."
     }
 
     # After SIGTERM the collector receives for drain_ms (= the deregistration delay), then flushes:
@@ -180,7 +210,7 @@ resource "aws_vpc_security_group_egress_rule" "https" {
 }
 
 resource "aws_vpc_security_group_egress_rule" "kafka_cidr" {
-  for_each = toset(var.kafka_cidr_blocks)
+  for_each = toset(local.cluster ? var.kafka_cidr_blocks : [])
 
   security_group_id = aws_security_group.this.id
   description       = "MSK brokers (IAM auth over TLS)"
@@ -194,7 +224,7 @@ resource "aws_vpc_security_group_egress_rule" "kafka_cidr" {
 
 resource "aws_vpc_security_group_egress_rule" "kafka_sg" {
   # count, not for_each: the group ids are often unknown until apply.
-  count = length(var.kafka_security_group_ids)
+  count = local.cluster ? length(var.kafka_security_group_ids) : 0
 
   security_group_id            = aws_security_group.this.id
   description                  = "MSK brokers (IAM auth over TLS)"
@@ -231,6 +261,15 @@ resource "aws_cloudwatch_log_group" "prometheus" {
 # the first collector creates it with kafka_topic_partitions, the replication factor and a
 # max.message.bytes that fits its messages; the aggregators may not create it, so they never
 # create it with other settings) and Produce (WriteData).
+#
+# Single-node mode instead: what the lake writer (aggregator/lake/src/writer.rs, through
+# object_store's BufWriter) sends and nothing more. A file is one PutObject, or a multipart upload
+# (CreateMultipartUpload, UploadPart, CompleteMultipartUpload: all s3:PutObject) when larger than
+# the write buffer; a file dropped unfinished (a failed write) aborts its upload
+# (s3:AbortMultipartUpload). The collector never reads, lists or deletes lake objects (no
+# GetObject, ListBucket, DeleteObject: compaction is another program with its own role). SSE-KMS:
+# GenerateDataKey for every new object, Decrypt for the parts of a multipart upload, through S3
+# only. No kafka-cluster action at all.
 resource "aws_iam_role_policy" "this" {
   name = "mirrorlake-collector"
   role = module.fleet.iam_role_name
@@ -238,7 +277,7 @@ resource "aws_iam_role_policy" "this" {
   policy = jsonencode({
     Version = "2012-10-17"
     Statement = concat(
-      [
+      local.cluster ? [
         {
           Sid      = "MskConnect"
           Effect   = "Allow"
@@ -251,7 +290,25 @@ resource "aws_iam_role_policy" "this" {
           Action   = ["kafka-cluster:DescribeTopic", "kafka-cluster:DescribeTopicDynamicConfiguration", "kafka-cluster:CreateTopic", "kafka-cluster:WriteData"]
           Resource = [local.kafka_topic_arn]
         },
+        ] : [
+        {
+          Sid      = "LakeWriteObjects"
+          Effect   = "Allow"
+          Action   = ["s3:PutObject", "s3:AbortMultipartUpload"]
+          Resource = ["${local.lake_bucket_arn}/${var.lake_prefix}/*"]
+        },
       ],
+      !local.cluster && var.lake_kms_key_arn != null ? [
+        {
+          Sid      = "LakeKmsViaS3"
+          Effect   = "Allow"
+          Action   = ["kms:GenerateDataKey", "kms:Decrypt"]
+          Resource = [var.lake_kms_key_arn]
+          Condition = {
+            StringEquals = { "kms:ViaService" = "s3.${local.region}.amazonaws.com" }
+          }
+        },
+      ] : [],
       module.fleet.instance_policy_statements,
     )
   })
@@ -307,6 +364,7 @@ module "fleet" {
     log_level             = var.log_level
     region                = local.region
     drain_timeout_seconds = var.drain_timeout_seconds
+    single_node           = !local.cluster
   })
 
   extra_files = [

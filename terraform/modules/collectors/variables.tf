@@ -186,12 +186,24 @@ variable "health_check_security_group_ids" {
   default     = []
 }
 
-variable "kafka_bootstrap_brokers" {
-  description = "MSK bootstrap brokers for IAM auth (host:9098,...), the msk module's bootstrap_brokers_sasl_iam output. The collector authenticates with MSK IAM (SASL/OAUTHBEARER over TLS, token signed with the instance role)."
+variable "mode" {
+  description = "cluster: the collectors publish to the MSK topic and the aggregators write the lake (kafka_bootstrap_brokers, msk_cluster_arn and kafka_* are required). single_node: no MSK, no aggregators; every collector writes its own Parquet files to the lake on S3 (lake_bucket_name required, the kafka_* variables are ignored). See README, \"Choosing the mode\"."
   type        = string
+  default     = "cluster"
 
   validation {
-    condition     = alltrue([for b in split(",", var.kafka_bootstrap_brokers) : can(regex("^[A-Za-z0-9.-]+:9098$", trimspace(b)))])
+    condition     = contains(["cluster", "single_node"], var.mode)
+    error_message = "mode must be \"cluster\" or \"single_node\"."
+  }
+}
+
+variable "kafka_bootstrap_brokers" {
+  description = "MSK bootstrap brokers for IAM auth (host:9098,...), the msk module's bootstrap_brokers_sasl_iam output. The collector authenticates with MSK IAM (SASL/OAUTHBEARER over TLS, token signed with the instance role). Required in cluster mode; null in single_node mode."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.kafka_bootstrap_brokers == null ? true : alltrue([for b in split(",", var.kafka_bootstrap_brokers) : can(regex("^[A-Za-z0-9.-]+:9098$", trimspace(b)))])
     error_message = "kafka_bootstrap_brokers must be the IAM listener, host:9098[,host:9098...] (the msk module's bootstrap_brokers_sasl_iam): the collectors authenticate with MSK IAM only."
   }
 }
@@ -230,11 +242,12 @@ variable "kafka_topic_replication_factor" {
 }
 
 variable "msk_cluster_arn" {
-  description = "ARN of the MSK cluster (arn:aws:kafka:REGION:ACCOUNT:cluster/NAME/UUID); the instance role may connect to it and write to kafka_topic only."
+  description = "ARN of the MSK cluster (arn:aws:kafka:REGION:ACCOUNT:cluster/NAME/UUID); the instance role may connect to it and write to kafka_topic only. Required in cluster mode; null in single_node mode."
   type        = string
+  default     = null
 
   validation {
-    condition     = can(regex("^arn:aws[a-z-]*:kafka:[a-z0-9-]+:[0-9]{12}:cluster/[A-Za-z0-9-]+/[A-Za-z0-9-]+$", var.msk_cluster_arn))
+    condition     = var.msk_cluster_arn == null ? true : can(regex("^arn:aws[a-z-]*:kafka:[a-z0-9-]+:[0-9]{12}:cluster/[A-Za-z0-9-]+/[A-Za-z0-9-]+$", var.msk_cluster_arn))
     error_message = "msk_cluster_arn must be an MSK cluster ARN, arn:aws:kafka:REGION:ACCOUNT:cluster/NAME/UUID (the topic ARN of the IAM policy is derived from it)."
   }
 }
@@ -254,6 +267,50 @@ variable "kafka_security_group_ids" {
   description = "Security groups of the MSK brokers (egress TCP 9098). Set this or kafka_cidr_blocks."
   type        = list(string)
   default     = []
+}
+
+variable "lake_bucket_name" {
+  description = "single_node mode: the lake bucket (the lake module's bucket_name) the collectors write to. Ignored in cluster mode (the aggregators write the lake)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.lake_bucket_name == null ? true : can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.lake_bucket_name))
+    error_message = "lake_bucket_name must be a valid S3 bucket name."
+  }
+}
+
+variable "lake_prefix" {
+  description = "single_node mode: key prefix of the lake inside the bucket, without leading or trailing slash (the lake module's prefix). The role may write only below it."
+  type        = string
+  default     = "mirrorlake"
+
+  validation {
+    condition     = can(regex("^[a-zA-Z0-9!_.*'()-]+(/[a-zA-Z0-9!_.*'()-]+)*$", var.lake_prefix))
+    error_message = "lake_prefix must be a non-empty key prefix without leading/trailing slash."
+  }
+}
+
+variable "lake_kms_key_arn" {
+  description = "single_node mode: the bucket's KMS key when the lake is SSE-KMS (the lake module's kms_key_arn); the role may use it only through S3 (GenerateDataKey, Decrypt). null = the bucket is not encrypted with a customer key."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.lake_kms_key_arn == null ? true : can(regex("^arn:aws[a-z-]*:kms:", var.lake_kms_key_arn))
+    error_message = "lake_kms_key_arn must be a KMS key ARN."
+  }
+}
+
+variable "lake_file_max_age_seconds" {
+  description = "single_node mode: each collector closes a lake file this long after opening it (files.max_file_age_ms): the time until rows are queryable, and the number of files: about 3600 / this per collector, table and hour."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.lake_file_max_age_seconds >= 10 && var.lake_file_max_age_seconds <= 3600 && var.lake_file_max_age_seconds == floor(var.lake_file_max_age_seconds)
+    error_message = "lake_file_max_age_seconds must be a whole number from 10 to 3600."
+  }
 }
 
 variable "collector_binary_url" {
