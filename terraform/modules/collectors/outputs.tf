@@ -28,6 +28,11 @@ output "iam_role_arn" {
   value       = module.fleet.iam_role_arn
 }
 
+output "iam_policy" {
+  description = "The collectors' own inline policy on the instance role (JSON): MSK produce in cluster mode, the lake prefix and key in single_node mode, and the lifecycle action."
+  value       = aws_iam_role_policy.this.policy
+}
+
 output "lifecycle_hook_name" {
   description = "Name of the termination lifecycle hook the instances complete after draining."
   value       = module.fleet.lifecycle_hook_name
