@@ -9,7 +9,8 @@
 #   4. python-hcl2 parse of every .tf / .tftest.hcl file (the only syntax check where terraform
 #      is missing), and a check that the README Inputs/Outputs tables match variables/outputs
 #   5. the metrics the collectors publish to CloudWatch (modules/collectors/cloudwatch-metrics.json)
-#      are counters collector/src/metrics.rs exports, with those labels, listed in the README
+#      are counters collector/src/metrics.rs exports, with those labels, listed in the README; both
+#      collector.toml templates (cluster, single node) load as collector/src/config.rs's Config
 #   6. every versions.tf bounds the AWS provider above (">= 5.60, < 7"), the example README names
 #      every named query and table, and every repository file a comment or README under
 #      terraform/ and deploy/packaging/ cites exists
@@ -173,6 +174,13 @@ if python3 scripts/check_cloudwatch_metrics.py; then
   ok "CloudWatch metric names"
 else
   fail "CloudWatch metric names (modules/collectors/cloudwatch-metrics.json vs collector/src/metrics.rs and README.md)"
+fi
+
+step "collector.toml templates are valid collector configs (scripts/check_collector_templates.py)"
+if python3 scripts/check_collector_templates.py; then
+  ok "collector templates"
+else
+  fail "collector templates (modules/collectors/templates/*.toml.tftpl vs collector/src/config.rs)"
 fi
 
 ################################################################################
