@@ -15,8 +15,11 @@ use mirrorlake_wire::{Input, decode};
 use std::path::Path;
 use std::process::Command;
 
+/// The whole time range, for `export`'s `--from`/`--to`.
+pub(crate) const ALL_TIME: [&str; 4] = ["--from", "2000-01-01", "--to", "2100-01-01"];
+
 /// Runs export with `args` to `file`; returns its summary line (stderr).
-fn export(lake: &Path, file: &Path, args: &[&str]) -> String {
+pub(crate) fn export(lake: &Path, file: &Path, args: &[&str]) -> String {
     let out = Command::new(aggregator_bin())
         .args(["export", "--lake"])
         .arg(lake)
@@ -123,11 +126,7 @@ fn export_round_trips_real_captures_and_filters_like_tcpdump() {
 
     for name in ["all.pcap", "all.pcapng"] {
         let file = dir.path().join(name);
-        let summary = export(
-            &lake,
-            &file,
-            &["--from", "2000-01-01", "--to", "2100-01-01"],
-        );
+        let summary = export(&lake, &file, &ALL_TIME);
         let got = capture_packets(&file);
         assert!(
             got.windows(2).all(|w| w[0].0 <= w[1].0),
@@ -316,7 +315,7 @@ fn packets_of_one_instant_export_in_arrival_order() {
     w.into_inner().expect("flush");
     import(&lake, "instant", std::slice::from_ref(&pcap));
     let out = dir.path().join("out.pcap");
-    export(&lake, &out, &["--from", "2000-01-01", "--to", "2100-01-01"]);
+    export(&lake, &out, &ALL_TIME);
     let want = capture_packets(&pcap);
     let got = capture_packets(&out);
     assert_eq!(got.len(), 200);

@@ -78,20 +78,12 @@ pub(crate) fn wait_stable(path: &Path) -> Vec<Pkt> {
 /// `export` of the whole lake with `args`; its packets.
 pub(crate) fn exported(lake: &Path, dir: &Path, args: &[&str]) -> Vec<Pkt> {
     let file = dir.join("exported.pcapng");
-    let out = Command::new(aggregator_bin())
-        .args(["export", "--from", "2000-01-01", "--to", "2100-01-01"])
-        .args(args)
-        .arg("--lake")
-        .arg(lake)
-        .arg("-w")
-        .arg(&file)
-        .output()
-        .expect("export");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let args: Vec<&str> = crate::export::ALL_TIME
+        .iter()
+        .chain(args)
+        .copied()
+        .collect();
+    crate::export::export(lake, &file, &args);
     sorted(capture_packets(&file))
 }
 

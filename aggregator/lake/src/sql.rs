@@ -35,6 +35,11 @@ pub async fn session_with(
             let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
                 .with_memory_limit(limit, 1.0)
                 .build_arc()?;
+            // A sort that spills merges its runs holding a batch of each in
+            // memory; batches of frames are megabytes at the default 8,192
+            // rows, so a long hour's merge outgrew the limit.
+            // One partition: one sort, no merge of partitions on top.
+            let config = config.with_batch_size(1024).with_target_partitions(1);
             SessionContext::new_with_config_rt(config, runtime)
         }
         None => SessionContext::new_with_config(config),
