@@ -1,4 +1,4 @@
-//! The packet record schema v1 and everything that turns decoded packets into
+//! The packet record schema (v2) and everything that turns decoded packets into
 //! Arrow: the column table ([`columns`]), the batch builder ([`builder`]), the
 //! sans-IO batcher ([`batcher`]) and the self-contained Kafka message framing
 //! ([`message`]).
