@@ -146,7 +146,7 @@ impl Policy {
             filter_id: filter_id.to_owned(),
             select_tags: vec![select],
             collector_tag: Some(TagSelector {
-                key: "mirrorlake:role".into(),
+                key: ROLE_TAG_KEY.into(),
                 value: "collector".into(),
             }),
             unsupported_types: DEFAULT_UNSUPPORTED_TYPES
@@ -196,6 +196,12 @@ impl Policy {
         self.collector_tag
             .as_ref()
             .is_some_and(|t| t.matches(&i.tags))
+    }
+
+    /// Any instance of a mirrorlake deployment (the fleet module tags each
+    /// with its role), whatever the selection tags say.
+    fn is_ours(i: &InstanceInfo) -> bool {
+        i.tags.contains_key(ROLE_TAG_KEY)
     }
 
     fn in_scope(&self, e: &EniInfo) -> bool {
@@ -302,6 +308,10 @@ pub enum SkipReason {
     NotSupportedByAws,
     /// The instance is a collector.
     Collector,
+    /// The instance is another of mirrorlake's own (an aggregator...: it
+    /// carries [`ROLE_TAG_KEY`]); mirroring it would copy the pipeline's own
+    /// traffic into itself.
+    Deployment,
     /// The ENI is a mirror target.
     MirrorTarget,
     /// Other sessions already use the 3 slots of the ENI.
@@ -317,6 +327,7 @@ impl SkipReason {
             Self::UnsupportedInstanceType => "unsupported_instance_type",
             Self::NotSupportedByAws => "not_supported_by_aws",
             Self::Collector => "collector",
+            Self::Deployment => "mirrorlake_instance",
             Self::MirrorTarget => "mirror_target",
             Self::SessionLimit => "session_limit",
             Self::MirroredByOtherSession => "mirrored_by_other_session",
@@ -347,6 +358,11 @@ struct Wanted<'a> {
     eni: &'a EniInfo,
 }
 
+/// The tag the fleet module puts on every instance of a deployment, its
+/// role as the value (`collector`, `aggregator`): such instances are never
+/// mirror sources.
+pub const ROLE_TAG_KEY: &str = "mirrorlake:role";
+
 /// Computes the plan. Pure and deterministic (output sorted by ENI / session id).
 pub fn plan(policy: &Policy, inv: &Inventory) -> Plan {
     let mut out = Plan::default();
@@ -369,6 +385,8 @@ pub fn plan(policy: &Policy, inv: &Inventory) -> Plan {
             let reason =
                 if policy.is_collector(instance) || collector_enis.contains(eni.eni_id.as_str()) {
                     Some(SkipReason::Collector)
+                } else if Policy::is_ours(instance) {
+                    Some(SkipReason::Deployment)
                 } else if inv.target_enis.contains(&eni.eni_id) {
                     Some(SkipReason::MirrorTarget)
                 } else if policy.is_unsupported(&instance.instance_type) {

@@ -195,6 +195,13 @@ fn collectors_and_targets_never_enrolled_and_our_sessions_there_removed() {
                 vec![eni("eni-c", "vpc-a", 0)],
             ),
             instance("i-t", "m5.large", &[SEL], vec![eni("eni-t", "vpc-a", 0)]),
+            // An aggregator the selection tags happen to match.
+            instance(
+                "i-a",
+                "m6i.large",
+                &[SEL, ("mirrorlake:role", "aggregator")],
+                vec![eni("eni-a", "vpc-a", 0)],
+            ),
         ],
         sessions: vec![session("tms-c", "eni-c", T, 1, Some("prod"))],
         target_enis: BTreeSet::from(["eni-t".to_owned()]),
@@ -209,6 +216,7 @@ fn collectors_and_targets_never_enrolled_and_our_sessions_there_removed() {
     assert_eq!(
         reasons,
         [
+            ("eni-a", SkipReason::Deployment),
             ("eni-c", SkipReason::Collector),
             ("eni-t", SkipReason::MirrorTarget)
         ]
