@@ -203,15 +203,7 @@ pub async fn export<W: Write>(
             df = df.filter(e).context("--where")?;
         }
         let df = df
-            .select_columns(&[
-                "ts",
-                "collector_id",
-                "arrival_seq",
-                "mirror_source",
-                "vni",
-                "wire_len",
-                "frame",
-            ])?
+            .select_columns(&[&EXPORT_ORDER[..], &["wire_len", "frame"]].concat())?
             .sort(EXPORT_ORDER.map(|c| col(c).sort(true, true)).to_vec())?;
         let task = df.task_ctx();
         let plan = df.create_physical_plan().await?;

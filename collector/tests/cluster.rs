@@ -335,23 +335,14 @@ fn cluster_two_collectors_two_aggregators_exactly_once() {
 #[test]
 fn cluster_export_replays_each_flow_in_arrival_order() {
     let (_b, kafka) = broker();
+    let _turn = crate::loadtest::fidelity_turn();
     let dir = tempfile::tempdir().expect("tmp");
     let lake = dir.path().join("lake");
     let (topic, group) = (unique("order"), unique("g"));
     let c = start_collector(kafka, &topic, &lake, &[]);
     let a = Aggregator::start(kafka, &topic, &group, &lake, "a1");
-    const N: u64 = 300_000;
-    let out = Command::new(loadtest_bin())
-        .args(["send", "--run-id", "43", "--seed", "43"])
-        .args(["--count", &N.to_string(), "--rate", "120k"])
-        .args(["--batch", "4", "--mix", "tcp=70,dns=20,icmp=10"])
-        .args(["--target", &c.listen.to_string()])
-        .output()
-        .expect("send");
-    assert!(out.status.success(), "send");
-    let sent: serde_json::Value = serde_json::from_slice(&out.stdout).expect("send report");
-    let rate = sent["rate_pps"].as_f64().expect("rate");
-    assert!(rate >= 100_000.0, "the sender reached {rate:.0} packets/s");
+    const N: u64 = crate::loadtest::FIDELITY_PACKETS;
+    crate::loadtest::send_fidelity_run(&c, 43);
     wait_drained(&c, 30);
     let published = metric(&c.metrics(), "mirrorlake_rows_published_total").unwrap_or(0);
     wait_for_lake(&lake, 43, N, published, 60).assert_exactly(published, "published rows");

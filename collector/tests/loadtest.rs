@@ -143,6 +143,48 @@ fn the_generated_mix_is_verified_exactly_with_its_latencies() {
     );
 }
 
+/// Packets of a fidelity run.
+pub(crate) const FIDELITY_PACKETS: u64 = 300_000;
+
+/// One fidelity test at a time (held for the whole test): two at 120,000
+/// packets/s on two cores starve each other's sender below the rate the
+/// tests assert.
+pub(crate) fn fidelity_turn() -> std::sync::MutexGuard<'static, ()> {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Sends run `run` of a fidelity test to `c`: [`FIDELITY_PACKETS`] of TCP,
+/// DNS and ICMP conversations at 120,000 packets/s; asserts the sender
+/// reached at least 100,000.
+pub(crate) fn send_fidelity_run(c: &Collector, run: u32) {
+    let sent = json_of(
+        Command::new(loadtest_bin())
+            .args([
+                "send",
+                "--run-id",
+                &run.to_string(),
+                "--seed",
+                &run.to_string(),
+            ])
+            .args(["--count", &FIDELITY_PACKETS.to_string(), "--rate", "120k"])
+            // Small sendmmsg batches: a tag's time is taken when the packet
+            // is generated, so a packet waits in its batch before it is sent.
+            .args(["--batch", "4", "--mix", "tcp=70,dns=20,icmp=10"])
+            .args(["--target", &c.listen.to_string()])
+            .output()
+            .expect("send"),
+        "send",
+    );
+    let rate = sent["rate_pps"].as_f64().expect("rate");
+    assert!(
+        rate >= 100_000.0,
+        "the sender reached {rate:.0} packets/s: {sent}"
+    );
+}
+
 /// `loadtest order` on an export of `lake` and `loadtest verify --order`:
 /// asserts that no packet comes out of its flow's send order, that at most
 /// 1% of a flow's neighbours share a timestamp, that the timestamps are the
@@ -207,26 +249,13 @@ pub(crate) fn assert_arrival_fidelity(lake: &Path, run: u32, sent: u64) -> (Valu
 /// each flow's packets in send order with their own kernel timestamps.
 #[test]
 fn export_replays_each_flow_in_arrival_order_with_kernel_timestamps() {
+    let _turn = fidelity_turn();
     let dir = tempfile::tempdir().expect("tmp");
     let lake = dir.path().join("lake");
     let c = Collector::start(&lake, &[]);
-    const N: u64 = 300_000;
-    let sent = json_of(
-        Command::new(loadtest_bin())
-            .args(["send", "--run-id", "41", "--seed", "41"])
-            .args(["--count", &N.to_string(), "--rate", "120k"])
-            // Small sendmmsg batches: a tag's time is taken when the packet
-            // is generated, so a packet waits in its batch before it is sent.
-            .args(["--batch", "4", "--mix", "tcp=70,dns=20,icmp=10"])
-            .args(["--target", &c.listen.to_string()])
-            .output()
-            .expect("send"),
-        "send",
-    );
+    send_fidelity_run(&c, 41);
     assert!(c.sigterm_and_wait().success(), "clean exit");
-    let rate = sent["rate_pps"].as_f64().expect("rate");
-    assert!(rate >= 100_000.0, "the sender reached {rate:.0} packets/s");
-    assert_arrival_fidelity(&lake, 41, N);
+    assert_arrival_fidelity(&lake, 41, FIDELITY_PACKETS);
 }
 
 /// Replays `capture` `loops` times into a collector writing `lake`; returns
