@@ -22,7 +22,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
-use traffic::{Mix, Weights};
+use traffic::{Mix, Payload, Weights};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -83,6 +83,12 @@ pub struct MixArgs {
     /// Conversations in progress at once.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
+    /// Payload content: realistic (random for TLS and the other encrypted
+    /// sessions, text for HTTP and DNS, ping's pattern for ICMP: zstd-3 ratio
+    /// about 1.2), random (about 1.0), text (about 3.5), filler (one
+    /// repeated byte, about 140: unlike any traffic).
+    #[arg(long, default_value = "realistic")]
+    payload: Payload,
     /// Run id tagged into every payload.
     #[arg(long, default_value_t = 1)]
     run_id: u32,
@@ -105,6 +111,7 @@ impl MixArgs {
             truncate_to: self.truncate_to,
             weights: self.mix,
             concurrency: self.concurrency,
+            payload: self.payload,
             run_id: self.run_id,
             seed: self.seed,
         }

@@ -84,7 +84,20 @@ pub struct Tally {
     pub jumbo: u64,
     /// Truncated copies.
     pub truncated: u64,
+    /// Bytes of the datagrams sampled for the zstd ratio (one in
+    /// [`SAMPLE_EVERY`], compressed 1 MiB at a time, as a Parquet page or a
+    /// Kafka message is).
+    #[serde(skip)]
+    pub sampled_bytes: u64,
+    /// Their size compressed with zstd level 3.
+    #[serde(skip)]
+    pub sampled_zstd_bytes: u64,
 }
+
+/// One datagram in this many is sampled for the zstd ratio.
+const SAMPLE_EVERY: u64 = 8;
+/// Sampled bytes compressed together.
+const SAMPLE_CHUNK: usize = 1 << 20;
 
 impl Tally {
     fn merge(&mut self, o: Self) {
@@ -99,6 +112,8 @@ impl Tally {
         for (k, v) in o.per_kind {
             *self.per_kind.entry(k).or_default() += v;
         }
+        self.sampled_bytes += o.sampled_bytes;
+        self.sampled_zstd_bytes += o.sampled_zstd_bytes;
         self.ipv6 += o.ipv6;
         self.vlan += o.vlan;
         self.jumbo += o.jumbo;
@@ -118,6 +133,8 @@ struct Sender<'t> {
     tally: Tally,
     /// Shared progress counter (all threads).
     progress: Arc<AtomicU64>,
+    /// Sampled datagrams not yet compressed.
+    sample: Vec<u8>,
 }
 
 impl<'t> Sender<'t> {
@@ -128,6 +145,7 @@ impl<'t> Sender<'t> {
             sockets: BTreeMap::new(),
             tally: Tally::default(),
             progress,
+            sample: Vec::new(),
         }
     }
 
@@ -156,11 +174,26 @@ impl<'t> Sender<'t> {
             self.progress.fetch_add(*used as u64, Ordering::Relaxed);
             *used = 0;
         }
+        if self.tally.sent.is_multiple_of(SAMPLE_EVERY) {
+            self.sample.extend_from_slice(datagram);
+            if self.sample.len() >= SAMPLE_CHUNK {
+                self.compress_sample();
+            }
+        }
         self.tally.sent += 1;
         self.tally.bytes += datagram.len() as u64;
         *self.tally.per_vni.entry(vni).or_default() += 1;
         *self.tally.per_source.entry(source).or_default() += 1;
         Ok(())
+    }
+
+    /// Adds the sample to the zstd tally and empties it.
+    fn compress_sample(&mut self) {
+        if let Ok(z) = zstd::bulk::compress(&self.sample, 3) {
+            self.tally.sampled_bytes += self.sample.len() as u64;
+            self.tally.sampled_zstd_bytes += z.len() as u64;
+        }
+        self.sample.clear();
     }
 
     fn flush(&mut self) -> Result<()> {
@@ -215,6 +248,10 @@ pub struct Report {
     pub rate_bps: f64,
     /// Capture records skipped in replay (not Ethernet).
     pub skipped: u64,
+    /// How well what was sent compresses: zstd level 3 over a sample of the
+    /// datagrams (raw bytes / compressed bytes; the lake and Kafka see about
+    /// this ratio).
+    pub zstd_ratio: f64,
     /// What was sent.
     #[serde(flatten)]
     pub tally: Tally,
@@ -272,6 +309,7 @@ pub fn send_generated(
                         }
                     }
                     sender.flush()?;
+                    sender.compress_sample();
                     Ok(sender.tally)
                 })
             })
@@ -306,6 +344,7 @@ fn report(
         rate_pps: tally.sent as f64 / seconds,
         rate_bps: tally.bytes as f64 * 8.0 / seconds,
         skipped,
+        zstd_ratio: tally.sampled_bytes as f64 / tally.sampled_zstd_bytes.max(1) as f64,
         tally,
     }
 }
@@ -376,6 +415,7 @@ pub fn send_replay(
         }
     }
     sender.flush()?;
+    sender.compress_sample();
     let tally = std::mem::take(&mut sender.tally);
     Ok(report(None, None, started, capture.skipped, tally))
 }

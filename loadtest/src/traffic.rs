@@ -4,6 +4,11 @@
 //! with jumbo segments, from several mirror sessions (mirror source × VNI) of
 //! which some truncate their copies (AWS's packet-length option).
 //!
+//! Payloads are as compressible as the traffic they stand for ([`Payload`]):
+//! by default TLS, SSH and the other encrypted sessions and the fragmented
+//! datagrams carry random bytes, plain HTTP and DNS text, ICMP echo ping's
+//! counting pattern, so ZSTD, Kafka and the lake meet real-traffic ratios.
+//!
 //! Every packet carries a tag in its payload, `MLLT` + run id + packet id +
 //! send time, so that the lake can be checked packet by packet
 //! ([`parse_tag`]). A fragment carries its own tag at the start of its slice
@@ -89,6 +94,141 @@ impl FromStr for Weights {
     }
 }
 
+/// What the payloads hold (after each packet's tag).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Payload {
+    /// Each conversation as its kind would carry it: random bytes (as
+    /// incompressible as TLS) for TCP to any port but 80 and for the
+    /// fragmented datagrams, text for HTTP (port 80) and DNS, ping's counting
+    /// pattern for ICMP echo.
+    #[default]
+    Realistic,
+    /// Random bytes everywhere (encrypted traffic: zstd ratio about 1.0).
+    Random,
+    /// HTTP-like text everywhere (zstd ratio about 3.5).
+    Text,
+    /// One repeated byte (compresses about 140 times; unlike any traffic).
+    Filler,
+}
+
+impl FromStr for Payload {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "realistic" => Ok(Self::Realistic),
+            "random" => Ok(Self::Random),
+            "text" => Ok(Self::Text),
+            "filler" => Ok(Self::Filler),
+            _ => Err(format!(
+                "unknown payload {s:?} (realistic, random, text, filler)"
+            )),
+        }
+    }
+}
+
+/// What one packet's payload holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Content {
+    Random,
+    Text,
+    Ping,
+    Filler,
+}
+
+/// Tokens of the text payloads: HTTP requests and responses, JSON, HTML and
+/// DNS names, joined with numbers and hex identifiers so that zstd finds the
+/// repetition of real text, not of one string.
+const WORDS: &[&str] = &[
+    "GET /api/v1/",
+    "POST /api/v2/",
+    "items/",
+    "users/",
+    "orders?id=",
+    " HTTP/1.1\r\n",
+    "HTTP/1.1 200 OK\r\n",
+    "Host: ",
+    "svc-",
+    ".internal\r\n",
+    "Accept: application/json\r\n",
+    "Content-Type: text/html; charset=utf-8\r\n",
+    "User-Agent: Mozilla/5.0 (X11; Linux x86_64)\r\n",
+    "Content-Length: ",
+    "Set-Cookie: sid=",
+    "Cache-Control: max-age=",
+    "\r\n",
+    "<div class=\"",
+    "row",
+    "col-md-",
+    "\">",
+    "</div>\n",
+    "<a href=\"/",
+    "</a>",
+    "{\"id\":",
+    ",\"name\":\"",
+    "\",\"status\":\"ok\"}",
+    ",\"updated_at\":\"2026-",
+    "www",
+    "example",
+    "com",
+    "cdn",
+    "mail",
+    "api",
+    "eu-west-1",
+    "compute",
+    "amazonaws",
+    "the ",
+    "of ",
+    "and ",
+    "request ",
+    "session ",
+    "token=",
+    "&page=",
+    "&limit=",
+    " ",
+    " ",
+    ".",
+    "-",
+    "/",
+    ":",
+    "=",
+];
+
+impl Content {
+    /// Fills `out` (the tag is written over its start afterwards).
+    fn fill(self, rng: &mut SmallRng, out: &mut [u8]) {
+        match self {
+            Self::Random => rng.fill(out),
+            Self::Filler => out.fill(0x5a),
+            Self::Ping => {
+                for (i, b) in out.iter_mut().enumerate() {
+                    *b = (i as u8).wrapping_add(0x10);
+                }
+            }
+            Self::Text => {
+                let mut at = 0;
+                while at < out.len() {
+                    let mut num = [0u8; 12];
+                    let word: &[u8] = if rng.random_range(0..4) == 0 {
+                        let n = rng.random_range(2..12);
+                        let hex = rng.random_bool(0.5);
+                        for d in &mut num[..n] {
+                            let v = rng.random_range(0..if hex { 16 } else { 10 });
+                            *d = b"0123456789abcdef"[v];
+                        }
+                        &num[..n]
+                    } else {
+                        WORDS[rng.random_range(0..WORDS.len())].as_bytes()
+                    };
+                    let n = word.len().min(out.len() - at);
+                    out[at..at + n].copy_from_slice(&word[..n]);
+                    at += n;
+                }
+            }
+        }
+    }
+}
+
 /// What to generate.
 #[derive(Debug, Clone)]
 pub struct Mix {
@@ -114,6 +254,8 @@ pub struct Mix {
     pub weights: Weights,
     /// Conversations in progress at once (their packets interleave).
     pub concurrency: usize,
+    /// What the payloads hold.
+    pub payload: Payload,
     /// Run id carried in each tag.
     pub run_id: u32,
     /// Seed of the generator.
@@ -121,6 +263,21 @@ pub struct Mix {
 }
 
 impl Mix {
+    /// The content of a packet of `kind` on `ports`.
+    fn content(&self, kind: Kind, ports: (u16, u16)) -> Content {
+        match self.payload {
+            Payload::Random => Content::Random,
+            Payload::Text => Content::Text,
+            Payload::Filler => Content::Filler,
+            Payload::Realistic => match kind {
+                Kind::Tcp if ports.0 == 80 || ports.1 == 80 => Content::Text,
+                Kind::Tcp | Kind::Fragment => Content::Random,
+                Kind::Dns => Content::Text,
+                Kind::Icmp => Content::Ping,
+            },
+        }
+    }
+
     /// Checks the settings; the error names the flag.
     pub fn validate(&self) -> Result<(), String> {
         for (name, v) in [
@@ -588,14 +745,10 @@ impl Traffic {
     ) -> usize {
         let id = self.take_id();
         let len = len.max(TAG_LEN);
-        self.payload.clear();
-        self.payload.resize(len, 0x5a);
-        write_tag(&mut self.payload, self.mix.run_id, id);
         let (src, dst) = match dir {
             Dir::ToServer => (s.client, s.server),
             Dir::ToClient => (s.server, s.client),
         };
-        self.build_frame(s, src, dst, transport);
         let (protocol, ports) = match transport {
             TransportRepr::Tcp {
                 src_port, dst_port, ..
@@ -606,6 +759,13 @@ impl Traffic {
                 (u16::from(icmp_type), u16::from(code)),
             ),
         };
+        self.payload.clear();
+        self.payload.resize(len, 0);
+        self.mix
+            .content(kind, ports)
+            .fill(&mut self.rng, &mut self.payload);
+        write_tag(&mut self.payload, self.mix.run_id, id);
+        self.build_frame(s, src, dst, transport);
         let key = FlowKey {
             protocol,
             src,
@@ -678,7 +838,10 @@ impl Traffic {
         let count = (8 + udp_len).div_ceil(PER_FRAGMENT);
         let ids: Vec<u64> = (0..count).map(|_| self.take_id()).collect();
         self.payload.clear();
-        self.payload.resize(udp_len, 0x5a);
+        self.payload.resize(udp_len, 0);
+        self.mix
+            .content(Kind::Fragment, (0, 0))
+            .fill(&mut self.rng, &mut self.payload);
         for (k, &id) in ids.iter().enumerate() {
             // Fragment k's slice of the IP payload starts at k × 1480; the
             // UDP header takes the first 8 bytes of fragment 0.
@@ -744,9 +907,44 @@ mod tests {
             truncate_to: MIN_TRUNCATE,
             weights: Weights::default(),
             concurrency: 16,
+            payload: Payload::Realistic,
             run_id: 9,
             seed: 1,
         }
+    }
+
+    /// zstd-3's ratio over `count` generated datagrams of `payload`.
+    fn ratio(payload: Payload, count: usize) -> f64 {
+        let mut m = mix();
+        m.payload = payload;
+        m.truncate_percent = 0;
+        let mut t = Traffic::new(m, 0, 1);
+        let mut g = Generated::default();
+        let mut all = Vec::new();
+        for _ in 0..count {
+            t.next_into(&mut g);
+            all.extend_from_slice(&g.datagram);
+        }
+        let z = zstd::bulk::compress(&all, 3).expect("zstd");
+        all.len() as f64 / z.len() as f64
+    }
+
+    /// Each payload kind compresses as the traffic it stands for: the
+    /// realistic mix about as well as real captures (mostly TLS), random not
+    /// at all, text like text, filler absurdly well.
+    #[test]
+    fn payloads_compress_like_the_traffic_they_stand_for() {
+        let realistic = ratio(Payload::Realistic, 20_000);
+        let random = ratio(Payload::Random, 20_000);
+        let text = ratio(Payload::Text, 20_000);
+        let filler = ratio(Payload::Filler, 20_000);
+        eprintln!(
+            "zstd-3 ratios: realistic {realistic:.2}, random {random:.2}, text {text:.2}, filler {filler:.1}"
+        );
+        assert!((1.0..1.4).contains(&random), "random {random}");
+        assert!((1.1..1.8).contains(&realistic), "realistic {realistic}");
+        assert!((2.0..6.0).contains(&text), "text {text}");
+        assert!(filler > 20.0, "filler {filler}");
     }
 
     /// Every packet decodes into a row whose tag names it, ids of two
