@@ -5,8 +5,9 @@ collector/src/config.rs has a Rust test that parses
 modules/collectors/templates/collector.toml.tftpl (cluster mode) with its ${...} placeholders
 replaced (mirrorlake_ops::render_template_placeholders: "x" inside a string, 1 elsewhere). This does the same for both templates, single-node included, without cargo:
 each must parse as TOML, every key must be a field of the matching struct in config.rs (the
-structs deny unknown fields), the cluster template must set kafka.brokers and the single-node
-one must set an s3:// lake and no [kafka] at all. Run by test.sh.
+structs deny unknown fields), the cluster template must set kafka.brokers and a spool.dir, and the
+single-node one must set an s3:// lake and no [kafka] and no [spool] at all (the collector
+refuses a spool without Kafka). Run by test.sh.
 
     check_collector_templates.py     exit 1 when a template would not load
 """
@@ -22,7 +23,7 @@ CONFIG_RS = HERE.parent / "collector" / "src" / "config.rs"
 TEMPLATES = HERE / "modules" / "collectors" / "templates"
 # TOML table -> the struct of collector/src/config.rs that holds it; None: a free map.
 SECTIONS = {(): "Config", ("files",): "FilesSection", ("batch",): "BatchSection",
-            ("kafka",): "KafkaSection", ("kafka", "options"): None}
+            ("kafka",): "KafkaSection", ("kafka", "options"): None, ("spool",): "SpoolSection"}
 
 
 def render_placeholders(text: str) -> str:
@@ -80,6 +81,10 @@ def main() -> int:
     single = configs.get("collector-single-node.toml.tftpl", {})
     if not cluster.get("kafka", {}).get("brokers"):
         errors.append("collector.toml.tftpl: kafka.brokers must be set (cluster mode)")
+    if not cluster.get("spool", {}).get("dir"):
+        errors.append("collector.toml.tftpl: spool.dir must be set (cluster mode's disk spool)")
+    if "spool" in single:
+        errors.append("collector-single-node.toml.tftpl: no [spool] (the spool serves cluster mode only)")
     if "kafka" in single:
         errors.append("collector-single-node.toml.tftpl: no [kafka] (kafka.brokers set = cluster mode)")
     if not str(single.get("lake", "")).startswith("s3://"):

@@ -27,7 +27,7 @@ locals {
   drop_alarms = {
     packets_dropped = {
       metric_name = var.dropped_metric_name
-      description = "Collectors dropped more than ${var.packets_dropped_threshold} packets per minute (${var.collector_metric_namespace}/${var.dropped_metric_name}): decode failures, sources or VNIs not allowed, back-pressure, sink or Kafka failures. The per-reason series (dimension reason) say which."
+      description = "Collectors dropped more than ${var.packets_dropped_threshold} packets per minute (${var.collector_metric_namespace}/${var.dropped_metric_name}): decode failures, sources or VNIs not allowed, back-pressure, sink or Kafka failures, a full disk spool (spool_full: MSK away longer than the spool holds). The per-reason series (dimension reason) say which."
     }
     kernel_drops = {
       metric_name = var.kernel_drops_metric_name
@@ -123,7 +123,7 @@ resource "aws_sns_topic_subscription" "email" {
 
 resource "aws_cloudwatch_metric_alarm" "unhealthy_hosts" {
   alarm_name          = "${var.name}-nlb-unhealthy-collectors"
-  alarm_description   = "At least one collector fails its HTTP health check behind the mirror NLB. Check the instance's mirrorlake-collector service and /healthz."
+  alarm_description   = "At least one collector fails its HTTP health check (readiness, /healthz) behind the mirror NLB: it is down, draining, or dropping what it receives (spool full, or S3 away in single-node mode). Check the instance's mirrorlake-collector service, /healthz, /livez and the drop counters per reason."
   namespace           = "AWS/NetworkELB"
   metric_name         = "UnHealthyHostCount"
   statistic           = "Maximum"

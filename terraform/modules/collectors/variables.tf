@@ -269,6 +269,17 @@ variable "kafka_security_group_ids" {
   default     = []
 }
 
+variable "spool_max_bytes" {
+  description = "Cluster mode: the disk bound of each collector's spool (spool.max_bytes; the spool is /var/lib/mirrorlake/spool on the root volume). While MSK is slow or away the collector writes the batches it cannot publish there and replays them in order, exactly once, when the brokers return; beyond this bound it drops them, counted as reason spool_full. How long an outage it covers: this / the collector's mirrored rate (the messages are about the size of the mirrored packets), so the default 20 GiB lasts about 2.9 minutes at 1 Gbps, 29 minutes at 100 Mbps. The root volume holds it: root_volume_size_gb must be at least this in GiB + 8 (checked). Ignored in single_node mode and with collector_config_toml."
+  type        = number
+  default     = 21474836480
+
+  validation {
+    condition     = var.spool_max_bytes >= 4194304 && var.spool_max_bytes == floor(var.spool_max_bytes)
+    error_message = "spool_max_bytes must be a whole number of bytes, at least 4 MiB (4194304: four of the collector's largest Kafka messages)."
+  }
+}
+
 variable "lake_bucket_name" {
   description = "single_node mode: the lake bucket (the lake module's bucket_name) the collectors write to. Ignored in cluster mode (the aggregators write the lake)."
   type        = string
@@ -403,15 +414,15 @@ variable "lifecycle_hook_heartbeat_timeout_seconds" {
 }
 
 variable "health_check_grace_period_seconds" {
-  description = "Seconds after launch before failed NLB health checks make the ASG replace a collector (covers cloud-init download and start)."
+  description = "Seconds after launch before the ASG acts on a failed health check (covers cloud-init download and start). The ASG uses the EC2 status checks, never the NLB's (README, \"Health checks: no fleet churn\")."
   type        = number
   default     = 300
 }
 
 variable "root_volume_size_gb" {
-  description = "Size of the encrypted gp3 root volume."
+  description = "Size of the encrypted gp3 root volume (GiB). In cluster mode it holds the disk spool: at least spool_max_bytes in GiB + 8 for the OS, its logs and the agents (checked); the default 30 fits the default 20 GiB spool."
   type        = number
-  default     = 20
+  default     = 30
 
   validation {
     condition     = var.root_volume_size_gb >= 8

@@ -68,13 +68,13 @@ variable "health_check_port" {
 }
 
 variable "health_check_path" {
-  description = "HTTP path of the collectors' health endpoint."
+  description = "HTTP path of the collectors' readiness endpoint: /healthz or its alias /readyz (200 while the collector takes what arrives, spooling included; 503 while it drains after SIGTERM or drops batches). Not /livez: a collector that is alive but draining or dropping must get no new flows."
   type        = string
   default     = "/healthz"
 
   validation {
-    condition     = startswith(var.health_check_path, "/")
-    error_message = "health_check_path must start with /."
+    condition     = contains(["/healthz", "/readyz"], var.health_check_path)
+    error_message = "health_check_path must be /healthz or /readyz (the collector's readiness; /livez stays 200 while it drains or drops)."
   }
 }
 

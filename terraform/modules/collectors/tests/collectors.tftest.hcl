@@ -36,8 +36,9 @@ run "fleet_wiring" {
   }
 
   assert {
-    # Issue 23 (3): EC2, not ELB health checks: an outage of Kafka or S3 turns /healthz 503 on
-    # every collector, and ELB checks would replace the whole receiving fleet.
+    # Issue 23 (3): EC2, not ELB health checks: /healthz is readiness (503 while draining or
+    # dropping: a spool full after a long MSK outage does that on every collector at once), and
+    # ELB checks would replace the whole receiving fleet.
     condition     = module.fleet.autoscaling_group.health_check_type == "EC2"
     error_message = "the ASG must not replace collectors on the NLB health check (EC2 health checks)"
   }
@@ -78,8 +79,8 @@ run "fleet_wiring" {
   }
 
   assert {
-    condition     = module.fleet.launch_template.block_device_mappings[0].ebs[0].encrypted == "true" && module.fleet.launch_template.block_device_mappings[0].ebs[0].volume_size == 20
-    error_message = "root volume must be encrypted"
+    condition     = module.fleet.launch_template.block_device_mappings[0].ebs[0].encrypted == "true" && module.fleet.launch_template.block_device_mappings[0].ebs[0].volume_size == 30
+    error_message = "root volume must be encrypted, 30 GiB by default (the 20 GiB spool and the OS)"
   }
 
   assert {
@@ -260,6 +261,66 @@ run "user_data_installs_and_starts_the_collector" {
     condition     = toset(keys(jsondecode(one([for f in yamldecode(output.user_data).write_files : f.content if endswith(f.path, "amazon-cloudwatch-agent.json")])).metrics.metrics_collected)) == toset(["mem", "disk", "ethtool"])
     error_message = "the agent must collect the ENA allowance counters"
   }
+}
+
+# The disk spool (cluster mode): collector.toml's [spool] on the root volume, bounded by
+# spool_max_bytes; the unit makes /var/lib/mirrorlake writable (StateDirectory) under
+# ProtectSystem=strict, or the collector could not open its spool.
+run "spool_in_cluster_config" {
+  command = plan
+
+  assert {
+    condition     = endswith(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/mirrorlake/collector.toml"]), "\n[spool]\ndir = \"/var/lib/mirrorlake/spool\"\nmax_bytes = 21474836480\n")
+    error_message = "the cluster collector.toml must end with a [spool] in /var/lib/mirrorlake/spool bounded by the default spool_max_bytes (20 GiB)"
+  }
+
+  assert {
+    condition = (
+      strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/systemd/system/mirrorlake-collector.service"]), "\nProtectSystem=strict\n") &&
+      strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/systemd/system/mirrorlake-collector.service"]), "\nStateDirectory=mirrorlake\n")
+    )
+    error_message = "the unit must make /var/lib/mirrorlake (the spool's parent) writable with StateDirectory"
+  }
+}
+
+run "spool_max_bytes_reaches_the_config" {
+  command = plan
+
+  variables {
+    spool_max_bytes     = 107374182400 # 100 GiB
+    root_volume_size_gb = 108
+  }
+
+  assert {
+    condition     = strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/mirrorlake/collector.toml"]), "\n[spool]\ndir = \"/var/lib/mirrorlake/spool\"\nmax_bytes = 107374182400\n")
+    error_message = "spool_max_bytes must reach spool.max_bytes"
+  }
+
+  assert {
+    condition     = module.fleet.launch_template.block_device_mappings[0].ebs[0].volume_size == 108
+    error_message = "root_volume_size_gb must reach the launch template"
+  }
+}
+
+run "rejects_spool_below_4_mib" {
+  command = plan
+
+  variables {
+    spool_max_bytes = 4194303
+  }
+
+  expect_failures = [var.spool_max_bytes]
+}
+
+# A 100 GiB spool on the default 30 GiB root volume would fill the disk first.
+run "rejects_root_volume_smaller_than_the_spool" {
+  command = plan
+
+  variables {
+    spool_max_bytes = 107374182400
+  }
+
+  expect_failures = [aws_security_group.this]
 }
 
 run "kafka_auth_is_msk_iam" {

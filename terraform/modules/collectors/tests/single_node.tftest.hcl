@@ -84,6 +84,31 @@ run "single_node_config_writes_the_lake" {
   }
 }
 
+# The disk spool is cluster mode's (the collector refuses one without Kafka): no [spool], no
+# StateDirectory, and the spool's root volume precondition does not apply.
+run "single_node_has_no_spool" {
+  command = plan
+
+  variables {
+    spool_max_bytes     = 107374182400
+    root_volume_size_gb = 20
+  }
+
+  assert {
+    condition = (
+      !strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/mirrorlake/collector.toml"]), "[spool]") &&
+      !strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/mirrorlake/collector.toml"]), "spool") &&
+      !strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/systemd/system/mirrorlake-collector.service"]), "StateDirectory")
+    )
+    error_message = "single-node mode has no spool: no [spool] in collector.toml, no state directory"
+  }
+
+  assert {
+    condition     = module.fleet.launch_template.block_device_mappings[0].ebs[0].volume_size == 20
+    error_message = "single-node mode may keep a root volume smaller than spool_max_bytes"
+  }
+}
+
 run "single_node_file_age" {
   command = plan
 

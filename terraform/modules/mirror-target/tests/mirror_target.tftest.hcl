@@ -55,6 +55,7 @@ run "udp_listener_http_health_check_cross_zone" {
   }
 
   assert {
+    # /healthz is the collector's readiness (503 while draining or dropping), never /livez.
     condition     = aws_lb_target_group.this.health_check[0].port == "9090" && aws_lb_target_group.this.health_check[0].path == "/healthz"
     error_message = "health check must hit the collectors' health port and /healthz"
   }
@@ -81,6 +82,31 @@ run "custom_health_port" {
     condition     = aws_lb_target_group.this.health_check[0].port == "8080" && output.health_check_port == 8080
     error_message = "health_check_port must flow into the health check"
   }
+}
+
+# /readyz is the collector's other name for /healthz (readiness).
+run "readyz_health_check_path" {
+  command = plan
+
+  variables {
+    health_check_path = "/readyz"
+  }
+
+  assert {
+    condition     = aws_lb_target_group.this.health_check[0].path == "/readyz"
+    error_message = "health_check_path must flow into the health check"
+  }
+}
+
+# /livez stays 200 while a collector drains or drops: the NLB would keep sending it new flows.
+run "rejects_liveness_health_check_path" {
+  command = plan
+
+  variables {
+    health_check_path = "/livez"
+  }
+
+  expect_failures = [var.health_check_path]
 }
 
 run "rejects_health_check_on_vxlan_port" {
