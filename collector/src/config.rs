@@ -41,6 +41,8 @@ pub struct Config {
     pub files: FilesSection,
     /// Cluster mode: publish to Kafka instead of writing a lake.
     pub kafka: KafkaSection,
+    /// Cluster mode: the disk spool for what Kafka has not taken.
+    pub spool: SpoolSection,
     /// The live tail service (QUIC) of this collector's packets.
     pub tail: mirrorlake_tail::TailConfig,
 }
@@ -80,6 +82,38 @@ impl Default for KafkaSection {
             replication: -1,
             startup_timeout_ms: 10_000,
             options: Default::default(),
+        }
+    }
+}
+
+/// `[spool]`: cluster mode's disk spool. With `dir` set, a batch the brokers
+/// cannot take now (more than `inflight_kbytes` awaiting their ack, or the
+/// producer queue full) is written to the spool instead of being dropped,
+/// and replayed in order, exactly once, when they return.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpoolSection {
+    /// Directory of the spool (empty: no spool).
+    pub dir: std::path::PathBuf,
+    /// Bytes it may hold; beyond, batches are dropped and counted as
+    /// `spool_full` (0: 10% of the file system's free space at start).
+    pub max_bytes: u64,
+    /// Flush appends and the cursor to the disk at most this long after
+    /// they were written (0: before each returns). A killed process loses
+    /// nothing either way; this bounds what a power loss may take.
+    pub fsync_ms: u64,
+    /// Message KiB awaiting the brokers' acknowledgement above which new
+    /// batches go to the spool (what a SIGKILL can lose while Kafka is away).
+    pub inflight_kbytes: usize,
+}
+
+impl Default for SpoolSection {
+    fn default() -> Self {
+        Self {
+            dir: Default::default(),
+            max_bytes: 0,
+            fsync_ms: 1000,
+            inflight_kbytes: 16 * 1024,
         }
     }
 }
@@ -130,6 +164,7 @@ impl Default for Config {
             batch: BatchSection::default(),
             files: FilesSection::default(),
             kafka: KafkaSection::default(),
+            spool: SpoolSection::default(),
             tail: mirrorlake_tail::TailConfig::default(),
         }
     }
@@ -232,6 +267,28 @@ impl Config {
                 )?;
             }
         }
+        if !self.spool.dir.as_os_str().is_empty() {
+            if k.brokers.is_empty() {
+                fail(
+                    "spool.dir",
+                    "the spool serves cluster mode (kafka.brokers) only",
+                )?;
+            }
+            if self.spool.inflight_kbytes < k.max_message_bytes / 1024
+                || self.spool.inflight_kbytes > k.queue_kbytes
+            {
+                fail(
+                    "spool.inflight_kbytes",
+                    "must be between kafka.max_message_bytes/1024 and kafka.queue_kbytes",
+                )?;
+            }
+            if self.spool.max_bytes != 0 && self.spool.max_bytes < 4 * k.max_message_bytes as u64 {
+                fail(
+                    "spool.max_bytes",
+                    "must hold at least 4 messages of kafka.max_message_bytes (or 0: 10% of the free disk)",
+                )?;
+            }
+        }
         self.tail.validate().context("invalid config")?;
         Ok(())
     }
@@ -312,6 +369,16 @@ mod tests {
                 .to_string()
                 .contains("files.zstd_level")
         );
+        c.files.zstd_level = 3;
+        c.spool.dir = "/var/spool/mirrorlake".into();
+        let e = c.validate().expect_err("spool without kafka").to_string();
+        assert!(e.contains("spool.dir"), "{e}");
+        c.kafka.brokers = "127.0.0.1:9092".into();
+        c.spool.max_bytes = 1000;
+        let e = c.validate().expect_err("tiny spool").to_string();
+        assert!(e.contains("spool.max_bytes"), "{e}");
+        c.spool.max_bytes = 0;
+        assert!(c.validate().is_ok());
         assert!(Config::default().validate().is_ok());
     }
 

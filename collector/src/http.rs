@@ -1,4 +1,5 @@
-//! The collector's /healthz and /metrics (served by `mirrorlake_ops`).
+//! The collector's /healthz (readiness), /livez and /metrics (served by
+//! `mirrorlake_ops`).
 
 use crate::pipeline::Shared;
 use std::sync::Arc;
@@ -10,6 +11,10 @@ pub struct CollectorProbe(pub Arc<Shared>);
 impl mirrorlake_ops::Probe for CollectorProbe {
     fn health(&self) -> Result<(), &'static str> {
         self.0.healthy()
+    }
+
+    fn live(&self) -> Result<(), &'static str> {
+        self.0.live()
     }
 
     fn metrics(&self) -> String {

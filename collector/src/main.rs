@@ -104,6 +104,13 @@ struct RunArgs {
     /// A librdkafka option, KEY=VALUE (repeatable; e.g. security.protocol=SSL).
     #[arg(long = "kafka-option", value_name = "KEY=VALUE")]
     kafka_option: Vec<String>,
+    /// Cluster mode: spool to this directory what Kafka has not taken
+    /// (replayed in order, exactly once, when it returns).
+    #[arg(long, env = "MIRRORLAKE_SPOOL_DIR")]
+    spool_dir: Option<PathBuf>,
+    /// Bytes the spool may hold [default: 10% of the free disk at start].
+    #[arg(long, env = "MIRRORLAKE_SPOOL_MAX_BYTES")]
+    spool_max_bytes: Option<u64>,
     #[command(flatten)]
     tail: mirrorlake_tail::TailArgs,
 }
@@ -172,6 +179,12 @@ impl RunArgs {
         if let Some(v) = self.topic {
             c.kafka.topic = v;
         }
+        if let Some(v) = self.spool_dir {
+            c.spool.dir = v;
+        }
+        if let Some(v) = self.spool_max_bytes {
+            c.spool.max_bytes = v;
+        }
         for o in &self.kafka_option {
             let (k, v) = mirrorlake_kafka::parse_option(o).map_err(anyhow::Error::msg)?;
             c.kafka.options.insert(k, v);
@@ -202,6 +215,7 @@ async fn kafka_publisher(
     config: &Config,
     settings: &mirrorlake_kafka::KafkaSettings,
     shared: &Arc<Shared>,
+    spool: Option<&Arc<mirrorlake_kafka::SpoolLink>>,
 ) -> Result<mirrorlake_kafka::Publisher> {
     let k = &config.kafka;
     let spec = mirrorlake_kafka::TopicSpec {
@@ -232,8 +246,41 @@ async fn kafka_publisher(
         k.max_message_bytes,
         k.queue_kbytes,
         observer,
+        spool.cloned(),
     )
     .context("kafka producer")
+}
+
+/// Opens the disk spool when `spool.dir` is set, reporting what it recovered.
+fn open_spool(config: &Config) -> Result<Option<Arc<mirrorlake_kafka::SpoolLink>>> {
+    let s = &config.spool;
+    if s.dir.as_os_str().is_empty() {
+        return Ok(None);
+    }
+    std::fs::create_dir_all(&s.dir)
+        .with_context(|| format!("spool.dir: create {}", s.dir.display()))?;
+    let max_bytes = match s.max_bytes {
+        0 => {
+            mirrorlake_kafka::spool_free_bytes(&s.dir)
+                .with_context(|| format!("spool.dir: free space of {}", s.dir.display()))?
+                / 10
+        }
+        n => n,
+    };
+    let spool_config = mirrorlake_kafka::SpoolConfig {
+        dir: s.dir.clone(),
+        max_bytes,
+        segment_bytes: (max_bytes / 16).clamp(1 << 20, 64 << 20),
+        fsync_interval: Duration::from_millis(s.fsync_ms),
+    };
+    let (link, rec) =
+        mirrorlake_kafka::SpoolLink::open(spool_config, s.inflight_kbytes as u64 * 1024)
+            .with_context(|| format!("spool.dir: open {}", s.dir.display()))?;
+    tracing::info!(
+        dir = %s.dir.display(), max_bytes, pending = rec.pending, pending_bytes = rec.pending_bytes,
+        truncated_bytes = rec.truncated_bytes, "spool open"
+    );
+    Ok(Some(link))
 }
 
 enum Sink {
@@ -249,15 +296,28 @@ async fn run(args: RunArgs) -> Result<()> {
         shared.metrics.tail.clone(),
     );
     let tail = mirrorlake_tail::TailServer::start(&config.tail, hub.clone())?;
+    // Bound first: while the sink starts (the Kafka topic check may wait for
+    // a broker that is away), the kernel holds what arrives.
+    let sockets = pipeline::open_sockets(&config)?;
+    shared
+        .metrics
+        .socket_rcvbuf_bytes
+        .set(sockets.first().map_or(0, |s| s.rcvbuf_bytes as i64));
     let (tx, rx) = tokio::sync::mpsc::channel(config.queue_batches);
+    let gate_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (sink, destination) = match config.kafka_settings() {
         Some(settings) => {
-            let publisher = kafka_publisher(&config, &settings, &shared).await?;
+            let spool = open_spool(&config)?;
+            if let Some(link) = &spool {
+                link.start_gate(settings.clone(), gate_stop.clone())
+                    .context("spool gate thread")?;
+            }
+            let publisher = kafka_publisher(&config, &settings, &shared, spool.as_ref()).await?;
             let shared = shared.clone();
             let flush = Duration::from_secs(10);
             (
                 Sink::Kafka(tokio::task::spawn_blocking(move || {
-                    pipeline::kafka_sink(rx, publisher, shared, hub, flush)
+                    pipeline::kafka_sink(rx, publisher, shared, hub, flush, spool)
                 })),
                 format!("kafka {} topic {}", settings.brokers, settings.topic),
             )
@@ -275,11 +335,6 @@ async fn run(args: RunArgs) -> Result<()> {
             )
         }
     };
-    let sockets = pipeline::open_sockets(&config)?;
-    shared
-        .metrics
-        .socket_rcvbuf_bytes
-        .set(sockets.first().map_or(0, |s| s.rcvbuf_bytes as i64));
     let http =
         mirrorlake_ops::serve(config.http, Arc::new(http::CollectorProbe(shared.clone()))).await?;
     let filters = Filters::new(&config.allowed_source_cidrs, &config.allowed_vnis);
@@ -316,6 +371,7 @@ async fn run(args: RunArgs) -> Result<()> {
         }
     })
     .await?;
+    gate_stop.store(true, Ordering::Relaxed);
     match sink {
         Sink::Lake(t) => t.await.context("sink task")??,
         Sink::Kafka(t) => t.await.context("sink task")?,

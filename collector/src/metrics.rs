@@ -32,8 +32,10 @@ pub enum Drop {
     /// Cluster mode: the producer refused a message (not for a full queue).
     KafkaRefused,
     /// Cluster mode: a queued message failed for good, or was still queued
-    /// when the shutdown flush timed out.
+    /// when the shutdown flush timed out (without a spool).
     KafkaDeliveryFailed,
+    /// Cluster mode: the disk spool was full (or its disk failed).
+    SpoolFull,
 }
 
 impl Drop {
@@ -50,6 +52,7 @@ impl Drop {
             Drop::KafkaQueueFull => "kafka_queue_full",
             Drop::KafkaRefused => "kafka_refused",
             Drop::KafkaDeliveryFailed => "kafka_delivery_failed",
+            Drop::SpoolFull => "spool_full",
         }
     }
 }
@@ -114,6 +117,18 @@ pub struct Metrics {
     pub kafka_retries: Gauge,
     /// librdkafka: transmit errors, all brokers (cumulative).
     pub kafka_tx_errors: Gauge,
+    /// Spool: bytes of segment files.
+    pub spool_bytes: Gauge,
+    /// Spool: messages waiting (not acknowledged by Kafka).
+    pub spool_records: Gauge,
+    /// Spool: age of the oldest waiting message, seconds.
+    pub spool_oldest_age_seconds: Gauge,
+    /// Spool: rows written to it.
+    pub spool_rows_written: Counter,
+    /// Spool: rows replayed from it and acknowledged by Kafka.
+    pub spool_rows_replayed: Counter,
+    /// Spool: messages found already in Kafka after a restart (not replayed).
+    pub spool_already_stored: Counter,
     /// The live tail service (its hub shares these).
     pub tail: mirrorlake_tail::TailMetrics,
 }
@@ -147,6 +162,12 @@ impl Metrics {
             kafka_rtt_us: Gauge::default(),
             kafka_retries: Gauge::default(),
             kafka_tx_errors: Gauge::default(),
+            spool_bytes: Gauge::default(),
+            spool_records: Gauge::default(),
+            spool_oldest_age_seconds: Gauge::default(),
+            spool_rows_written: Counter::default(),
+            spool_rows_replayed: Counter::default(),
+            spool_already_stored: Counter::default(),
             registry: Registry::default(),
             tail: mirrorlake_tail::TailMetrics::default(),
         };
@@ -237,6 +258,21 @@ impl Metrics {
                 "Message bytes acknowledged by Kafka",
                 &m.kafka_bytes,
             ),
+            (
+                "spool_rows_written",
+                "Rows written to the disk spool (Kafka slow or away)",
+                &m.spool_rows_written,
+            ),
+            (
+                "spool_rows_replayed",
+                "Rows replayed from the disk spool and acknowledged by Kafka",
+                &m.spool_rows_replayed,
+            ),
+            (
+                "spool_already_stored",
+                "Spooled messages found already in Kafka after a restart (not replayed again)",
+                &m.spool_already_stored,
+            ),
         ] {
             registry.register(name, help, metric.clone());
         }
@@ -271,6 +307,17 @@ impl Metrics {
                 "librdkafka: transmit errors, all brokers",
                 &m.kafka_tx_errors,
             ),
+            ("spool_bytes", "Bytes the disk spool holds", &m.spool_bytes),
+            (
+                "spool_records",
+                "Messages waiting in the disk spool",
+                &m.spool_records,
+            ),
+            (
+                "spool_oldest_age_seconds",
+                "Age of the oldest message waiting in the disk spool",
+                &m.spool_oldest_age_seconds,
+            ),
         ] {
             registry.register(name, help, metric.clone());
         }
@@ -287,6 +334,7 @@ impl Metrics {
             Drop::KafkaQueueFull,
             Drop::KafkaRefused,
             Drop::KafkaDeliveryFailed,
+            Drop::SpoolFull,
         ] {
             m.drop(d, 0);
         }

@@ -29,7 +29,13 @@ pub struct Shared {
     pub sink_ok: AtomicBool,
     /// The next `arrival_seq`.
     pub arrival: ArrivalSeq,
+    /// When a receive thread last went round its loop (µs since the epoch;
+    /// 0 before the first): liveness.
+    pub last_receive_us: AtomicI64,
 }
+
+/// A receive loop silent this long makes the collector not live.
+const LIVE_WITHIN_US: i64 = 10_000_000;
 
 /// The collector's receive order, the `arrival_seq` column: one counter for
 /// every receive thread, taken once per `recvmmsg` call for all the
@@ -55,7 +61,20 @@ impl ArrivalSeq {
 }
 
 impl Shared {
-    /// Whether /healthz should answer 200.
+    /// Liveness (/livez): a receive thread went round its loop within 10 s
+    /// (each does at least every 100 ms, traffic or not). An outage of Kafka
+    /// or of the object store never makes the collector not live.
+    pub fn live(&self) -> Result<(), &'static str> {
+        let last = self.last_receive_us.load(Ordering::Relaxed);
+        if last == 0 || now_us() - last <= LIVE_WITHIN_US {
+            Ok(())
+        } else {
+            Err("receive threads stalled")
+        }
+    }
+
+    /// Readiness (/healthz, /readyz): not draining, and the sink takes what
+    /// arrives (a spool taking it counts).
     pub fn healthy(&self) -> Result<(), &'static str> {
         if self.draining.load(Ordering::Relaxed) {
             Err("draining")
@@ -125,6 +144,7 @@ pub fn receive_loop(
     let mut batcher = Batcher::new(&config.collector_id, config.batcher());
     let mut last_kernel_drops = 0u32;
     while !shared.stop.load(Ordering::Relaxed) {
+        shared.last_receive_us.store(now_us(), Ordering::Relaxed);
         match rb.recv(&sock.socket) {
             Ok(received) => {
                 let now = Instant::now();
@@ -272,31 +292,87 @@ impl mirrorlake_kafka::PublishObserver for KafkaObserver {
     fn statistics(&self, stats: &mirrorlake_kafka::rdkafka::statistics::Statistics) {
         self.0.metrics.kafka_statistics(stats);
     }
+
+    fn spooled(&self, rows: u64) {
+        self.0.metrics.spool_rows_written.inc_by(rows);
+    }
+
+    fn replayed(&self, rows: u64) {
+        self.0.metrics.spool_rows_replayed.inc_by(rows);
+    }
+
+    fn spool_full(&self, rows: u64) {
+        self.0.metrics.drop(Drop::SpoolFull, rows);
+    }
 }
 
 /// Cluster mode's sink (a blocking thread: encoding is CPU work): publishes
-/// each batch without waiting; at the end (queue closed) flushes for up to
-/// `flush_timeout`, and what is still queued then is counted as dropped.
+/// each batch without waiting (to the spool when Kafka cannot take it now),
+/// replays the spool as the brokers acknowledge, and at the end (queue
+/// closed) flushes for up to `flush_timeout`: what is still queued then goes
+/// to the spool, or without one is counted as dropped.
 pub fn kafka_sink(
     mut rx: mpsc::Receiver<RecordBatch>,
     mut publisher: mirrorlake_kafka::Publisher,
     shared: Arc<Shared>,
     tail: mirrorlake_tail::Hub,
     flush_timeout: Duration,
+    spool: Option<Arc<mirrorlake_kafka::SpoolLink>>,
 ) {
     shared.sink_ok.store(true, Ordering::Relaxed);
     let m = &shared.metrics;
-    while let Some(batch) = rx.blocking_recv() {
-        m.queue_batches.set(rx.len() as i64);
-        tail.publish(&batch);
-        let r = publisher.publish(&batch);
-        m.drop(Drop::KafkaQueueFull, r.queue_full);
-        m.drop(Drop::KafkaRefused, r.error);
-        shared
-            .sink_ok
-            .store(r.queue_full + r.error == 0, Ordering::Relaxed);
+    let runtime = tokio::runtime::Handle::current();
+    // Without a spool there is nothing to do between batches.
+    let idle = if spool.is_some() {
+        Duration::from_millis(20)
+    } else {
+        Duration::from_secs(3600)
+    };
+    let mut already_stored = 0;
+    let mut spool_gauges = |link: &mirrorlake_kafka::SpoolLink| {
+        let s = link.stats();
+        m.spool_bytes.set(s.bytes as i64);
+        m.spool_records.set(s.records as i64);
+        m.spool_oldest_age_seconds
+            .set(s.oldest_age.as_secs() as i64);
+        m.spool_already_stored
+            .inc_by(s.already_stored.saturating_sub(already_stored));
+        already_stored = s.already_stored;
+    };
+    loop {
+        let next = match rx.try_recv() {
+            Ok(b) => Some(b),
+            Err(mpsc::error::TryRecvError::Disconnected) => break,
+            Err(mpsc::error::TryRecvError::Empty) => {
+                match runtime.block_on(tokio::time::timeout(idle, rx.recv())) {
+                    Ok(Some(b)) => Some(b),
+                    Ok(None) => break,
+                    Err(_) => None,
+                }
+            }
+        };
+        if let Some(batch) = next {
+            m.queue_batches.set(rx.len() as i64);
+            tail.publish(&batch);
+            let r = publisher.publish(&batch);
+            m.drop(Drop::KafkaQueueFull, r.queue_full);
+            m.drop(Drop::KafkaRefused, r.error);
+            m.drop(Drop::SpoolFull, r.spool_full);
+            m.spool_rows_written.inc_by(r.spooled);
+            shared.sink_ok.store(
+                r.queue_full + r.error + r.spool_full == 0,
+                Ordering::Relaxed,
+            );
+        }
+        m.drop(Drop::KafkaRefused, publisher.pump());
+        if let Some(link) = &spool {
+            spool_gauges(link);
+        }
     }
     publisher.close(flush_timeout);
+    if let Some(link) = &spool {
+        spool_gauges(link);
+    }
 }
 
 /// The sink: writes batches to the lake, closes files by age, and at the end

@@ -64,6 +64,19 @@ impl Collector {
         let http: SocketAddr = format!("127.0.0.1:{}", free_tcp_port())
             .parse()
             .expect("addr");
+        Self::spawn_at(listen, http, lake, extra, env, stderr)
+    }
+
+    /// [`spawn`](Self::spawn) on given addresses (a restart takes its
+    /// predecessor's).
+    pub(crate) fn spawn_at(
+        listen: SocketAddr,
+        http: SocketAddr,
+        lake: &std::ffi::OsStr,
+        extra: &[&str],
+        env: &[(String, String)],
+        stderr: Stdio,
+    ) -> Self {
         let child = Command::new(collector_bin())
             .args([
                 "run",

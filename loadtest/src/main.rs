@@ -188,6 +188,10 @@ struct VerifyArgs {
     /// `arrival_seq` order (`ts_arrival_inversions`).
     #[arg(long)]
     order: bool,
+    /// A file of packet ids (one per line) that must be in the lake; the
+    /// report counts those missing (`listed_missing`).
+    #[arg(long)]
+    expect_ids: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -251,6 +255,21 @@ fn verify_cmd(a: &VerifyArgs) -> Result<()> {
         .follow
         .map(|s| Duration::try_from_secs_f64(s).context("--follow: seconds"))
         .transpose()?;
+    let must_have = match &a.expect_ids {
+        Some(p) => Some(
+            std::fs::read_to_string(p)
+                .with_context(|| format!("--expect-ids: read {}", p.display()))?
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| {
+                    l.trim()
+                        .parse::<u64>()
+                        .with_context(|| format!("--expect-ids: {l:?} is not a packet id"))
+                })
+                .collect::<Result<Vec<_>>>()?,
+        ),
+        None => None,
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -260,6 +279,7 @@ fn verify_cmd(a: &VerifyArgs) -> Result<()> {
         follow,
         Duration::from_millis(a.poll_ms.max(10)),
         a.order,
+        must_have.as_deref(),
     ))?;
     println!("{}", serde_json::to_string(&report)?);
     Ok(())

@@ -38,7 +38,13 @@ pub fn send_batch(socket: &UdpSocket, batch: &[Vec<u8>]) -> io::Result<usize> {
         };
         if rc < 0 {
             let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
+            // ECONNREFUSED reports an earlier datagram's ICMP port
+            // unreachable (a collector restarting): that one is lost, as it
+            // would be behind an NLB; this call sent nothing, so send again.
+            if matches!(
+                e.kind(),
+                io::ErrorKind::Interrupted | io::ErrorKind::ConnectionRefused
+            ) {
                 continue;
             }
             return Err(e);

@@ -80,6 +80,9 @@ pub struct Report {
     pub send_to_queryable: Option<Latency>,
     /// Files of the packets table read.
     pub files: u64,
+    /// With `--expect-ids`: listed ids not found in the lake.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listed_missing: Option<u64>,
     /// With `--order`: pairs of a flow's packets (one collector, one mirror
     /// source, one Community ID) whose `ts` order and `arrival_seq` order
     /// disagree, counted between neighbours in `arrival_seq` order.
@@ -235,6 +238,13 @@ impl Account {
         self.report.ts_arrival_inversions = self.order.take().map(inversions);
         self.report
     }
+
+    /// Of `ids`, those not found.
+    fn missing(&self, ids: &[u64]) -> u64 {
+        ids.iter()
+            .filter(|&&id| self.seen.get(id as usize).is_none_or(|&n| n == 0))
+            .count() as u64
+    }
 }
 
 /// Neighbours in (flow, `arrival_seq`) order whose `ts` goes backwards.
@@ -307,6 +317,7 @@ pub async fn verify(
     follow: Option<Duration>,
     poll: Duration,
     order: bool,
+    must_have: Option<&[u64]>,
 ) -> Result<Report> {
     let lake = Lake::open(lake).context("open lake")?;
     let mut account = Account::new(expect, follow.is_some(), order);
@@ -319,7 +330,10 @@ pub async fn verify(
         }
         tokio::time::sleep(poll).await;
     }
-    Ok(account.finish())
+    let missing = must_have.map(|ids| account.missing(ids));
+    let mut report = account.finish();
+    report.listed_missing = missing;
+    Ok(report)
 }
 
 #[cfg(test)]

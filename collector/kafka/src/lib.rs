@@ -1,8 +1,9 @@
 //! mirrorlake's Kafka edge, shared by the collector (producer) and the
 //! aggregator (consumer): client settings with safe defaults and a door for
 //! any librdkafka option ([`KafkaSettings`]), the topic check and creation
-//! ([`ensure_topic`]), the batch headers ([`BatchHeaders`]) and the bounded,
-//! never-blocking publisher ([`Publisher`]), and Amazon MSK IAM tokens for
+//! ([`ensure_topic`]), the batch headers ([`BatchHeaders`]), the bounded,
+//! never-blocking publisher ([`Publisher`]) with its disk spool
+//! ([`SpoolLink`]: replays exactly once across crashes), and Amazon MSK IAM tokens for
 //! SASL/OAUTHBEARER ([`oauth_token`], every client context's token source).
 //!
 //! Messages themselves are framed by `mirrorlake_schema::message`.
@@ -12,9 +13,11 @@ pub mod msk_iam;
 mod oauth;
 mod publisher;
 mod settings;
+mod spool;
 mod topic;
 
 pub use headers::BatchHeaders;
+pub use mirrorlake_spool::{SpoolConfig, free_bytes as spool_free_bytes};
 pub use oauth::{AuthContext, token as oauth_token};
 pub use publisher::{PublishObserver, Publisher, Rejected};
 pub use rdkafka;
@@ -22,4 +25,5 @@ pub use settings::{
     DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_PARTITIONS, DEFAULT_TOPIC, KafkaOptions, KafkaSettings,
     is_secret_option, parse_option,
 };
+pub use spool::{SpoolLink, SpoolStats};
 pub use topic::{TopicError, TopicSpec, ensure_topic};

@@ -7,6 +7,7 @@
 
 use crate::headers::BatchHeaders;
 use crate::settings::KafkaSettings;
+use crate::spool::SpoolLink;
 use arrow::array::AsArray;
 use arrow::datatypes::TimestampMicrosecondType;
 use arrow::record_batch::RecordBatch;
@@ -14,10 +15,11 @@ use mirrorlake_schema::SCHEMA_VERSION;
 use mirrorlake_schema::message::{Codec, encode_split};
 use rdkafka::client::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::DeliveryResult;
+use rdkafka::message::{DeliveryResult, Message};
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::statistics::Statistics;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Receives the fate of published rows and librdkafka's statistics.
@@ -28,15 +30,33 @@ pub trait PublishObserver: Send + Sync + 'static {
     fn failed(&self, rows: u64, error: &KafkaError);
     /// librdkafka's periodic statistics.
     fn statistics(&self, stats: &Statistics);
+    /// Rows written to the disk spool (the brokers slow or away).
+    fn spooled(&self, _rows: u64) {}
+    /// Rows of spooled messages the brokers acknowledged.
+    fn replayed(&self, _rows: u64) {}
+    /// Rows refused because the spool was full (or its disk failed).
+    fn spool_full(&self, _rows: u64) {}
 }
 
 struct Context {
     observer: Arc<dyn PublishObserver>,
+    inflight: Arc<AtomicU64>,
+    spool: Option<Arc<SpoolLink>>,
 }
 
-struct InFlight {
+/// Where a message in flight came from.
+pub(crate) enum Origin {
+    /// Sent at once; with a spool, its bytes are kept so that a failure
+    /// (the shutdown purge) spools it instead of dropping it.
+    Direct(Option<(Vec<u8>, Vec<u8>)>),
+    /// Replayed from the spool: this record.
+    Spooled(u64),
+}
+
+pub(crate) struct InFlight {
     rows: u64,
     bytes: u64,
+    origin: Origin,
 }
 
 impl ClientContext for Context {
@@ -62,9 +82,34 @@ impl ProducerContext for Context {
     type DeliveryOpaque = Box<InFlight>;
 
     fn delivery(&self, result: &DeliveryResult<'_>, m: Self::DeliveryOpaque) {
-        match result {
-            Ok(_) => self.observer.delivered(m.rows, m.bytes),
-            Err((e, _)) => self.observer.failed(m.rows, e),
+        self.inflight.fetch_sub(m.bytes, Ordering::Relaxed);
+        let InFlight {
+            rows,
+            bytes,
+            origin,
+        } = *m;
+        match (result, origin, &self.spool) {
+            (Ok(msg), origin, spool) => {
+                if let Some(link) = spool {
+                    link.delivered(msg.partition(), msg.offset(), &origin);
+                }
+                self.observer.delivered(rows, bytes);
+                if matches!(origin, Origin::Spooled(_)) {
+                    self.observer.replayed(rows);
+                }
+            }
+            // A replayed message stays in the spool: it is sent again.
+            (Err(_), Origin::Spooled(seq), Some(link)) => link.retry(seq),
+            (Err((e, _)), Origin::Direct(Some((meta, body))), Some(link)) => {
+                match link.append(&meta, &body) {
+                    Ok(()) => self.observer.spooled(rows),
+                    Err(why) => {
+                        tracing::warn!(error = %e, %why, rows, "kafka delivery failed and the spool refused the message");
+                        self.observer.spool_full(rows);
+                    }
+                }
+            }
+            (Err((e, _)), _, _) => self.observer.failed(rows, e),
         }
     }
 }
@@ -72,10 +117,15 @@ impl ProducerContext for Context {
 /// Rows `publish` could not hand to the producer.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Rejected {
-    /// Refused because the bounded local queue was full (Kafka slow or away).
+    /// Refused because the bounded local queue was full (Kafka slow or away)
+    /// and no spool took them.
     pub queue_full: u64,
     /// Refused for another reason (encoding, a row over the size limit...).
     pub error: u64,
+    /// Refused because the spool was full (or its disk failed).
+    pub spool_full: u64,
+    /// Written to the spool (not refused: they are replayed).
+    pub spooled: u64,
 }
 
 /// Publishes packet batches to the topic.
@@ -85,6 +135,8 @@ pub struct Publisher {
     collector: String,
     max_message_bytes: usize,
     seq: u64,
+    inflight: Arc<AtomicU64>,
+    spool: Option<Arc<SpoolLink>>,
 }
 
 impl std::fmt::Debug for Publisher {
@@ -98,28 +150,66 @@ impl std::fmt::Debug for Publisher {
 
 impl Publisher {
     /// A publisher for `settings.topic`, with a local queue of at most
-    /// `queue_kbytes` KiB.
+    /// `queue_kbytes` KiB, and, given a spool, spilling to it what the
+    /// brokers have not taken.
     pub fn new(
         settings: &KafkaSettings,
         collector: &str,
         max_message_bytes: usize,
         queue_kbytes: usize,
         observer: Arc<dyn PublishObserver>,
+        spool: Option<Arc<SpoolLink>>,
     ) -> Result<Self, KafkaError> {
+        let inflight = Arc::new(AtomicU64::new(0));
         let producer = settings
             .producer_config(collector, queue_kbytes, max_message_bytes)
-            .create_with_context(Context { observer })?;
+            .create_with_context(Context {
+                observer,
+                inflight: inflight.clone(),
+                spool: spool.clone(),
+            })?;
         Ok(Self {
             producer,
             topic: settings.topic.clone(),
             collector: collector.to_owned(),
             max_message_bytes,
             seq: 0,
+            inflight,
+            spool,
+        })
+    }
+
+    fn send(
+        &self,
+        headers: &BatchHeaders,
+        body: &[u8],
+        rows: u64,
+        origin: Origin,
+    ) -> Result<(), (KafkaError, Box<InFlight>)> {
+        let record: BaseRecord<'_, (), [u8], Box<InFlight>> = BaseRecord::with_opaque_to(
+            &self.topic,
+            Box::new(InFlight {
+                rows,
+                bytes: body.len() as u64,
+                origin,
+            }),
+        )
+        .payload(body)
+        .headers(headers.to_kafka());
+        self.inflight
+            .fetch_add(body.len() as u64, Ordering::Relaxed);
+        self.producer.send(record).map_err(|(e, r)| {
+            self.inflight
+                .fetch_sub(body.len() as u64, Ordering::Relaxed);
+            (e, r.delivery_opaque)
         })
     }
 
     /// Hands a batch to the producer without waiting; returns the rows that
-    /// were refused (the rest end in `delivered` or `failed`).
+    /// were refused or spooled (the rest end in `delivered` or `failed`).
+    /// With a spool, a message goes to the brokers at once only while the
+    /// spool is empty and less than the spool's in-flight bound awaits the
+    /// brokers; otherwise to the spool, in order.
     pub fn publish(&mut self, batch: &RecordBatch) -> Rejected {
         self.seq += 1;
         let mut rejected = Rejected::default();
@@ -131,46 +221,104 @@ impl Publisher {
                 return rejected;
             }
         };
-        for (part, m) in messages.iter().enumerate() {
-            let (rows, msg) = (m.rows, &m.bytes);
+        for (part, m) in messages.into_iter().enumerate() {
+            let rows = m.rows as u64;
             let (ts_min_us, ts_max_us) = ts_range(&batch.slice(m.offset, m.rows));
             let headers = BatchHeaders {
                 schema_version: SCHEMA_VERSION,
                 collector: self.collector.clone(),
                 batch_seq: self.seq,
                 part: part as u32,
-                rows: rows as u64,
+                rows,
                 ts_min_us,
                 ts_max_us,
+                spool: None,
             };
-            let record: BaseRecord<'_, (), [u8], Box<InFlight>> = BaseRecord::with_opaque_to(
-                &self.topic,
-                Box::new(InFlight {
-                    rows: rows as u64,
-                    bytes: msg.len() as u64,
-                }),
-            )
-            .payload(msg.as_slice())
-            .headers(headers.to_kafka());
-            if let Err((e, _)) = self.producer.send(record) {
-                if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) {
-                    rejected.queue_full += rows as u64;
-                } else {
-                    tracing::warn!(error = %e, rows, "kafka refused a message");
-                    rejected.error += rows as u64;
+            let direct = self.spool.as_ref().is_none_or(|l| {
+                l.is_empty() && self.inflight.load(Ordering::Relaxed) < l.inflight_limit
+            });
+            if direct {
+                let keep = self
+                    .spool
+                    .as_ref()
+                    .map(|_| (headers.to_lines(), m.bytes.clone()));
+                match self.send(&headers, &m.bytes, rows, Origin::Direct(keep)) {
+                    Ok(()) => continue,
+                    Err((e, _)) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) => {
+                        if self.spool.is_none() {
+                            rejected.queue_full += rows;
+                            continue;
+                        }
+                    }
+                    Err((e, _)) => {
+                        tracing::warn!(error = %e, rows, "kafka refused a message");
+                        rejected.error += rows;
+                        continue;
+                    }
+                }
+            }
+            if let Some(link) = &self.spool {
+                match link.append(&headers.to_lines(), &m.bytes) {
+                    Ok(()) => rejected.spooled += rows,
+                    Err(_) => rejected.spool_full += rows,
                 }
             }
         }
         rejected
     }
 
+    /// Replays spooled messages while fewer bytes than the spool's in-flight
+    /// bound await the brokers, and persists the spool's cursor. Returns the
+    /// rows of replayed messages the brokers refused for good (counted as
+    /// errors: a message that can never be sent is not kept for ever).
+    pub fn pump(&mut self) -> u64 {
+        let Some(link) = self.spool.clone() else {
+            return 0;
+        };
+        let mut refused = 0;
+        while link.ready() && self.inflight.load(Ordering::Relaxed) < link.inflight_limit {
+            let Some((seq, mut headers, body)) = link.next_unsent() else {
+                break;
+            };
+            headers.spool = Some(format!("{}:{seq}", link.id));
+            let rows = headers.rows;
+            match self.send(&headers, &body, rows, Origin::Spooled(seq)) {
+                Ok(()) => {}
+                Err((e, _)) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) => {
+                    link.retry(seq);
+                    break;
+                }
+                Err((e, _)) => {
+                    tracing::warn!(error = %e, rows, seq, "kafka refused a spooled message; dropped");
+                    link.drop_record(seq);
+                    refused += rows;
+                }
+            }
+        }
+        link.commit();
+        refused
+    }
+
     /// Waits up to `timeout` for queued messages to be delivered; what is
-    /// still queued then is purged and reported as failed.
+    /// still queued then is purged: spooled when there is a spool (a
+    /// replayed message stays in it), else reported as failed.
     pub fn close(self, timeout: Duration) {
         if let Err(e) = self.producer.flush(timeout) {
-            tracing::warn!(error = %e, left = self.producer.in_flight_count(), "kafka flush at shutdown incomplete; the rest is counted as dropped");
+            let left = self.producer.in_flight_count();
+            if self.spool.is_some() {
+                tracing::warn!(error = %e, left, "kafka flush at shutdown incomplete; the rest stays in the spool");
+            } else {
+                tracing::warn!(error = %e, left, "kafka flush at shutdown incomplete; the rest is counted as dropped");
+            }
         }
+        let Self {
+            producer, spool, ..
+        } = self;
         // Dropping the producer purges what is left, through `delivery`.
+        drop(producer);
+        if let Some(link) = spool {
+            link.close();
+        }
     }
 }
 

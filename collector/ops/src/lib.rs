@@ -1,5 +1,7 @@
-//! What every mirrorlake daemon serves and sets up the same way: `/healthz`
-//! (what a load balancer probes) and `/metrics` (Prometheus text) over HTTP,
+//! What every mirrorlake daemon serves and sets up the same way: readiness
+//! (`/healthz`, also `/readyz`: whether a load balancer should send it work),
+//! liveness (`/livez`: whether the process is alive and working; what an
+//! orchestrator restarts or replaces on) and `/metrics` (Prometheus text) over HTTP,
 //! and logging to stderr filtered by `MIRRORLAKE_LOG`.
 #![forbid(unsafe_code)]
 
@@ -15,17 +17,31 @@ use std::sync::Arc;
 
 /// A daemon's health and metrics.
 pub trait Probe: Send + Sync + 'static {
-    /// `Ok` while healthy; the reason otherwise (served with a 503).
+    /// Readiness: `Ok` while it should get work; the reason otherwise
+    /// (served with a 503 on `/healthz` and `/readyz`).
     fn health(&self) -> Result<(), &'static str>;
+    /// Liveness: `Ok` while the process works, even when what is downstream
+    /// is away (served with a 503 on `/livez` otherwise).
+    fn live(&self) -> Result<(), &'static str> {
+        Ok(())
+    }
     /// The Prometheus/OpenMetrics text exposition.
     fn metrics(&self) -> String;
 }
 
-async fn healthz(State(p): State<Arc<dyn Probe>>) -> impl IntoResponse {
-    match p.health() {
+fn answer(r: Result<(), &'static str>) -> (StatusCode, &'static str) {
+    match r {
         Ok(()) => (StatusCode::OK, "ok\n"),
         Err(why) => (StatusCode::SERVICE_UNAVAILABLE, why),
     }
+}
+
+async fn healthz(State(p): State<Arc<dyn Probe>>) -> impl IntoResponse {
+    answer(p.health())
+}
+
+async fn livez(State(p): State<Arc<dyn Probe>>) -> impl IntoResponse {
+    answer(p.live())
 }
 
 async fn metrics(State(p): State<Arc<dyn Probe>>) -> impl IntoResponse {
@@ -45,6 +61,8 @@ pub async fn serve(
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let app = Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(healthz))
+        .route("/livez", get(livez))
         .route("/metrics", get(metrics))
         .with_state(probe);
     let listener = tokio::net::TcpListener::bind(addr)
