@@ -41,7 +41,8 @@ pub struct Config {
     pub files: FilesSection,
     /// Cluster mode: publish to Kafka instead of writing a lake.
     pub kafka: KafkaSection,
-    /// Cluster mode: the disk spool for what Kafka has not taken.
+    /// The disk spool for what the sink (Kafka, or the lake writer) cannot
+    /// take now.
     pub spool: SpoolSection,
     /// The live tail service (QUIC) of this collector's packets.
     pub tail: mirrorlake_tail::TailConfig,
@@ -86,10 +87,11 @@ impl Default for KafkaSection {
     }
 }
 
-/// `[spool]`: cluster mode's disk spool. With `dir` set, a batch the brokers
-/// cannot take now (more than `inflight_kbytes` awaiting their ack, or the
-/// producer queue full) is written to the spool instead of being dropped,
-/// and replayed in order, exactly once, when they return.
+/// `[spool]`: the disk spool. With `dir` set, a batch the sink cannot take
+/// now is written to the spool instead of being dropped, and replayed in
+/// order when it can: in cluster mode when more than `inflight_kbytes` await
+/// the brokers' ack (exactly once, also across a SIGKILL); in single-node
+/// mode when the lake writer is behind (a slow or frozen object store).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct SpoolSection {
@@ -268,14 +270,9 @@ impl Config {
             }
         }
         if !self.spool.dir.as_os_str().is_empty() {
-            if k.brokers.is_empty() {
-                fail(
-                    "spool.dir",
-                    "the spool serves cluster mode (kafka.brokers) only",
-                )?;
-            }
-            if self.spool.inflight_kbytes < k.max_message_bytes / 1024
-                || self.spool.inflight_kbytes > k.queue_kbytes
+            if !k.brokers.is_empty()
+                && (self.spool.inflight_kbytes < k.max_message_bytes / 1024
+                    || self.spool.inflight_kbytes > k.queue_kbytes)
             {
                 fail(
                     "spool.inflight_kbytes",
@@ -371,9 +368,6 @@ mod tests {
         );
         c.files.zstd_level = 3;
         c.spool.dir = "/var/spool/mirrorlake".into();
-        let e = c.validate().expect_err("spool without kafka").to_string();
-        assert!(e.contains("spool.dir"), "{e}");
-        c.kafka.brokers = "127.0.0.1:9092".into();
         c.spool.max_bytes = 1000;
         let e = c.validate().expect_err("tiny spool").to_string();
         assert!(e.contains("spool.max_bytes"), "{e}");

@@ -251,8 +251,9 @@ async fn kafka_publisher(
     .context("kafka producer")
 }
 
-/// Opens the disk spool when `spool.dir` is set, reporting what it recovered.
-fn open_spool(config: &Config) -> Result<Option<Arc<mirrorlake_kafka::SpoolLink>>> {
+/// The disk spool's settings when `spool.dir` is set (the directory made,
+/// the default bound taken from its free space).
+fn spool_config(config: &Config) -> Result<Option<mirrorlake_spool::SpoolConfig>> {
     let s = &config.spool;
     if s.dir.as_os_str().is_empty() {
         return Ok(None);
@@ -261,30 +262,55 @@ fn open_spool(config: &Config) -> Result<Option<Arc<mirrorlake_kafka::SpoolLink>
         .with_context(|| format!("spool.dir: create {}", s.dir.display()))?;
     let max_bytes = match s.max_bytes {
         0 => {
-            mirrorlake_kafka::spool_free_bytes(&s.dir)
+            mirrorlake_spool::free_bytes(&s.dir)
                 .with_context(|| format!("spool.dir: free space of {}", s.dir.display()))?
                 / 10
         }
         n => n,
     };
-    let spool_config = mirrorlake_kafka::SpoolConfig {
+    Ok(Some(mirrorlake_spool::SpoolConfig {
         dir: s.dir.clone(),
         max_bytes,
         segment_bytes: (max_bytes / 16).clamp(1 << 20, 64 << 20),
         fsync_interval: Duration::from_millis(s.fsync_ms),
+    }))
+}
+
+fn log_recovery(c: &mirrorlake_spool::SpoolConfig, rec: &mirrorlake_spool::Recovery) {
+    tracing::info!(
+        dir = %c.dir.display(), max_bytes = c.max_bytes, pending = rec.pending,
+        pending_bytes = rec.pending_bytes, truncated_bytes = rec.truncated_bytes, "spool open"
+    );
+}
+
+/// Cluster mode's spool, shared with the producer.
+fn open_kafka_spool(config: &Config) -> Result<Option<Arc<mirrorlake_kafka::SpoolLink>>> {
+    let Some(c) = spool_config(config)? else {
+        return Ok(None);
     };
     let (link, rec) =
-        mirrorlake_kafka::SpoolLink::open(spool_config, s.inflight_kbytes as u64 * 1024)
-            .with_context(|| format!("spool.dir: open {}", s.dir.display()))?;
-    tracing::info!(
-        dir = %s.dir.display(), max_bytes, pending = rec.pending, pending_bytes = rec.pending_bytes,
-        truncated_bytes = rec.truncated_bytes, "spool open"
-    );
+        mirrorlake_kafka::SpoolLink::open(c.clone(), config.spool.inflight_kbytes as u64 * 1024)
+            .with_context(|| format!("spool.dir: open {}", c.dir.display()))?;
+    log_recovery(&c, &rec);
     Ok(Some(link))
 }
 
+/// Single node's spool, owned by the spool stage.
+fn open_lake_spool(config: &Config) -> Result<Option<mirrorlake_spool::Spool>> {
+    let Some(c) = spool_config(config)? else {
+        return Ok(None);
+    };
+    let (spool, rec) = mirrorlake_spool::Spool::open(c.clone())
+        .with_context(|| format!("spool.dir: open {}", c.dir.display()))?;
+    log_recovery(&c, &rec);
+    Ok(Some(spool))
+}
+
 enum Sink {
-    Lake(tokio::task::JoinHandle<Result<()>>),
+    Lake(
+        tokio::task::JoinHandle<Result<()>>,
+        Option<tokio::task::JoinHandle<()>>,
+    ),
     Kafka(tokio::task::JoinHandle<()>),
 }
 
@@ -307,7 +333,7 @@ async fn run(args: RunArgs) -> Result<()> {
     let gate_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (sink, destination) = match config.kafka_settings() {
         Some(settings) => {
-            let spool = open_spool(&config)?;
+            let spool = open_kafka_spool(&config)?;
             if let Some(link) = &spool {
                 link.start_gate(settings.clone(), gate_stop.clone())
                     .context("spool gate thread")?;
@@ -324,13 +350,24 @@ async fn run(args: RunArgs) -> Result<()> {
         }
         None => {
             let (writer, lake_url) = lake_writer(&config.lake, &config.collector_id, &config)?;
+            // With a spool, the writer gets a short queue of its own: when
+            // the object store is slow it fills, and the stage spools.
+            let (rx, stage) = match open_lake_spool(&config)? {
+                Some(spool) => {
+                    let (tx2, rx2) = tokio::sync::mpsc::channel(4);
+                    let shared = shared.clone();
+                    let stage = tokio::task::spawn_blocking(move || {
+                        pipeline::spool_stage(rx, tx2, spool, shared)
+                    });
+                    (rx2, Some(stage))
+                }
+                None => (rx, None),
+            };
             (
-                Sink::Lake(tokio::spawn(pipeline::lake_sink(
-                    rx,
-                    writer,
-                    shared.clone(),
-                    hub,
-                ))),
+                Sink::Lake(
+                    tokio::spawn(pipeline::lake_sink(rx, writer, shared.clone(), hub)),
+                    stage,
+                ),
                 format!("lake {lake_url}"),
             )
         }
@@ -373,7 +410,12 @@ async fn run(args: RunArgs) -> Result<()> {
     .await?;
     gate_stop.store(true, Ordering::Relaxed);
     match sink {
-        Sink::Lake(t) => t.await.context("sink task")??,
+        Sink::Lake(t, stage) => {
+            if let Some(stage) = stage {
+                stage.await.context("spool stage")?;
+            }
+            t.await.context("sink task")??
+        }
         Sink::Kafka(t) => t.await.context("sink task")?,
     }
     if let Some(t) = tail {

@@ -85,7 +85,7 @@ pub struct Metrics {
     pub socket_rcvbuf_bytes: Gauge,
     /// Record batches cut.
     pub batches: Counter,
-    /// Rows written to the lake.
+    /// Rows in the packets files completed in the lake.
     pub rows_written: Counter,
     /// Files written to the lake.
     pub files_written: Counter,

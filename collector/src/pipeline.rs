@@ -375,6 +375,110 @@ pub fn kafka_sink(
     }
 }
 
+/// Single node with a spool: the stage between the receive queue and the
+/// lake writer's short queue. A batch goes to the writer at once while the
+/// spool is empty and the writer's queue has room; otherwise to the spool
+/// (Arrow IPC, LZ4), from which it is replayed in order as the writer
+/// catches up (a slow or frozen object store). A record leaves the spool
+/// (acknowledged and committed) just before it is handed to the writer, so
+/// a crash never hands it over twice; like every batch the writer holds, it
+/// is lost if the process dies before its file is written. At the end
+/// (receive queue closed) what is still spooled stays for the next start.
+pub fn spool_stage(
+    mut rx: mpsc::Receiver<RecordBatch>,
+    tx: mpsc::Sender<RecordBatch>,
+    mut spool: mirrorlake_spool::Spool,
+    shared: Arc<Shared>,
+) {
+    use mirrorlake_schema::message::{Codec, decode, encode};
+    let m = &shared.metrics;
+    let runtime = tokio::runtime::Handle::current();
+    let gauges = |spool: &mirrorlake_spool::Spool| {
+        m.spool_bytes.set(spool.bytes() as i64);
+        m.spool_records.set(spool.pending() as i64);
+        m.spool_oldest_age_seconds
+            .set(spool.oldest_age().unwrap_or_default().as_secs() as i64);
+    };
+    let to_spool = |spool: &mut mirrorlake_spool::Spool, batch: &RecordBatch| {
+        let rows = batch.num_rows() as u64;
+        let written = encode(batch, Codec::Lz4)
+            .map_err(|e| e.to_string())
+            .and_then(|body| spool.append(&[], &body).map_err(|e| e.to_string()));
+        match written {
+            Ok(_) => {
+                m.spool_rows_written.inc_by(rows);
+                shared.sink_ok.store(true, Ordering::Relaxed);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, rows, "spool refused a batch");
+                m.drop(Drop::SpoolFull, rows);
+                shared.sink_ok.store(false, Ordering::Relaxed);
+            }
+        }
+    };
+    loop {
+        let next = match rx.try_recv() {
+            Ok(b) => Some(b),
+            Err(mpsc::error::TryRecvError::Disconnected) => break,
+            Err(mpsc::error::TryRecvError::Empty) => {
+                match runtime.block_on(tokio::time::timeout(Duration::from_millis(20), rx.recv())) {
+                    Ok(Some(b)) => Some(b),
+                    Ok(None) => break,
+                    Err(_) => None,
+                }
+            }
+        };
+        if let Some(batch) = next {
+            if spool.is_empty() {
+                match tx.try_send(batch) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(b)) => to_spool(&mut spool, &b),
+                    Err(mpsc::error::TrySendError::Closed(b)) => {
+                        tracing::error!("the lake writer stopped; spooling");
+                        to_spool(&mut spool, &b);
+                    }
+                }
+            } else {
+                to_spool(&mut spool, &batch);
+            }
+        }
+        while tx.capacity() > 0 && spool.has_unsent() {
+            let entry = match spool.next_unsent() {
+                Ok(Some(e)) => e,
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::error!(error = %e, "spool read failed");
+                    break;
+                }
+            };
+            spool.ack(entry.seq);
+            if let Err(e) = spool.commit() {
+                tracing::error!(error = %e, "spool commit failed");
+            }
+            match decode(&entry.body) {
+                Ok(batches) => {
+                    for b in batches {
+                        let rows = b.num_rows() as u64;
+                        if tx.try_send(b).is_err() {
+                            m.drop(Drop::SinkError, rows);
+                        } else {
+                            m.spool_rows_replayed.inc_by(rows);
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, seq = entry.seq, "spooled batch unreadable; dropped")
+                }
+            }
+        }
+        gauges(&spool);
+    }
+    if let Err(e) = spool.commit() {
+        tracing::error!(error = %e, "spool commit failed");
+    }
+    gauges(&spool);
+}
+
 /// The sink: writes batches to the lake, closes files by age, and at the end
 /// (queue closed) closes every file.
 pub async fn lake_sink(
@@ -387,12 +491,20 @@ pub async fn lake_sink(
     let m = &shared.metrics;
     let record = |files: Vec<ClosedFile>| {
         for f in files {
+            m.rows_written.inc_by(f.rows);
             m.files_written.inc();
             m.bytes_written.inc_by(f.bytes);
             m.flow_rows_written.inc_by(f.flow_rows);
             m.flush_seconds.observe(f.close_time.as_secs_f64());
             tracing::debug!(path = %f.path, rows = f.rows, bytes = f.bytes, "file written");
         }
+    };
+    // A write or a close that fails loses the rows of the file it was
+    // finishing (and the batch being written): counted as `sink_error`.
+    let failed = |e: &mirrorlake_lake::LakeError, lost: u64, what: &str| {
+        shared.sink_ok.store(false, Ordering::Relaxed);
+        m.drop(Drop::SinkError, lost);
+        tracing::error!(error = %e, rows = lost, "{what}");
     };
     loop {
         let deadline = writer.next_deadline().map(tokio::time::Instant::from_std);
@@ -406,29 +518,30 @@ pub async fn lake_sink(
             Some(Some(batch)) => {
                 m.queue_batches.set(rx.len() as i64);
                 tail.publish(&batch);
-                let rows = batch.num_rows() as u64;
+                let held = writer.buffered_rows() + batch.num_rows() as u64;
                 match writer.write(&batch, Instant::now()).await {
                     Ok(files) => {
-                        m.rows_written.inc_by(rows);
                         record(files);
                         shared.sink_ok.store(true, Ordering::Relaxed);
                     }
-                    Err(e) => {
-                        shared.sink_ok.store(false, Ordering::Relaxed);
-                        m.drop(Drop::SinkError, rows);
-                        tracing::error!(error = %e, rows, "lake write failed");
-                    }
+                    Err(e) => failed(
+                        &e,
+                        held.saturating_sub(writer.buffered_rows()),
+                        "lake write failed",
+                    ),
                 }
             }
             Some(None) => break,
             None => {}
         }
+        let held = writer.buffered_rows();
         match writer.poll(Instant::now()).await {
             Ok(files) => record(files),
-            Err(e) => {
-                shared.sink_ok.store(false, Ordering::Relaxed);
-                tracing::error!(error = %e, "closing a lake file failed");
-            }
+            Err(e) => failed(
+                &e,
+                held.saturating_sub(writer.buffered_rows()),
+                "closing a lake file failed",
+            ),
         }
     }
     record(writer.close_all().await?);

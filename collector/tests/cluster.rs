@@ -198,7 +198,12 @@ pub(crate) fn verify(lake: &Path, run: u32, sent: u64) -> Verified {
 }
 
 /// `loadtest verify` of a lake at a path or URL, with `env` (S3 settings).
-fn verify_in(lake: &std::ffi::OsStr, env: &[(String, String)], run: u32, sent: u64) -> Verified {
+pub(crate) fn verify_in(
+    lake: &std::ffi::OsStr,
+    env: &[(String, String)],
+    run: u32,
+    sent: u64,
+) -> Verified {
     let out = Command::new(loadtest_bin())
         .args([
             "verify",

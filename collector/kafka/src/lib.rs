@@ -17,7 +17,6 @@ mod spool;
 mod topic;
 
 pub use headers::BatchHeaders;
-pub use mirrorlake_spool::{SpoolConfig, free_bytes as spool_free_bytes};
 pub use oauth::{AuthContext, token as oauth_token};
 pub use publisher::{PublishObserver, Publisher, Rejected};
 pub use rdkafka;
