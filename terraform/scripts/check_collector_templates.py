@@ -5,9 +5,9 @@ collector/src/config.rs has a Rust test that parses
 modules/collectors/templates/collector.toml.tftpl (cluster mode) with its ${...} placeholders
 replaced (mirrorlake_ops::render_template_placeholders: "x" inside a string, 1 elsewhere). This does the same for both templates, single-node included, without cargo:
 each must parse as TOML, every key must be a field of the matching struct in config.rs (the
-structs deny unknown fields), the cluster template must set kafka.brokers and a spool.dir, and the
-single-node one must set an s3:// lake and no [kafka] and no [spool] at all (the collector
-refuses a spool without Kafka). Run by test.sh.
+structs deny unknown fields), both must set a spool.dir (the disk spool serves both modes: what
+Kafka, or the lake writer, cannot take now), the cluster template must set kafka.brokers, and the
+single-node one must set an s3:// lake and no [kafka] at all. Run by test.sh.
 
     check_collector_templates.py     exit 1 when a template would not load
 """
@@ -82,9 +82,9 @@ def main() -> int:
     if not cluster.get("kafka", {}).get("brokers"):
         errors.append("collector.toml.tftpl: kafka.brokers must be set (cluster mode)")
     if not cluster.get("spool", {}).get("dir"):
-        errors.append("collector.toml.tftpl: spool.dir must be set (cluster mode's disk spool)")
-    if "spool" in single:
-        errors.append("collector-single-node.toml.tftpl: no [spool] (the spool serves cluster mode only)")
+        errors.append("collector.toml.tftpl: spool.dir must be set (the disk spool for what Kafka has not taken)")
+    if not single.get("spool", {}).get("dir"):
+        errors.append("collector-single-node.toml.tftpl: spool.dir must be set (the disk spool for what the lake writer cannot take)")
     if "kafka" in single:
         errors.append("collector-single-node.toml.tftpl: no [kafka] (kafka.brokers set = cluster mode)")
     if not str(single.get("lake", "")).startswith("s3://"):

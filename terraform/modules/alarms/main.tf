@@ -123,7 +123,7 @@ resource "aws_sns_topic_subscription" "email" {
 
 resource "aws_cloudwatch_metric_alarm" "unhealthy_hosts" {
   alarm_name          = "${var.name}-nlb-unhealthy-collectors"
-  alarm_description   = "At least one collector fails its HTTP health check (readiness, /healthz) behind the mirror NLB: it is down, draining, or dropping what it receives (spool full, or S3 away in single-node mode). Check the instance's mirrorlake-collector service, /healthz, /livez and the drop counters per reason."
+  alarm_description   = "At least one collector fails its HTTP health check (readiness, /healthz) behind the mirror NLB: it is down, draining, or dropping what it receives (its spool full, or no spool and Kafka or S3 behind). Check the instance's mirrorlake-collector service, /healthz, /livez and the drop counters per reason."
   namespace           = "AWS/NetworkELB"
   metric_name         = "UnHealthyHostCount"
   statistic           = "Maximum"

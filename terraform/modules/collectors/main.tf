@@ -40,6 +40,7 @@ locals {
       lake_bucket_name            = coalesce(var.lake_bucket_name, "unset")
       lake_prefix                 = var.lake_prefix
       max_file_age_ms             = var.lake_file_max_age_seconds * 1000
+      spool_max_bytes             = var.spool_max_bytes
     })
   )
 
@@ -129,12 +130,13 @@ resource "aws_security_group" "this" {
       error_message = "mode = \"single_node\" needs lake_bucket_name (and lake_prefix, lake_kms_key_arn: the lake module's outputs): the collectors write the lake themselves."
     }
 
-    # Cluster mode's disk spool lives on the root volume (/var/lib/mirrorlake/spool): the volume
+    # The disk spool (both modes) lives on the root volume (/var/lib/mirrorlake/spool): the volume
     # must hold spool_max_bytes plus the OS, its logs and the agents (8 GiB), or a long MSK outage
-    # fills the disk before the spool reaches its bound. Not checked when collector_config_toml
-    # replaces the rendered config (its [spool], if any, is the caller's).
+    # (cluster) or S3 outage (single node) fills the disk before the spool reaches its bound. Not
+    # checked when collector_config_toml replaces the rendered config (its [spool], if any, is the
+    # caller's).
     precondition {
-      condition     = !local.cluster || var.collector_config_toml != null || var.root_volume_size_gb >= ceil(var.spool_max_bytes / 1073741824) + 8
+      condition     = var.collector_config_toml != null || var.root_volume_size_gb >= ceil(var.spool_max_bytes / 1073741824) + 8
       error_message = "root_volume_size_gb (${var.root_volume_size_gb}) must be at least the spool's spool_max_bytes in GiB + 8 (${ceil(var.spool_max_bytes / 1073741824) + 8}): the spool is on the root volume, next to the OS."
     }
 
@@ -349,12 +351,13 @@ module "fleet" {
   max_size          = var.max_size
   desired_capacity  = var.desired_capacity
   target_group_arns = var.target_group_arns
-  # EC2, never ELB. /healthz (= /readyz) is readiness: a collector whose Kafka is away answers 200
-  # while it spools to disk, and 503 only while it drains after SIGTERM or when it drops batches
-  # (its spool full, or S3 away in single-node mode, which has no spool). That is the NLB's check:
-  # it routes new flows around such a collector. /livez (200 while the receive threads run,
-  # whatever Kafka or S3 do) is liveness, for a supervisor. ELB health checks would have the ASG
-  # replace every collector at once when a full spool or an S3 outage turns them all 503, an
+  # EC2, never ELB. /healthz (= /readyz) is readiness: a collector whose Kafka (cluster mode) or
+  # S3 (single-node mode) is away or slow answers 200 while it spools to disk, and 503 only while
+  # it drains after SIGTERM or when it drops batches (its spool full; or no spool, when
+  # collector_config_toml has no [spool], and the sink behind). That is the NLB's check: it routes
+  # new flows around such a collector. /livez (200 while the receive threads run, whatever Kafka
+  # or S3 do) is liveness, for a supervisor. ELB health checks would have the ASG replace every
+  # collector at once when a long MSK or S3 outage fills their spools and turns them all 503, an
   # outage downstream that new instances cannot fix; with EC2 checks it replaces only instances
   # EC2 reports impaired, and a process that exits is restarted by systemd (Restart=always).
   health_check_type                 = "EC2"

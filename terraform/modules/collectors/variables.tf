@@ -270,7 +270,7 @@ variable "kafka_security_group_ids" {
 }
 
 variable "spool_max_bytes" {
-  description = "Cluster mode: the disk bound of each collector's spool (spool.max_bytes; the spool is /var/lib/mirrorlake/spool on the root volume). While MSK is slow or away the collector writes the batches it cannot publish there and replays them in order, exactly once, when the brokers return; beyond this bound it drops them, counted as reason spool_full. How long an outage it covers: this / the collector's mirrored rate (the messages are about the size of the mirrored packets), so the default 20 GiB lasts about 2.9 minutes at 1 Gbps, 29 minutes at 100 Mbps. The root volume holds it: root_volume_size_gb must be at least this in GiB + 8 (checked). Ignored in single_node mode and with collector_config_toml."
+  description = "The disk bound of each collector's spool, in both modes (spool.max_bytes; the spool is /var/lib/mirrorlake/spool on the root volume). Cluster mode: while MSK is slow or away the collector writes the batches it cannot publish there and replays them in order, exactly once, when the brokers return. Single-node mode: while S3 is slow or away (the lake writer waiting on its uploads) the collector writes the batches the writer cannot take there and replays them in order when it catches up. Beyond this bound it drops them, counted as reason spool_full. How long an outage it covers: this / the collector's mirrored rate (spooled batches are about the size of the mirrored packets), so the default 20 GiB lasts about 2.9 minutes at 1 Gbps, 29 minutes at 100 Mbps. The root volume holds it: root_volume_size_gb must be at least this in GiB + 8 (checked). Ignored with collector_config_toml."
   type        = number
   default     = 21474836480
 
@@ -420,7 +420,7 @@ variable "health_check_grace_period_seconds" {
 }
 
 variable "root_volume_size_gb" {
-  description = "Size of the encrypted gp3 root volume (GiB). In cluster mode it holds the disk spool: at least spool_max_bytes in GiB + 8 for the OS, its logs and the agents (checked); the default 30 fits the default 20 GiB spool."
+  description = "Size of the encrypted gp3 root volume (GiB). It holds the disk spool (both modes): at least spool_max_bytes in GiB + 8 for the OS, its logs and the agents (checked unless collector_config_toml is set); the default 30 fits the default 20 GiB spool."
   type        = number
   default     = 30
 

@@ -59,8 +59,19 @@ run "single_node_config_writes_the_lake" {
       [files]
       # A file is closed (and becomes visible) this long after it was opened.
       max_file_age_ms = 60000
+
+      # The disk spool (README, "Configuration", spool.*): a batch the lake writer
+      # cannot take now (S3 slow or unreachable: its uploads wait and are retried) is
+      # written here instead of being dropped, and replayed in order when the writer
+      # catches up; /healthz stays 200 meanwhile. Beyond max_bytes (spool_max_bytes)
+      # batches are dropped and counted (reason="spool_full"). What is still spooled
+      # at a stop stays for the next start. /var/lib/mirrorlake is the unit's
+      # StateDirectory.
+      [spool]
+      dir = "/var/lib/mirrorlake/spool"
+      max_bytes = 21474836480
     EOT
-    error_message = "single-node collector.toml must name the S3 lake (bucket/prefix), the file age and the drain, and nothing of Kafka"
+    error_message = "single-node collector.toml must name the S3 lake (bucket/prefix), the file age, the drain and the disk spool, and nothing of Kafka"
   }
 
   assert {
@@ -84,9 +95,50 @@ run "single_node_config_writes_the_lake" {
   }
 }
 
-# The disk spool is cluster mode's (the collector refuses one without Kafka): no [spool], no
-# StateDirectory, and the spool's root volume precondition does not apply.
-run "single_node_has_no_spool" {
+# The disk spool serves single-node mode too (what the lake writer cannot take while S3 is slow or
+# away): collector.toml's [spool] on the root volume, bounded by spool_max_bytes; the unit makes
+# /var/lib/mirrorlake writable (StateDirectory) under ProtectSystem=strict, or the collector could
+# not open its spool.
+run "single_node_spools_to_disk" {
+  command = plan
+
+  assert {
+    condition     = endswith(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/mirrorlake/collector.toml"]), "\n[spool]\ndir = \"/var/lib/mirrorlake/spool\"\nmax_bytes = 21474836480\n")
+    error_message = "the single-node collector.toml must end with a [spool] in /var/lib/mirrorlake/spool bounded by the default spool_max_bytes (20 GiB)"
+  }
+
+  assert {
+    condition = (
+      strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/systemd/system/mirrorlake-collector.service"]), "\nProtectSystem=strict\n") &&
+      strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/systemd/system/mirrorlake-collector.service"]), "\nStateDirectory=mirrorlake\n") &&
+      strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/systemd/system/mirrorlake-collector.service"]), "\nStateDirectoryMode=0700\n")
+    )
+    error_message = "the single-node unit must make /var/lib/mirrorlake (the spool's parent) writable with StateDirectory"
+  }
+}
+
+run "single_node_spool_max_bytes_reaches_the_config" {
+  command = plan
+
+  variables {
+    spool_max_bytes     = 107374182400 # 100 GiB
+    root_volume_size_gb = 108
+  }
+
+  assert {
+    condition     = strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/mirrorlake/collector.toml"]), "\n[spool]\ndir = \"/var/lib/mirrorlake/spool\"\nmax_bytes = 107374182400\n")
+    error_message = "spool_max_bytes must reach spool.max_bytes in single-node mode"
+  }
+
+  assert {
+    condition     = module.fleet.launch_template.block_device_mappings[0].ebs[0].volume_size == 108
+    error_message = "root_volume_size_gb must reach the launch template"
+  }
+}
+
+# The spool is on the root volume in single-node mode too: a 100 GiB spool on a 20 GiB volume
+# would fill the disk first.
+run "rejects_single_node_root_volume_smaller_than_the_spool" {
   command = plan
 
   variables {
@@ -94,18 +146,23 @@ run "single_node_has_no_spool" {
     root_volume_size_gb = 20
   }
 
-  assert {
-    condition = (
-      !strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/mirrorlake/collector.toml"]), "[spool]") &&
-      !strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/mirrorlake/collector.toml"]), "spool") &&
-      !strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/systemd/system/mirrorlake-collector.service"]), "StateDirectory")
-    )
-    error_message = "single-node mode has no spool: no [spool] in collector.toml, no state directory"
+  expect_failures = [aws_security_group.this]
+}
+
+# collector_config_toml replaces the rendered config, [spool] included: its spool (if any) is the
+# caller's, so the root volume check does not apply.
+run "single_node_own_config_skips_the_spool_check" {
+  command = plan
+
+  variables {
+    collector_config_toml = "lake = \"s3://mltest-lake-111122223333-ap-northeast-1/mirrorlake\"\n"
+    spool_max_bytes       = 107374182400
+    root_volume_size_gb   = 20
   }
 
   assert {
     condition     = module.fleet.launch_template.block_device_mappings[0].ebs[0].volume_size == 20
-    error_message = "single-node mode may keep a root volume smaller than spool_max_bytes"
+    error_message = "with collector_config_toml the root volume is not checked against spool_max_bytes"
   }
 }
 
