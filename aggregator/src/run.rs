@@ -14,13 +14,10 @@
 use crate::manifest::{self, Created, Manifest};
 use crate::metrics::Metrics;
 use anyhow::{Context as _, Result, bail};
-use mirrorlake_kafka::KafkaSettings;
-use mirrorlake_kafka::rdkafka::consumer::{
-    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance,
-};
-use mirrorlake_kafka::rdkafka::error::KafkaError;
+use mirrorlake_kafka::rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, Rebalance};
 use mirrorlake_kafka::rdkafka::message::Message;
-use mirrorlake_kafka::rdkafka::{ClientContext, Offset, TopicPartitionList};
+use mirrorlake_kafka::rdkafka::{Offset, TopicPartitionList};
+use mirrorlake_kafka::{Client, KafkaSettings};
 use mirrorlake_lake::{FileConfig, Lake, LakeWriter, OffsetRangeNamer, RollPolicy};
 use object_store::{ObjectStoreExt, PutPayload};
 use std::collections::{HashMap, HashSet};
@@ -75,25 +72,10 @@ impl Ctx {
     }
 }
 
-impl ClientContext for Ctx {
-    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+impl mirrorlake_kafka::Hooks for Ctx {}
 
-    fn generate_oauth_token(
-        &self,
-        _config: Option<&str>,
-    ) -> Result<mirrorlake_kafka::rdkafka::client::OAuthToken, Box<dyn std::error::Error>> {
-        mirrorlake_kafka::oauth_token()
-    }
-
-    fn stats(&self, _: mirrorlake_kafka::rdkafka::statistics::Statistics) {}
-
-    fn error(&self, error: KafkaError, reason: &str) {
-        tracing::warn!(%error, reason, "kafka client error");
-    }
-}
-
-impl ConsumerContext for Ctx {
-    fn pre_rebalance(&self, _c: &BaseConsumer<Self>, r: &Rebalance<'_>) {
+impl mirrorlake_kafka::ConsumerHooks for Ctx {
+    fn pre_rebalance(&self, _c: &BaseConsumer<Client<Self>>, r: &Rebalance<'_>) {
         match r {
             Rebalance::Assign(tpl) => self.push(Event::Assigned(self.partitions(tpl))),
             Rebalance::Revoke(tpl) => self.push(Event::Revoked(self.partitions(tpl))),
@@ -119,7 +101,7 @@ struct Aggregator {
     lake: Lake,
     rt: Handle,
     m: Arc<Metrics>,
-    consumer: BaseConsumer<Ctx>,
+    consumer: BaseConsumer<Client<Ctx>>,
     ranges: HashMap<i32, Range>,
     assigned: HashSet<i32>,
 }
@@ -137,10 +119,10 @@ pub fn run(
         topic: cfg.kafka.topic.clone(),
         events: Mutex::new(Vec::new()),
     };
-    let consumer: BaseConsumer<Ctx> = cfg
+    let consumer: BaseConsumer<Client<Ctx>> = cfg
         .kafka
         .consumer_config(&cfg.group, &cfg.id)
-        .create_with_context(ctx)
+        .create_with_context(Client(ctx))
         .context("kafka consumer")?;
     consumer
         .subscribe(&[cfg.kafka.topic.as_str()])
@@ -264,6 +246,7 @@ impl Aggregator {
             &mut *self
                 .consumer
                 .context()
+                .0
                 .events
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner),

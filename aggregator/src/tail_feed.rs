@@ -19,10 +19,10 @@ const METADATA_EVERY: Duration = Duration::from_secs(30);
 
 /// Reads the topic from its end into `hub` until `stop`.
 pub fn run(kafka: &KafkaSettings, id: &str, hub: Hub, stop: Arc<AtomicBool>) -> Result<()> {
-    let consumer: BaseConsumer<mirrorlake_kafka::AuthContext> = kafka
+    let consumer: BaseConsumer<mirrorlake_kafka::Client> = kafka
         .consumer_config(&format!("mirrorlake-tail-{id}"), &format!("{id}-tail"))
         .set("auto.offset.reset", "latest")
-        .create_with_context(mirrorlake_kafka::AuthContext)
+        .create_with_context(mirrorlake_kafka::Client::default())
         .context("tail: kafka consumer")?;
     let topic = kafka.topic.as_str();
     let mut partitions = 0usize;

@@ -336,7 +336,10 @@ fn cluster_two_collectors_two_aggregators_exactly_once() {
 /// Arrival fidelity through Kafka: 300,000 generated packets at 120,000/s
 /// through a collector, the broker and an aggregator, then `export`: each
 /// flow's packets in send order with their own kernel timestamps, as in
-/// single-node mode (`loadtest.rs`).
+/// single-node mode (`loadtest.rs`). The payloads are filler: incompressible
+/// ones at 120,000/s (160 MB/s) are more than the cluster-mode sink encodes
+/// on one core here (it drops them as `backpressure`; the performance issue's
+/// parallel encoding), and this test is about order, not bandwidth.
 #[test]
 fn cluster_export_replays_each_flow_in_arrival_order() {
     let (_b, kafka) = broker();
@@ -347,7 +350,7 @@ fn cluster_export_replays_each_flow_in_arrival_order() {
     let c = start_collector(kafka, &topic, &lake, &[]);
     let a = Aggregator::start(kafka, &topic, &group, &lake, "a1");
     const N: u64 = crate::loadtest::FIDELITY_PACKETS;
-    crate::loadtest::send_fidelity_run(&c, 43);
+    crate::loadtest::send_fidelity_run(&c, 43, "filler");
     wait_drained(&c, 30);
     let published = metric(&c.metrics(), "mirrorlake_rows_published_total").unwrap_or(0);
     wait_for_lake(&lake, 43, N, published, 60).assert_exactly(published, "published rows");
@@ -494,7 +497,7 @@ fn cluster_broker_outage_is_counted_and_recovered() {
         - received_at_stop;
     kafka_sh(&["start"]);
     assert!(s1.wait().expect("send").success() && s2.wait().expect("send").success());
-    wait_drained(&plain, 120);
+    wait_drained(&plain, 180);
     wait_drained(&small, 180);
     assert_eq!(w.not_live, 0, "/livez stayed 200 through the outage");
     assert!(received_in_outage > 100_000, "the collector kept receiving");

@@ -584,9 +584,10 @@ fn import_then_query_equals_the_capture() {
 
 /// Overload: a collector with a 64 KiB socket buffer (every datagram fits,
 /// bursts do not) is sent 200,000 packets as fast as the generator goes. Packets are lost, and every loss is
-/// counted: the ids `loadtest verify` finds missing in the lake are exactly
-/// as many as the kernel's socket overflows (SO_RXQ_OVFL) plus the
-/// collector's own drop counters. A slow second run afterwards carries the
+/// counted: the ids `loadtest verify` finds missing in the lake are as many
+/// as the kernel's socket overflows (SO_RXQ_OVFL) plus the collector's own
+/// drop counters, plus at most the kernel's backlog drops before any socket
+/// (softnet, machine-wide). A slow second run afterwards carries the
 /// kernel's final overflow count to the collector (the count travels with
 /// each received datagram).
 #[test]
@@ -597,6 +598,7 @@ fn overload_losses_equal_the_drop_counters() {
     let c = Collector::start(&lake, &["--rcvbuf-bytes", "65536"]);
     const N: u64 = 200_000;
     const PROBE: u64 = 50;
+    let softnet_before = crate::support::softnet_dropped();
     assert!(send(&[&c], 21, N, 0).wait().expect("send").success());
     // One datagram per sendmmsg call at 100/s: nothing overflows, and the
     // last one carries the kernel's final count.
@@ -632,9 +634,14 @@ fn overload_losses_equal_the_drop_counters() {
     probe.assert_exactly(PROBE, "the slow run after the overload");
     assert_eq!((overload.duplicated, overload.unexpected), (0, 0));
     assert_eq!((probe.duplicated, probe.unexpected), (0, 0));
-    assert_eq!(
-        (N - overload.unique) + (PROBE - probe.unique),
-        kernel + dropped,
-        "verify's losses and the counters disagree:\n{m}"
+    // A sender this fast can also overrun the kernel's per-CPU backlog
+    // before the socket (softnet drops, machine-wide, no socket counts
+    // them): what the counters miss must be no more than those.
+    let softnet = crate::support::softnet_dropped() - softnet_before;
+    let lost = (N - overload.unique) + (PROBE - probe.unique);
+    assert!(
+        lost >= kernel + dropped && lost - (kernel + dropped) <= softnet,
+        "verify's losses ({lost}) and the counters ({kernel} kernel + {dropped} collector, \
+         {softnet} softnet drops machine-wide) disagree:\n{m}"
     );
 }

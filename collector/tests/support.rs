@@ -428,3 +428,15 @@ pub fn compat_lake(dir: &Path) -> CompatLake {
         flows,
     }
 }
+
+/// Packets the kernel dropped before any socket saw them, all CPUs
+/// (`/proc/net/softnet_stat`, second column: the per-CPU backlog was full;
+/// on loopback a sender that outruns the receiving softirq loses them here,
+/// where no socket's SO_RXQ_OVFL counts them).
+pub(crate) fn softnet_dropped() -> u64 {
+    std::fs::read_to_string("/proc/net/softnet_stat")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| u64::from_str_radix(l.split_whitespace().nth(1)?, 16).ok())
+        .sum()
+}

@@ -17,7 +17,7 @@ mod spool;
 mod topic;
 
 pub use headers::BatchHeaders;
-pub use oauth::{AuthContext, token as oauth_token};
+pub use oauth::{Client, ConsumerHooks, Hooks, NoHooks, ProducerHooks, token as oauth_token};
 pub use publisher::{PublishObserver, Publisher, Rejected};
 pub use rdkafka;
 pub use settings::{

@@ -4,7 +4,7 @@
 //! Turned on by the client options alone, as with any SASL mechanism:
 //! `security.protocol=SASL_SSL` and `sasl.mechanism=OAUTHBEARER`. librdkafka
 //! then asks every client for a token at start and again before it expires;
-//! each of mirrorlake's client contexts answers with [`token`]. The region is
+//! every mirrorlake client's context, a [`Client`], answers with [`token`]. The region is
 //! `AWS_REGION` (or `AWS_DEFAULT_REGION`); the credentials come from the
 //! standard AWS chain as `object_store` implements it for the S3 lake:
 //! `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN`, web
@@ -100,12 +100,50 @@ pub fn token() -> Result<OAuthToken, Box<dyn std::error::Error>> {
     })
 }
 
-/// A client context with nothing but the token source (admin clients and
-/// readers that need no callbacks of their own).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct AuthContext;
+/// What a client context adds to the token source. Every mirrorlake Kafka
+/// client's context is a [`Client`] of its hooks, so the OAUTHBEARER answer
+/// exists once.
+pub trait Hooks: Send + Sync + 'static {
+    /// librdkafka's statistics (when `statistics.interval.ms` is set).
+    fn stats(&self, _stats: rdkafka::statistics::Statistics) {}
+    /// A client-level error librdkafka reports (it retries on its own).
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        tracing::warn!(%error, reason, "kafka client error");
+    }
+}
 
-impl rdkafka::client::ClientContext for AuthContext {
+/// The hooks of a producer's context.
+pub trait ProducerHooks: Hooks {
+    /// What each message carries to its delivery report.
+    type Opaque: rdkafka::util::IntoOpaque;
+    /// A message's delivery report.
+    fn delivery(&self, result: &rdkafka::message::DeliveryResult<'_>, opaque: Self::Opaque);
+}
+
+/// The hooks of a consumer's context.
+pub trait ConsumerHooks: Hooks + Sized {
+    /// Before librdkafka applies a rebalance.
+    fn pre_rebalance(
+        &self,
+        _consumer: &rdkafka::consumer::BaseConsumer<Client<Self>>,
+        _rebalance: &rdkafka::consumer::Rebalance<'_>,
+    ) {
+    }
+}
+
+/// The client context of every mirrorlake Kafka client: answers librdkafka's
+/// OAUTHBEARER refresh with [`token`] and hands the rest to its hooks.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Client<H = NoHooks>(pub H);
+
+/// Hooks that do nothing of their own (admin clients, readers).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoHooks;
+
+impl Hooks for NoHooks {}
+impl ConsumerHooks for NoHooks {}
+
+impl<H: Hooks> rdkafka::client::ClientContext for Client<H> {
     const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
 
     fn generate_oauth_token(
@@ -114,9 +152,33 @@ impl rdkafka::client::ClientContext for AuthContext {
     ) -> Result<OAuthToken, Box<dyn std::error::Error>> {
         token()
     }
+
+    fn stats(&self, statistics: rdkafka::statistics::Statistics) {
+        self.0.stats(statistics);
+    }
+
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        self.0.error(error, reason);
+    }
 }
 
-impl rdkafka::consumer::ConsumerContext for AuthContext {}
+impl<H: ProducerHooks> rdkafka::producer::ProducerContext for Client<H> {
+    type DeliveryOpaque = H::Opaque;
+
+    fn delivery(&self, result: &rdkafka::message::DeliveryResult<'_>, opaque: H::Opaque) {
+        self.0.delivery(result, opaque);
+    }
+}
+
+impl<H: ConsumerHooks> rdkafka::consumer::ConsumerContext for Client<H> {
+    fn pre_rebalance(
+        &self,
+        consumer: &rdkafka::consumer::BaseConsumer<Self>,
+        rebalance: &rdkafka::consumer::Rebalance<'_>,
+    ) {
+        self.0.pre_rebalance(consumer, rebalance);
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -137,7 +199,7 @@ mod tests {
             &self,
             c: Option<&str>,
         ) -> Result<OAuthToken, Box<dyn std::error::Error>> {
-            let t = AuthContext.generate_oauth_token(c)?;
+            let t = Client(NoHooks).generate_oauth_token(c)?;
             self.0.fetch_add(1, Ordering::SeqCst);
             Ok(t)
         }

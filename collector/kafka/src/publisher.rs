@@ -6,6 +6,7 @@
 //! `failed` (a full queue is reported by `publish` itself).
 
 use crate::headers::BatchHeaders;
+use crate::oauth::{Client, Hooks, ProducerHooks};
 use crate::settings::KafkaSettings;
 use crate::spool::SpoolLink;
 use arrow::array::AsArray;
@@ -13,10 +14,9 @@ use arrow::datatypes::TimestampMicrosecondType;
 use arrow::record_batch::RecordBatch;
 use mirrorlake_schema::SCHEMA_VERSION;
 use mirrorlake_schema::message::{Codec, encode_split};
-use rdkafka::client::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{DeliveryResult, Message};
-use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use rdkafka::statistics::Statistics;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -59,29 +59,16 @@ pub(crate) struct InFlight {
     origin: Origin,
 }
 
-impl ClientContext for Context {
-    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
-
-    fn generate_oauth_token(
-        &self,
-        _config: Option<&str>,
-    ) -> Result<rdkafka::client::OAuthToken, Box<dyn std::error::Error>> {
-        crate::oauth::token()
-    }
-
+impl Hooks for Context {
     fn stats(&self, statistics: Statistics) {
         self.observer.statistics(&statistics);
     }
-
-    fn error(&self, error: KafkaError, reason: &str) {
-        tracing::warn!(%error, reason, "kafka client error");
-    }
 }
 
-impl ProducerContext for Context {
-    type DeliveryOpaque = Box<InFlight>;
+impl ProducerHooks for Context {
+    type Opaque = Box<InFlight>;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, m: Self::DeliveryOpaque) {
+    fn delivery(&self, result: &DeliveryResult<'_>, m: Box<InFlight>) {
         self.inflight.fetch_sub(m.bytes, Ordering::Relaxed);
         let InFlight {
             rows,
@@ -130,7 +117,7 @@ pub struct Rejected {
 
 /// Publishes packet batches to the topic.
 pub struct Publisher {
-    producer: ThreadedProducer<Context>,
+    producer: ThreadedProducer<Client<Context>>,
     topic: String,
     collector: String,
     max_message_bytes: usize,
@@ -163,11 +150,11 @@ impl Publisher {
         let inflight = Arc::new(AtomicU64::new(0));
         let producer = settings
             .producer_config(collector, queue_kbytes, max_message_bytes)
-            .create_with_context(Context {
+            .create_with_context(Client(Context {
                 observer,
                 inflight: inflight.clone(),
                 spool: spool.clone(),
-            })?;
+            }))?;
         Ok(Self {
             producer,
             topic: settings.topic.clone(),

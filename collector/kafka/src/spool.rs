@@ -16,7 +16,7 @@
 //! bounds, and only then lets replays go.
 
 use crate::headers::BatchHeaders;
-use crate::oauth::AuthContext;
+use crate::oauth::{Client, NoHooks};
 use crate::settings::KafkaSettings;
 use mirrorlake_spool::{AppendError, Recovery, Spool, SpoolConfig};
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -235,13 +235,13 @@ impl SpoolLink {
 
     fn gate(&self, settings: &KafkaSettings, stop: &AtomicBool) -> Result<(), String> {
         let topic = settings.topic.as_str();
-        let consumer: BaseConsumer<AuthContext> = settings
+        let consumer: BaseConsumer<Client> = settings
             .consumer_config(
                 &format!("mirrorlake-spool-{}", self.id),
                 &format!("spool-{}", self.id),
             )
             .set("enable.partition.eof", "true")
-            .create_with_context(AuthContext)
+            .create_with_context(Client(NoHooks))
             .map_err(|e| format!("consumer: {e}"))?;
         let timeout = Duration::from_secs(5);
         let md = consumer

@@ -2,10 +2,9 @@
 //! right limits when it is absent, and refuse to run against a topic whose
 //! `max.message.bytes` is below what the collectors send.
 
-use crate::oauth::AuthContext;
+use crate::oauth::{Client, Hooks, NoHooks, ProducerHooks};
 use crate::settings::KafkaSettings;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
-use rdkafka::client::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, Producer};
 use std::sync::Mutex;
@@ -25,16 +24,7 @@ struct Reports {
     last: Option<String>,
 }
 
-impl ClientContext for LastError {
-    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
-
-    fn generate_oauth_token(
-        &self,
-        _config: Option<&str>,
-    ) -> Result<rdkafka::client::OAuthToken, Box<dyn std::error::Error>> {
-        crate::oauth::token()
-    }
-
+impl Hooks for LastError {
     fn error(&self, error: KafkaError, reason: &str) {
         tracing::debug!(%error, reason, "kafka client error during the topic check");
         if let Ok(mut r) = self.0.lock() {
@@ -47,9 +37,9 @@ impl ClientContext for LastError {
 }
 
 /// The probe sends nothing: no delivery reports to handle.
-impl rdkafka::producer::ProducerContext for LastError {
-    type DeliveryOpaque = ();
-    fn delivery(&self, _: &rdkafka::producer::DeliveryResult<'_>, _: Self::DeliveryOpaque) {}
+impl ProducerHooks for LastError {
+    type Opaque = ();
+    fn delivery(&self, _: &rdkafka::producer::DeliveryResult<'_>, _: ()) {}
 }
 
 impl LastError {
@@ -86,9 +76,9 @@ fn reach_brokers(settings: &KafkaSettings, timeout: Duration) -> Result<(), Topi
         brokers: settings.brokers.clone(),
         reason,
     };
-    let probe: BaseProducer<LastError> = settings
+    let probe: BaseProducer<Client<LastError>> = settings
         .admin_config()
-        .create_with_context(LastError::default())
+        .create_with_context(Client(LastError::default()))
         .map_err(|e| unreachable(format!("client: {e}")))?;
     let deadline = Instant::now() + timeout;
     loop {
@@ -97,7 +87,7 @@ fn reach_brokers(settings: &KafkaSettings, timeout: Duration) -> Result<(), Topi
             Err(e) => e,
         };
         probe.poll(Duration::from_millis(100));
-        let (fatal, last) = probe.context().get();
+        let (fatal, last) = probe.context().0.get();
         match (fatal, last) {
             (Some(why), _) => {
                 return Err(TopicError::Refused {
@@ -206,12 +196,12 @@ pub async fn ensure_topic(
         reason,
     };
     reach_brokers(settings, timeout)?;
-    let admin: AdminClient<AuthContext> = settings
+    let admin: AdminClient<Client> = settings
         .admin_config()
-        .create_with_context(AuthContext)
+        .create_with_context(Client(NoHooks))
         .map_err(|e| admin_err(format!("client: {e}")))?;
     let opts = AdminOptions::new().request_timeout(Some(timeout));
-    let partitions = |admin: &AdminClient<AuthContext>| -> Result<usize, TopicError> {
+    let partitions = |admin: &AdminClient<Client>| -> Result<usize, TopicError> {
         let md = admin
             .inner()
             .fetch_metadata(Some(topic), timeout)
