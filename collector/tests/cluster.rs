@@ -315,15 +315,15 @@ fn cluster_two_collectors_two_aggregators_exactly_once() {
     assert!(a1.metric("mirrorlake_aggregator_partitions").is_some());
     // The tail saw VNI 1 of both collectors, as the lake did, and its reader
     // (own assignment, no commits) did not disturb the lake writers.
-    let got = crate::tail::wait_stable(&live);
+    let want = crate::tail::exported(&lake, dir.path(), &["--where", "vni = 101"]);
+    assert!(!want.is_empty());
+    let got = crate::tail::wait_for_packets(&live, want.len());
     let client = crate::tail::sigterm(&mut client);
     assert!(
         client.status.success(),
         "{}",
         String::from_utf8_lossy(&client.stderr)
     );
-    let want = crate::tail::exported(&lake, dir.path(), &["--where", "vni = 101"]);
-    assert!(!want.is_empty());
     assert_eq!(got.len(), want.len(), "tail vs lake, VNI 101");
     assert!(got == want, "tail and lake disagree on VNI 101");
     assert!(a1.sigterm().success() && a2.sigterm().success());

@@ -59,18 +59,12 @@ impl TailServer {
     }
 }
 
-/// Waits until a capture file stops growing (2 s unchanged); its packets.
-pub(crate) fn wait_stable(path: &Path) -> Vec<Pkt> {
-    let mut seen = (usize::MAX, Instant::now());
+/// Waits until a capture file holds `want` packets (or 30 s pass); its
+/// packets.
+pub(crate) fn wait_for_packets(path: &Path, want: usize) -> Vec<Pkt> {
     let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        let n = capture_packets(path).len();
-        if n != seen.0 {
-            seen = (n, Instant::now());
-        } else if seen.1.elapsed() > Duration::from_secs(2) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(200));
+    while capture_packets(path).len() < want && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
     }
     sorted(capture_packets(path))
 }
@@ -202,8 +196,14 @@ fn live_tail_streams_filters_refuses_and_never_slows_the_lake() {
         N,
         "the collector did not take every packet"
     );
-    // Let the attentive client catch up: its file stops growing.
-    let got = wait_stable(&live);
+    // Every packet is in a completed file (rows_written counts those): what
+    // the attentive client must get is what export selects from the lake.
+    let want = exported(
+        &lake,
+        dir.path(),
+        &["--filter", filter, "--where", where_sql],
+    );
+    let got = wait_for_packets(&live, want.len());
     let m = c.metrics();
     let dropped = metric(&m, "mirrorlake_tail_packets_dropped_total").unwrap_or(0);
     assert!(
@@ -242,11 +242,6 @@ fn live_tail_streams_filters_refuses_and_never_slows_the_lake() {
     v.assert_exactly(N, "the lake while a tail client stalls");
 
     // What the attentive client got is exactly what export selects from the lake.
-    let want = exported(
-        &lake,
-        dir.path(),
-        &["--filter", filter, "--where", where_sql],
-    );
     assert!(
         !want.is_empty() && want.len() < N as usize,
         "filter selects {}",
