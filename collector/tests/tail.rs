@@ -219,12 +219,40 @@ fn live_tail_streams_filters_refuses_and_never_slows_the_lake() {
     );
     // The stalled client reads again: it catches up on what was queued,
     // then hears how many packets it missed.
+    let err_pipe = stalled.stderr.take().expect("stderr");
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel();
+    let err_reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut all = Vec::new();
+        for line in std::io::BufReader::new(err_pipe)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = lines_tx.send(line.clone());
+            all.push(line);
+        }
+        all.join("\n")
+    });
     let mut pipe = stalled.stdout.take().expect("stdout");
     let drain = std::thread::spawn(move || std::io::copy(&mut pipe, &mut std::io::sink()));
-    std::thread::sleep(Duration::from_secs(3));
+    // The drop notice follows what was queued: the client prints it when it
+    // gets there.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines_rx.recv_timeout(left) {
+            Ok(l) if l.contains("the server dropped") => break,
+            Ok(_) => {}
+            Err(_) => panic!("the stalled client never heard of its drops"),
+        }
+    }
     let stalled_out = sigterm(&mut stalled);
     let _ = drain.join();
-    let stalled_err = String::from_utf8_lossy(&stalled_out.stderr);
+    let stalled_err = err_reader.join().expect("stderr reader");
+    assert!(
+        stalled_out.status.success(),
+        "stalled client: {stalled_err}"
+    );
     let told: u64 = stalled_err
         .split("the server dropped ")
         .nth(1)
