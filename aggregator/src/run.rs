@@ -14,10 +14,10 @@
 use crate::manifest::{self, Created, Manifest};
 use crate::metrics::Metrics;
 use anyhow::{Context as _, Result, bail};
-use mirrorlake_kafka::rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, Rebalance};
-use mirrorlake_kafka::rdkafka::message::Message;
-use mirrorlake_kafka::rdkafka::{Offset, TopicPartitionList};
+use mirrorlake_kafka::Message;
+use mirrorlake_kafka::{BaseConsumer, CommitMode, Consumer, Rebalance};
 use mirrorlake_kafka::{Client, KafkaSettings};
+use mirrorlake_kafka::{Offset, TopicPartitionList};
 use mirrorlake_lake::{FileConfig, Lake, LakeWriter, OffsetRangeNamer, RollPolicy};
 use object_store::{ObjectStoreExt, PutPayload};
 use std::collections::{HashMap, HashSet};

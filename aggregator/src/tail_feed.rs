@@ -6,9 +6,9 @@
 
 use anyhow::{Context, Result};
 use mirrorlake_kafka::KafkaSettings;
-use mirrorlake_kafka::rdkafka::consumer::{BaseConsumer, Consumer};
-use mirrorlake_kafka::rdkafka::message::Message;
-use mirrorlake_kafka::rdkafka::{Offset, TopicPartitionList};
+use mirrorlake_kafka::Message;
+use mirrorlake_kafka::{BaseConsumer, Consumer};
+use mirrorlake_kafka::{Offset, TopicPartitionList};
 use mirrorlake_tail::Hub;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

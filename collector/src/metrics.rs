@@ -375,7 +375,7 @@ impl Metrics {
     }
 
     /// Copies librdkafka's statistics into the gauges.
-    pub fn kafka_statistics(&self, s: &mirrorlake_kafka::rdkafka::statistics::Statistics) {
+    pub fn kafka_statistics(&self, s: &mirrorlake_kafka::Statistics) {
         let brokers = s.brokers.values().filter(|b| b.nodeid >= 0);
         self.kafka_queue_messages.set(s.msg_cnt as i64);
         self.kafka_queue_bytes.set(s.msg_size as i64);

@@ -284,12 +284,12 @@ impl mirrorlake_kafka::PublishObserver for KafkaObserver {
         m.kafka_bytes.inc_by(bytes);
     }
 
-    fn failed(&self, rows: u64, error: &mirrorlake_kafka::rdkafka::error::KafkaError) {
+    fn failed(&self, rows: u64, error: &mirrorlake_kafka::KafkaError) {
         tracing::warn!(%error, rows, "kafka delivery failed");
         self.0.metrics.drop(Drop::KafkaDeliveryFailed, rows);
     }
 
-    fn statistics(&self, stats: &mirrorlake_kafka::rdkafka::statistics::Statistics) {
+    fn statistics(&self, stats: &mirrorlake_kafka::Statistics) {
         self.0.metrics.kafka_statistics(stats);
     }
 

@@ -19,7 +19,13 @@ mod topic;
 pub use headers::BatchHeaders;
 pub use oauth::{Client, ConsumerHooks, Hooks, NoHooks, ProducerHooks, token as oauth_token};
 pub use publisher::{PublishObserver, Publisher, Rejected};
-pub use rdkafka;
+// The rdkafka items the daemons use, and only those: the Kafka client stays
+// behind this crate.
+pub use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, Rebalance};
+pub use rdkafka::error::KafkaError;
+pub use rdkafka::message::Message;
+pub use rdkafka::statistics::Statistics;
+pub use rdkafka::{Offset, TopicPartitionList};
 pub use settings::{
     DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_PARTITIONS, DEFAULT_TOPIC, KafkaOptions, KafkaSettings,
     is_secret_option, parse_option,

@@ -17,6 +17,15 @@ locals {
   bucket_arn = "arn:${local.partition}:s3:::${var.lake_bucket_name}"
   asg_name   = "${var.name}-aggregators"
 
+  # Follower fetching: the unit's ExecStartPre writes client.rack = the instance's AZ ID.
+  client_rack_files = var.rack_aware_fetching ? [
+    {
+      path        = "/usr/local/sbin/mirrorlake-client-rack"
+      permissions = "0755"
+      content     = file("${path.module}/templates/client-rack.sh")
+    },
+  ] : []
+
   # Compaction (mirrorlake-aggregator compact) on a timer, run by one elected aggregator.
   compact_files = var.compact_interval_minutes == null ? [] : [
     {
@@ -236,9 +245,10 @@ module "fleet" {
     log_level             = var.log_level
     region                = local.region
     drain_timeout_seconds = var.drain_timeout_seconds
+    rack_aware_fetching   = var.rack_aware_fetching
   })
 
-  extra_files    = local.compact_files
+  extra_files    = concat(local.client_rack_files, local.compact_files)
   setup_commands = var.compact_interval_minutes == null ? [] : [["systemctl", "daemon-reload"], ["systemctl", "enable", "--now", "mirrorlake-compact.timer"]]
 
   # No load balancer: the watcher stops the service as soon as termination starts.

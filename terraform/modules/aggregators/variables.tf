@@ -220,6 +220,12 @@ variable "aggregator_config_toml" {
   default     = null
 }
 
+variable "rack_aware_fetching" {
+  description = "Fetch from the replica in the aggregator's own Availability Zone: the unit passes --kafka-option=client.rack=<AZ ID> (read from IMDSv2 before every start; without an answer the aggregator starts without it and fetches from the leaders). Needs the brokers' replica.selector.class=RackAwareReplicaSelector (the msk module's rack_aware_fetching, provisioned clusters only)."
+  type        = bool
+  default     = true
+}
+
 variable "log_level" {
   description = "RUST_LOG filter for the aggregator service."
   type        = string

@@ -35,17 +35,24 @@ locals {
   # Serverless brokers accept up to 8 MiB; the topic setting is what limits the producers there.
   topic_max_message_bytes = var.message_max_bytes
 
-  server_properties = {
-    "auto.create.topics.enable"        = "false"
-    "default.replication.factor"       = tostring(local.replication_factor)
-    "min.insync.replicas"              = tostring(local.min_insync_replicas)
-    "num.partitions"                   = tostring(local.topic_partitions)
-    "unclean.leader.election.enable"   = "false"
-    "log.retention.hours"              = tostring(var.topic_retention_hours)
-    "message.max.bytes"                = tostring(var.message_max_bytes)
-    "replica.fetch.max.bytes"          = tostring(var.message_max_bytes)
-    "replica.fetch.response.max.bytes" = tostring(max(10485760, var.message_max_bytes))
-  }
+  server_properties = merge(
+    {
+      "auto.create.topics.enable"        = "false"
+      "default.replication.factor"       = tostring(local.replication_factor)
+      "min.insync.replicas"              = tostring(local.min_insync_replicas)
+      "num.partitions"                   = tostring(local.topic_partitions)
+      "unclean.leader.election.enable"   = "false"
+      "log.retention.hours"              = tostring(var.topic_retention_hours)
+      "message.max.bytes"                = tostring(var.message_max_bytes)
+      "replica.fetch.max.bytes"          = tostring(var.message_max_bytes)
+      "replica.fetch.response.max.bytes" = tostring(max(10485760, var.message_max_bytes))
+    },
+    # Follower fetching (KIP-392): a consumer that sends client.rack (the aggregators send their AZ
+    # ID, which is MSK's broker.rack) reads from the replica in its own AZ instead of the leader.
+    var.rack_aware_fetching ? {
+      "replica.selector.class" = "org.apache.kafka.common.replica.RackAwareReplicaSelector"
+    } : {},
+  )
 
   topic_config = {
     "max.message.bytes"   = tostring(local.topic_max_message_bytes)

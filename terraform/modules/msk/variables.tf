@@ -169,6 +169,12 @@ variable "message_max_bytes" {
   }
 }
 
+variable "rack_aware_fetching" {
+  description = "Let consumers fetch from the replica in their own Availability Zone (replica.selector.class=org.apache.kafka.common.replica.RackAwareReplicaSelector; the aggregators send their AZ ID as client.rack, see the aggregators module's rack_aware_fetching). Provisioned clusters only: MSK Serverless does not accept broker settings, there the consumers fetch from the leaders."
+  type        = bool
+  default     = true
+}
+
 variable "topic_name" {
   description = "Topic the collectors produce to and the aggregators consume."
   type        = string

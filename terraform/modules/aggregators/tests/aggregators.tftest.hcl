@@ -285,3 +285,57 @@ run "rejects_no_kafka_egress" {
 
   expect_failures = [aws_security_group.this]
 }
+
+# Follower fetching: client.rack is the instance's AZ ID (MSK's broker.rack), read from IMDSv2
+# before every start; without an answer the argument is left out and the aggregator still starts.
+run "client_rack_from_the_az_id" {
+  command = plan
+
+  assert {
+    condition = alltrue([for s in [
+      "\nRuntimeDirectory=mirrorlake-aggregator\n",
+      "\nEnvironmentFile=-/run/mirrorlake-aggregator/client-rack.env\n",
+      "\nExecStartPre=-/usr/local/sbin/mirrorlake-client-rack /run/mirrorlake-aggregator/client-rack.env\n",
+      "\nExecStart=/usr/local/bin/mirrorlake-aggregator run --config /etc/mirrorlake/aggregator.toml $MIRRORLAKE_CLIENT_RACK_ARG\n",
+      ] : strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/systemd/system/mirrorlake-aggregator.service"]), s)
+    ])
+    error_message = "the unit must write client-rack.env before every start (failure ignored) and pass $MIRRORLAKE_CLIENT_RACK_ARG (zero or one argument) to the aggregator"
+  }
+
+  assert {
+    condition = alltrue([for s in [
+      "X-aws-ec2-metadata-token-ttl-seconds",
+      "/meta-data/placement/availability-zone-id",
+      "MIRRORLAKE_CLIENT_RACK_ARG=--kafka-option=client.rack=%s",
+      "exit 0\n",
+      ] : strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/usr/local/sbin/mirrorlake-client-rack"]), s)
+    ])
+    error_message = "mirrorlake-client-rack must read the AZ ID (not the AZ name) with an IMDSv2 token, write --kafka-option=client.rack=<AZ ID>, and never fail"
+  }
+
+  assert {
+    condition = (
+      one([for f in yamldecode(output.user_data).write_files : f.permissions if f.path == "/usr/local/sbin/mirrorlake-client-rack"]) == "0755" &&
+      !strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/mirrorlake/aggregator.toml"]), "client.rack")
+    )
+    error_message = "the script must be executable; client.rack is per instance, never in the shared aggregator.toml"
+  }
+}
+
+run "rack_aware_fetching_off" {
+  command = plan
+
+  variables {
+    rack_aware_fetching = false
+  }
+
+  assert {
+    condition = (
+      !strcontains(output.user_data, "client.rack") &&
+      !strcontains(output.user_data, "client-rack") &&
+      !strcontains(output.user_data, "MIRRORLAKE_CLIENT_RACK") &&
+      strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/systemd/system/mirrorlake-aggregator.service"]), "\nExecStart=/usr/local/bin/mirrorlake-aggregator run --config /etc/mirrorlake/aggregator.toml\n")
+    )
+    error_message = "with rack_aware_fetching = false: no client.rack script, environment file or argument"
+  }
+}

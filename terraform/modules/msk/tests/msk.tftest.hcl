@@ -57,6 +57,30 @@ run "provisioned_tls_and_iam_only" {
   }
 }
 
+# Follower fetching: consumers sending client.rack (the aggregators: their AZ ID) read from the
+# replica in their own AZ.
+run "rack_aware_replica_selector" {
+  command = plan
+
+  assert {
+    condition     = strcontains(aws_msk_configuration.this[0].server_properties, "\nreplica.selector.class=org.apache.kafka.common.replica.RackAwareReplicaSelector\n")
+    error_message = "the brokers must select the consumer's rack-local replica (replica.selector.class=RackAwareReplicaSelector)"
+  }
+}
+
+run "rack_aware_fetching_off" {
+  command = plan
+
+  variables {
+    rack_aware_fetching = false
+  }
+
+  assert {
+    condition     = !strcontains(aws_msk_configuration.this[0].server_properties, "replica.selector.class") && strcontains(aws_msk_configuration.this[0].server_properties, "auto.create.topics.enable=false")
+    error_message = "with rack_aware_fetching = false the brokers keep the default (leader) replica selection"
+  }
+}
+
 run "message_size_settings_are_consistent" {
   command = plan
 
