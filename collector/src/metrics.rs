@@ -347,6 +347,13 @@ impl Metrics {
         Self { registry, ..m }
     }
 
+    /// The spool's gauges: bytes held, messages waiting, age of the oldest.
+    pub fn set_spool(&self, bytes: u64, records: u64, oldest: std::time::Duration) {
+        self.spool_bytes.set(bytes as i64);
+        self.spool_records.set(records as i64);
+        self.spool_oldest_age_seconds.set(oldest.as_secs() as i64);
+    }
+
     /// Counts `n` drops for `reason`.
     pub fn drop(&self, reason: Drop, n: u64) {
         self.dropped

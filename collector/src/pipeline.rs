@@ -306,6 +306,35 @@ impl mirrorlake_kafka::PublishObserver for KafkaObserver {
     }
 }
 
+/// What a sink thread's wait on the receive queue gave.
+enum Next {
+    Batch(RecordBatch),
+    /// Nothing within the wait: time for the sink's own work.
+    Idle,
+    /// The receive threads are done.
+    Closed,
+}
+
+/// The next batch of the receive queue, waiting at most `idle` (a sink
+/// thread's loop: it also replays its spool between batches).
+fn next_batch(
+    rx: &mut mpsc::Receiver<RecordBatch>,
+    runtime: &tokio::runtime::Handle,
+    idle: Duration,
+) -> Next {
+    match rx.try_recv() {
+        Ok(b) => Next::Batch(b),
+        Err(mpsc::error::TryRecvError::Disconnected) => Next::Closed,
+        Err(mpsc::error::TryRecvError::Empty) => {
+            match runtime.block_on(tokio::time::timeout(idle, rx.recv())) {
+                Ok(Some(b)) => Next::Batch(b),
+                Ok(None) => Next::Closed,
+                Err(_) => Next::Idle,
+            }
+        }
+    }
+}
+
 /// Cluster mode's sink (a blocking thread: encoding is CPU work): publishes
 /// each batch without waiting (to the spool when Kafka cannot take it now),
 /// replays the spool as the brokers acknowledge, and at the end (queue
@@ -331,25 +360,16 @@ pub fn kafka_sink(
     let mut already_stored = 0;
     let mut spool_gauges = |link: &mirrorlake_kafka::SpoolLink| {
         let s = link.stats();
-        m.spool_bytes.set(s.bytes as i64);
-        m.spool_records.set(s.records as i64);
-        m.spool_oldest_age_seconds
-            .set(s.oldest_age.as_secs() as i64);
+        m.set_spool(s.bytes, s.records, s.oldest_age);
         m.spool_already_stored
             .inc_by(s.already_stored.saturating_sub(already_stored));
         already_stored = s.already_stored;
     };
     loop {
-        let next = match rx.try_recv() {
-            Ok(b) => Some(b),
-            Err(mpsc::error::TryRecvError::Disconnected) => break,
-            Err(mpsc::error::TryRecvError::Empty) => {
-                match runtime.block_on(tokio::time::timeout(idle, rx.recv())) {
-                    Ok(Some(b)) => Some(b),
-                    Ok(None) => break,
-                    Err(_) => None,
-                }
-            }
+        let next = match next_batch(&mut rx, &runtime, idle) {
+            Next::Batch(b) => Some(b),
+            Next::Idle => None,
+            Next::Closed => break,
         };
         if let Some(batch) = next {
             m.queue_batches.set(rx.len() as i64);
@@ -394,10 +414,11 @@ pub fn spool_stage(
     let m = &shared.metrics;
     let runtime = tokio::runtime::Handle::current();
     let gauges = |spool: &mirrorlake_spool::Spool| {
-        m.spool_bytes.set(spool.bytes() as i64);
-        m.spool_records.set(spool.pending() as i64);
-        m.spool_oldest_age_seconds
-            .set(spool.oldest_age().unwrap_or_default().as_secs() as i64);
+        m.set_spool(
+            spool.bytes(),
+            spool.pending() as u64,
+            spool.oldest_age().unwrap_or_default(),
+        );
     };
     let to_spool = |spool: &mut mirrorlake_spool::Spool, batch: &RecordBatch| {
         let rows = batch.num_rows() as u64;
@@ -417,16 +438,10 @@ pub fn spool_stage(
         }
     };
     loop {
-        let next = match rx.try_recv() {
-            Ok(b) => Some(b),
-            Err(mpsc::error::TryRecvError::Disconnected) => break,
-            Err(mpsc::error::TryRecvError::Empty) => {
-                match runtime.block_on(tokio::time::timeout(Duration::from_millis(20), rx.recv())) {
-                    Ok(Some(b)) => Some(b),
-                    Ok(None) => break,
-                    Err(_) => None,
-                }
-            }
+        let next = match next_batch(&mut rx, &runtime, Duration::from_millis(20)) {
+            Next::Batch(b) => Some(b),
+            Next::Idle => None,
+            Next::Closed => break,
         };
         if let Some(batch) = next {
             if spool.is_empty() {
