@@ -13,6 +13,7 @@
 //! MIRRORLAKE_BENCH_PACKETS=200000     # smaller day (default 1,000,000)
 //! MIRRORLAKE_BENCH_ENIS=1000          # mirrored ENIs (default 40; 100 flows each)
 //! MIRRORLAKE_BENCH_TRINO=http://127.0.0.1:18080   # also on Trino (deploy/local/trino.sh start)
+//! MIRRORLAKE_BENCH_LAYOUTS=0,1        # only these layouts (0 hourly, 1 50 s + compact, 2 one group per 32 MiB)
 //! ```
 //! Figures are recorded in `docs/benchmarks.md`.
 
@@ -259,6 +260,50 @@ pub(crate) fn parquet_files(dir: &std::path::Path) -> Vec<u64> {
     out
 }
 
+/// Where the bytes of the Parquet files under `dir` go: data pages,
+/// dictionary pages, bloom filters, column and offset indexes, footers; and
+/// the row groups they hold.
+fn composition(dir: &std::path::Path) -> ([u64; 5], usize) {
+    let mut parts = [0u64; 5];
+    let mut groups = 0;
+    let mut paths = vec![dir.to_path_buf()];
+    while let Some(p) = paths.pop() {
+        if p.is_dir() {
+            paths.extend(
+                std::fs::read_dir(&p)
+                    .expect("read dir")
+                    .map(|e| e.expect("entry").path()),
+            );
+            continue;
+        }
+        if p.extension().is_none_or(|x| x != "parquet") {
+            continue;
+        }
+        let bytes = std::fs::read(&p).expect("read file");
+        let n = bytes.len();
+        let footer = u32::from_le_bytes(bytes[n - 8..n - 4].try_into().expect("len")) as usize;
+        parts[4] += footer as u64 + 8;
+        let md = parquet::file::metadata::ParquetMetaDataReader::decode_metadata(
+            &bytes[n - 8 - footer..n - 8],
+        )
+        .expect("footer");
+        for rg in md.row_groups() {
+            groups += 1;
+            for c in rg.columns() {
+                let dict = c
+                    .dictionary_page_offset()
+                    .map_or(0, |d| (c.data_page_offset() - d) as u64);
+                parts[1] += dict;
+                parts[0] += c.compressed_size() as u64 - dict;
+                parts[2] += c.bloom_filter_length().unwrap_or(0) as u64;
+                parts[3] += (c.column_index_length().unwrap_or(0)
+                    + c.offset_index_length().unwrap_or(0)) as u64;
+            }
+        }
+    }
+    (parts, groups)
+}
+
 /// Runs `sql`; returns (rows, bytes_scanned).
 pub(crate) async fn needle(lake: &Lake, sql: &str) -> (usize, usize) {
     let ctx = mirrorlake_lake::sql::session(lake).await.expect("session");
@@ -392,7 +437,15 @@ async fn lake_bench() {
             false,
         ),
     ];
-    for (name, config, roll, compact) in layouts {
+    // MIRRORLAKE_BENCH_LAYOUTS=0,1: only these layouts (default all).
+    let only = std::env::var("MIRRORLAKE_BENCH_LAYOUTS").ok();
+    for (i, (name, config, roll, compact)) in layouts.into_iter().enumerate() {
+        if only
+            .as_deref()
+            .is_some_and(|o| !o.split(',').any(|x| x == i.to_string()))
+        {
+            continue;
+        }
         let dir = tempfile::tempdir().expect("tmp");
         let lake = Lake::open(dir.path().to_str().expect("utf8")).expect("lake");
         eprintln!("{name}:");
@@ -422,6 +475,16 @@ async fn lake_bench() {
             files.len(),
             day_bytes as f64 / pcap_zst as f64,
             (day_bytes + flows) as f64 / pcap_zst as f64
+        );
+        let (parts, groups) = composition(&dir.path().join(mirrorlake_lake::TABLE_PACKETS));
+        let share = |b: u64| 100.0 * b as f64 / day_bytes as f64;
+        eprintln!(
+            "  {groups} row groups; data pages {:.1}%, dictionaries {:.1}%, bloom filters {:.1}%, column and offset indexes {:.1}%, footers {:.1}%",
+            share(parts[0]),
+            share(parts[1]),
+            share(parts[2]),
+            share(parts[3]),
+            share(parts[4])
         );
         let total = needle(&lake, "SELECT count(*) FROM packets").await;
         assert_eq!(total.0, 1);

@@ -858,7 +858,11 @@ fn writer_comparison(
         "page_rows": config.page_rows,
         "bloom_filter_columns": config.bloom_filter_columns,
         "no_dictionary": ["frame"],
-        "no_statistics": ["frame"],
+        "no_statistics": mirrorlake_schema::columns::PACKET_COLUMNS
+            .iter()
+            .map(|c| c.name)
+            .filter(|n| *n == "frame" || !config.statistics_columns.iter().any(|s| s == n))
+            .collect::<Vec<_>>(),
     });
     let py_out = out.join("writer-pyarrow.parquet");
     let o = Command::new(python)

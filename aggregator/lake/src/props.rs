@@ -25,6 +25,9 @@ pub struct FileConfig {
     pub row_group_rows: usize,
     /// Columns that get a bloom filter (the ones analysts search by).
     pub bloom_filter_columns: Vec<String>,
+    /// Columns with min/max statistics in the footer and page indexes (the
+    /// ones queries filter by); the others have none (empty: all have them).
+    pub statistics_columns: Vec<String>,
     /// Rows of each row group are sorted by these columns before they are
     /// written (empty: arrival order). Page statistics then cover narrow
     /// ranges of them, so a search by those columns skips most pages.
@@ -33,12 +36,14 @@ pub struct FileConfig {
     pub page_rows: usize,
     /// Most bytes per data page (the frame column's pages are cut by size).
     pub page_bytes: usize,
-    /// Row groups are cut where the first `sort_by` column changes value
-    /// (`mirror_source`: the mirrored ENI), once a group holds about this
-    /// many bytes of Arrow rows (0: one row group per held-back batch of rows).
-    /// Each row group then holds a few ENIs and their peers only, so engines
-    /// that prune by row-group statistics and bloom filters alone (Trino and
-    /// Athena, without page indexes) skip the other ENIs' rows.
+    /// Bytes of Arrow rows per row group, from this to about twice this:
+    /// mirrored ENIs smaller than this share a row group, cut where the
+    /// first `sort_by` column (`mirror_source`: the mirrored ENI) changes
+    /// value; an ENI larger than twice this is split where the next two
+    /// (`src_ip`, `dst_ip`) change (0: one row group per held-back batch of rows). Each row group
+    /// then holds a few ENIs, or a range of one ENI's peers, so engines that
+    /// prune by row-group statistics and bloom filters alone (Trino and
+    /// Athena, without page indexes) skip the other ENIs' and peers' rows.
     pub min_row_group_bytes: usize,
     /// False-positive probability of the bloom filters (each row group's
     /// filter is folded to its own distinct values at this rate).
@@ -53,6 +58,21 @@ impl Default for FileConfig {
             bloom_filter_columns: ["src_ip", "dst_ip", "community_id", "mirror_source"]
                 .map(String::from)
                 .to_vec(),
+            statistics_columns: [
+                "ts",
+                "mirror_source",
+                "vni",
+                "direction",
+                "ip_version",
+                "src_ip",
+                "dst_ip",
+                "protocol",
+                "src_port",
+                "dst_port",
+                "tcp_flags",
+            ]
+            .map(String::from)
+            .to_vec(),
             // Measured on a synthetic day (docs/benchmarks.md): a needle query for
             // one mirrored ENI reads 3.2 % of the day instead of 99.9 %, one for a
             // peer address 3.9 % instead of 51.5 %, and the packets shrink from
@@ -65,7 +85,7 @@ impl Default for FileConfig {
                 .to_vec(),
             page_rows: 2048,
             page_bytes: 64 << 10,
-            min_row_group_bytes: 512 << 10,
+            min_row_group_bytes: 256 << 10,
             bloom_filter_fpp: 0.01,
         }
     }
@@ -98,6 +118,21 @@ impl FileConfig {
         }
         for c in &self.bloom_filter_columns {
             b = self.bloom(b, c);
+        }
+        // Min/max statistics (chunk and page) only where queries filter and
+        // the sort order makes them narrow: every query reads every footer,
+        // and the other columns' statistics would take a fifth of it (at
+        // 1,000 ENIs, lake_bench). `community_id` is a hash: its bloom
+        // filter and dictionary prune, its min/max would not.
+        if !self.statistics_columns.is_empty() {
+            for c in mirrorlake_schema::columns::PACKET_COLUMNS {
+                if !self.statistics_columns.iter().any(|s| s == c.name) {
+                    b = b.set_column_statistics_enabled(
+                        ColumnPath::from(c.name),
+                        EnabledStatistics::None,
+                    );
+                }
+            }
         }
         b.build()
     }
@@ -142,7 +177,7 @@ impl FileConfig {
             .set_max_row_group_row_count(Some(self.row_group_rows.max(1)))
             .set_data_page_row_count_limit(self.page_rows.max(1))
             .set_data_page_size_limit(self.page_bytes.max(1))
-            .set_created_by(format!("mirrorlake {}", env!("CARGO_PKG_VERSION")))
+            .set_created_by(format!("mirrorlake version {}", env!("CARGO_PKG_VERSION")))
             .set_key_value_metadata(Some(vec![KeyValue::new(
                 "mirrorlake.schema_version".to_owned(),
                 SCHEMA_VERSION.to_string(),
@@ -168,6 +203,41 @@ mod tests {
         for c in ["src_ip", "community_id", "mirror_source", "dst_port"] {
             assert!(p.dictionary_enabled(&ColumnPath::from(c)), "{c}");
         }
+    }
+
+    #[test]
+    fn statistics_only_where_queries_filter() {
+        let p = FileConfig::default().writer_properties();
+        for c in ["mirror_source", "src_ip", "dst_ip", "ts", "dst_port"] {
+            assert_eq!(
+                p.statistics_enabled(&ColumnPath::from(c)),
+                EnabledStatistics::Page,
+                "{c}"
+            );
+        }
+        for c in [
+            "collector_id",
+            "arrival_seq",
+            "tcp_seq",
+            "wire_len",
+            "community_id",
+            "frame",
+        ] {
+            assert_eq!(
+                p.statistics_enabled(&ColumnPath::from(c)),
+                EnabledStatistics::None,
+                "{c}"
+            );
+        }
+        let all = FileConfig {
+            statistics_columns: Vec::new(),
+            ..FileConfig::default()
+        }
+        .writer_properties();
+        assert_eq!(
+            all.statistics_enabled(&ColumnPath::from("tcp_seq")),
+            EnabledStatistics::Page
+        );
     }
 
     #[test]

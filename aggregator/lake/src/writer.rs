@@ -108,11 +108,10 @@ impl FileNamer for OffsetRangeNamer {
     }
 }
 
-/// A row group is cut when its buffered data reaches this size, whatever
-/// its row count: bounds the writer's memory per open file. 32 MiB (was
-/// 64): the collector's peak RSS at 100k packets/s went from 247 to 185 MiB
-/// (`loadtest bench`, docs/benchmarks.md); the sorted runs stay long enough
-/// for page pruning (hourly files of the needle benchmark are one row group).
+/// Rows held back to be sorted are written as row groups once their Arrow
+/// memory reaches this size, whatever their row count: bounds the writer's
+/// memory per open file (the collector's peak RSS, `loadtest bench`,
+/// docs/benchmarks.md).
 pub const MAX_ROW_GROUP_BYTES: usize = 32 << 20;
 
 /// A file that was completed and is now visible in the lake.
@@ -140,14 +139,65 @@ struct OpenFile {
     /// Rows of the next row group, held back to be sorted (only with `sort_by`).
     pending: Vec<RecordBatch>,
     pending_rows: usize,
-    /// Arrow memory of `pending` (rows held back to be sorted).
+    /// Bytes of the rows in `pending` (what row groups are sized by).
     pending_bytes: usize,
+    /// Arrow memory of `pending` (what bounds the writer's memory).
+    pending_memory: usize,
+    /// Small batches not yet merged into one (see [`SMALL_BATCH_ROWS`]).
+    small: Vec<RecordBatch>,
+    small_rows: usize,
 }
+
+/// Held-back batches of fewer rows than this are merged into batches of at
+/// least twice as many: at light traffic (a batch a second of a few rows)
+/// each array's fixed overhead is several times its rows' bytes, and would
+/// fill the held-back memory with overhead instead of rows.
+const SMALL_BATCH_ROWS: usize = 4096;
 
 impl OpenFile {
     fn bytes(&self) -> usize {
         self.writer.bytes_written() + self.writer.in_progress_size() + self.pending_bytes
     }
+
+    /// Holds `part` back to be sorted into the next row groups.
+    fn hold(&mut self, part: RecordBatch) -> Result<(), LakeError> {
+        self.pending_rows += part.num_rows();
+        self.pending_bytes += data_bytes(&part);
+        if part.num_rows() >= SMALL_BATCH_ROWS {
+            self.pending_memory += part.get_array_memory_size();
+            self.pending.push(part);
+            return Ok(());
+        }
+        self.small_rows += part.num_rows();
+        self.small.push(part);
+        if self.small_rows >= 2 * SMALL_BATCH_ROWS {
+            self.merge_small()?;
+        }
+        Ok(())
+    }
+
+    /// Merges the small held-back batches into one.
+    fn merge_small(&mut self) -> Result<(), LakeError> {
+        if self.small.is_empty() {
+            return Ok(());
+        }
+        let merged = arrow::compute::concat_batches(&packet_schema(), &self.small)?;
+        self.small.clear();
+        self.small_rows = 0;
+        self.pending_memory += merged.get_array_memory_size();
+        self.pending.push(merged);
+        Ok(())
+    }
+}
+
+/// Bytes of a batch's rows (its buffers' used lengths, not their capacity
+/// or fixed overhead).
+fn data_bytes(batch: &RecordBatch) -> usize {
+    batch
+        .columns()
+        .iter()
+        .map(|c| c.to_data().get_slice_memory_size().unwrap_or(0))
+        .sum()
 }
 
 /// Writes record batches of the `packets` schema into the lake.
@@ -223,6 +273,9 @@ impl LakeWriter {
                         pending: Vec::new(),
                         pending_rows: 0,
                         pending_bytes: 0,
+                        pending_memory: 0,
+                        small: Vec::new(),
+                        small_rows: 0,
                     },
                 );
             }
@@ -237,11 +290,9 @@ impl LakeWriter {
                     file.writer.flush().await?;
                 }
             } else {
-                file.pending_rows += part.num_rows();
-                file.pending_bytes += part.get_array_memory_size();
-                file.pending.push(part);
+                file.hold(part)?;
                 if file.pending_rows >= self.config.row_group_rows
-                    || file.pending_bytes >= MAX_ROW_GROUP_BYTES
+                    || file.pending_memory >= MAX_ROW_GROUP_BYTES
                 {
                     write_sorted(file, &self.config).await?;
                 }
@@ -353,18 +404,19 @@ impl LakeWriter {
     }
 }
 
-/// Sorts the held-back rows by `sort_by` and writes them as row groups cut
-/// where the first sort column changes value, each of at least
-/// `min_row_group_bytes` (see [`FileConfig::min_row_group_bytes`]).
+/// Sorts the held-back rows by `sort_by` and writes them as row groups of
+/// whole ENIs or parts of one (see [`FileConfig::min_row_group_bytes`]).
 async fn write_sorted(file: &mut OpenFile, config: &FileConfig) -> Result<(), LakeError> {
     /// Sorted rows are handed to the encoder this many at a time.
     const CHUNK_ROWS: usize = 8192;
+    file.merge_small()?;
     if file.pending.is_empty() {
         return Ok(());
     }
     let pending = std::mem::take(&mut file.pending);
     let pending_bytes = std::mem::take(&mut file.pending_bytes);
     file.pending_rows = 0;
+    file.pending_memory = 0;
     // Only the sort key columns are concatenated; the rows themselves go
     // from the pending batches to the encoder a chunk at a time, so sorting
     // never holds a second copy of the row group.
@@ -415,10 +467,14 @@ async fn write_sorted(file: &mut OpenFile, config: &FileConfig) -> Result<(), La
     Ok(())
 }
 
-/// The row groups of rows sorted by `order`, as ranges of sorted positions:
-/// cut where the first sort column changes value, once a group holds about
-/// `min_bytes` (rows are counted at the held-back rows' mean size). One
-/// group when there is no sort column or `min_bytes` is 0.
+/// The row groups of rows sorted by `order`, as ranges of sorted positions,
+/// each of `min_bytes` to twice that (rows are counted at the held-back
+/// rows' mean size): runs of the first sort column (the mirrored ENI)
+/// smaller than that share a group, cut where the ENI changes; a run larger
+/// than twice that is split into parts of at most about twice that, cut
+/// where the next two sort columns (`src_ip`, `dst_ip`) change, so that
+/// their row-group statistics are narrow too. One group when there is no
+/// sort column or `min_bytes` is 0.
 fn row_groups(
     columns: &[arrow::compute::SortColumn],
     order: &arrow::array::UInt32Array,
@@ -426,28 +482,59 @@ fn row_groups(
     min_bytes: usize,
 ) -> Result<Vec<std::ops::Range<usize>>, LakeError> {
     let rows = order.len();
-    let Some(first) = columns.first().filter(|_| min_bytes > 0 && rows > 0) else {
+    if columns.is_empty() || min_bytes == 0 || rows == 0 {
         return Ok(std::iter::once(0..rows).collect());
-    };
-    let sorted = arrow::compute::take(first.values.as_ref(), order, None)?;
-    let runs = arrow::compute::kernels::partition::partition(&[sorted])?.ranges();
+    }
+    let sorted = columns
+        .iter()
+        .take(3)
+        .map(|c| arrow::compute::take(c.values.as_ref(), order, None))
+        .collect::<Result<Vec<_>, _>>()?;
+    let runs = arrow::compute::kernels::partition::partition(&sorted[..1])?.ranges();
+    // Where the (ENI, src_ip, dst_ip) key changes: where a large run may be cut.
+    let cuts: Vec<usize> = arrow::compute::kernels::partition::partition(&sorted)?
+        .ranges()
+        .into_iter()
+        .map(|r| r.end)
+        .collect();
     let min_rows = (min_bytes as u128 * rows as u128).div_ceil(bytes.max(1) as u128);
-    let min_rows = usize::try_from(min_rows).unwrap_or(usize::MAX);
+    let min_rows = usize::try_from(min_rows).unwrap_or(usize::MAX).max(1);
     let mut groups: Vec<std::ops::Range<usize>> = Vec::new();
+    // Closes a group of small runs; one under half a group joins the group before it.
+    let close = |groups: &mut Vec<std::ops::Range<usize>>, g: std::ops::Range<usize>| {
+        if g.is_empty() {
+            return;
+        }
+        match groups.last_mut() {
+            Some(last) if g.len() < min_rows / 2 => last.end = g.end,
+            _ => groups.push(g),
+        }
+    };
     let mut start = 0;
     for run in runs {
-        if run.end - start >= min_rows {
+        if run.len() > 2 * min_rows.min(usize::MAX / 2) {
+            close(&mut groups, start..run.start);
+            let parts = run.len().div_ceil(2 * min_rows);
+            let mut from = run.start;
+            for i in 1..parts {
+                let target = run.start + run.len() * i / parts;
+                let at = cuts[cuts.partition_point(|&c| c < target)];
+                if at >= run.end {
+                    break;
+                }
+                if at > from {
+                    groups.push(from..at);
+                    from = at;
+                }
+            }
+            groups.push(from..run.end);
+            start = run.end;
+        } else if run.end - start >= min_rows {
             groups.push(start..run.end);
             start = run.end;
         }
     }
-    if start < rows {
-        // The remainder joins the last group when it is small.
-        match groups.last_mut() {
-            Some(last) if rows - start < min_rows / 2 => last.end = rows,
-            _ => groups.push(start..rows),
-        }
-    }
+    close(&mut groups, start..rows);
     Ok(groups)
 }
 
@@ -731,6 +818,36 @@ mod tests {
         assert_eq!(
             row_groups(&columns, &order, 800, 700).expect("groups"),
             vec![0..8]
+        );
+        let text = |v: &[&str]| arrow::compute::SortColumn {
+            values: std::sync::Arc::new(arrow::array::StringArray::from(v.to_vec())),
+            options: None,
+        };
+        // A source larger than twice a group is split where (src_ip,
+        // dst_ip) changes, into parts of at most about twice a group.
+        let columns = [
+            text(&["a", "a", "a", "a", "a", "a", "b"]),
+            text(&["x", "x", "y", "y", "z", "z", "w"]),
+            text(&["p", "p", "p", "p", "p", "q", "p"]),
+        ];
+        let order = arrow::array::UInt32Array::from_iter_values(0..7);
+        for (min_bytes, want) in [
+            (300, vec![0..6, 6..7]),
+            (150, vec![0..4, 4..6, 6..7]),
+            (100, vec![0..2, 2..4, 4..6, 6..7]),
+        ] {
+            assert_eq!(
+                row_groups(&columns, &order, 700, min_bytes).expect("groups"),
+                want,
+                "{min_bytes}"
+            );
+        }
+        // One key throughout: nowhere to cut.
+        let columns = [text(&["a"; 6]), text(&["x"; 6]), text(&["p"; 6])];
+        let order = arrow::array::UInt32Array::from_iter_values(0..6);
+        assert_eq!(
+            row_groups(&columns, &order, 600, 100).expect("groups"),
+            vec![0..6]
         );
     }
 
