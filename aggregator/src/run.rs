@@ -466,15 +466,30 @@ impl Aggregator {
     }
 }
 
-/// Start-up checks: the topic exists (created if absent) and can carry the
-/// collectors' messages, and this consumer can fetch them.
+/// Start-up checks: the topic exists (waiting for the first collector to
+/// create it: its `kafka.partitions` sizes it, not a built-in count here)
+/// and can carry the collectors' messages, and this consumer can fetch them.
 pub async fn check_topic(cfg: &RunConfig) -> Result<()> {
     let spec = mirrorlake_kafka::TopicSpec {
-        partitions: mirrorlake_kafka::DEFAULT_PARTITIONS,
+        partitions: -1,
         replication: -1,
         max_message_bytes: cfg.max_message_bytes,
+        create: false,
     };
-    let info = mirrorlake_kafka::ensure_topic(&cfg.kafka, spec, Duration::from_secs(30)).await?;
+    let mut waiting = None;
+    let info = loop {
+        match mirrorlake_kafka::ensure_topic(&cfg.kafka, spec, Duration::from_secs(30)).await {
+            Err(e @ mirrorlake_kafka::TopicError::Missing { .. }) => {
+                if waiting.is_none_or(|t: std::time::Instant| t.elapsed() > Duration::from_secs(60))
+                {
+                    tracing::warn!(error = %e, "waiting for the topic");
+                    waiting = Some(std::time::Instant::now());
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            r => break r?,
+        }
+    };
     let consumer = cfg.kafka.consumer_config(&cfg.group, &cfg.id);
     for key in ["fetch.max.bytes", "max.partition.fetch.bytes"] {
         let v: usize = consumer.get(key).and_then(|v| v.parse().ok()).unwrap_or(0);

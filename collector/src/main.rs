@@ -222,6 +222,7 @@ async fn kafka_publisher(
         partitions: k.partitions,
         replication: k.replication,
         max_message_bytes: k.max_message_bytes,
+        create: true,
     };
     match mirrorlake_kafka::ensure_topic(
         settings,

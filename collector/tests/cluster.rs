@@ -359,6 +359,40 @@ fn cluster_export_replays_each_flow_in_arrival_order() {
     crate::loadtest::assert_arrival_fidelity(&lake, 43, N);
 }
 
+/// An aggregator started before any collector waits for the topic instead
+/// of creating it with a count of its own: the first collector creates it
+/// with its `kafka.partitions` (here 3, not the built-in 12), and the
+/// aggregator is assigned exactly those.
+#[test]
+fn an_aggregator_waits_for_the_topic_the_collectors_size() {
+    let (_b, kafka) = broker();
+    let dir = tempfile::tempdir().expect("tmp");
+    let lake = dir.path().join("lake");
+    let config = dir.path().join("collector.toml");
+    std::fs::write(&config, "[kafka]\npartitions = 3\n").expect("config");
+    let (topic, group) = (unique("wait"), unique("g"));
+    let collector = {
+        let (kafka, topic, lake, config) = (kafka.to_owned(), topic.clone(), lake.clone(), config);
+        std::thread::spawn(move || {
+            // Long enough for the aggregator to have created the topic, were it to.
+            std::thread::sleep(Duration::from_secs(5));
+            let config = config.to_str().expect("utf8").to_owned();
+            start_collector(&kafka, &topic, &lake, &["--config", &config])
+        })
+    };
+    let a = Aggregator::start(kafka, &topic, &group, &lake, "a");
+    let _c = collector.join().expect("collector");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while a.metric("mirrorlake_aggregator_partitions") != Some(3) {
+        assert!(
+            Instant::now() < deadline,
+            "the aggregator holds {:?} partitions, not the collector's 3",
+            a.metric("mirrorlake_aggregator_partitions")
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 #[test]
 fn cluster_aggregator_sigkill_and_rebalance_lose_and_duplicate_nothing() {
     let (_b, kafka) = broker();

@@ -118,6 +118,9 @@ pub struct TopicSpec {
     pub replication: i32,
     /// Largest message the collectors send (`kafka.max_message_bytes`).
     pub max_message_bytes: usize,
+    /// Create the topic when absent (collectors, whose `kafka.partitions`
+    /// sizes it); else [`TopicError::Missing`] (aggregators).
+    pub create: bool,
 }
 
 impl TopicSpec {
@@ -168,6 +171,14 @@ pub enum TopicError {
         /// What failed.
         reason: String,
     },
+    /// The topic does not exist and this caller does not create it.
+    #[error(
+        "kafka topic {topic} does not exist yet: the first collector creates it with its kafka.partitions (or create it by hand)"
+    )]
+    Missing {
+        /// The topic.
+        topic: String,
+    },
     /// The topic's message limit is below the collectors' messages.
     #[error(
         "kafka topic {topic}: max.message.bytes is {configured}, but messages of up to kafka.max_message_bytes = {ours} need at least {needed}: raise the topic's max.message.bytes (kafka-configs --alter --entity-type topics --entity-name {topic} --add-config max.message.bytes={needed}) or lower kafka.max_message_bytes"
@@ -217,6 +228,22 @@ pub async fn ensure_topic(
     };
     let mut found = partitions(&admin)?;
     let mut created = false;
+    if found == 0 && !spec.create {
+        return Err(TopicError::Missing {
+            topic: topic.to_owned(),
+        });
+    }
+    if spec.create && spec.partitions > 0 && found > 0 && found < spec.partitions as usize {
+        // Adding partitions needs AlterTopic, which the collectors' role
+        // does not have; the topic works as it is, with less parallelism.
+        tracing::warn!(
+            topic,
+            partitions = found,
+            wanted = spec.partitions,
+            "kafka topic has fewer partitions than kafka.partitions: it is left as it is (aggregators beyond {found} sit idle); add partitions with kafka-topics.sh --alter --topic {topic} --partitions {}",
+            spec.partitions
+        );
+    }
     if found == 0 {
         let needed = spec.needed_topic_bytes().to_string();
         let new = NewTopic::new(

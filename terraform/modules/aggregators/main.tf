@@ -132,8 +132,8 @@ resource "aws_vpc_security_group_egress_rule" "kafka_sg" {
 # DescribeConfigs of max.message.bytes: DescribeTopicDynamicConfiguration) and Fetch (ReadData);
 # on its consumer group only, join/sync/heartbeat/commit (AlterGroup) and find the coordinator and
 # fetch committed offsets (DescribeGroup). No CreateTopic: the first collector creates the topic
-# with the rate-sized partitions (an aggregator would create it with its built-in 12); until it
-# exists the aggregator exits at start-up and systemd restarts it.
+# with the rate-sized partitions; an aggregator never creates it and waits at start-up until it
+# exists.
 resource "aws_iam_role_policy" "this" {
   name = "mirrorlake-aggregator"
   role = module.fleet.iam_role_name
