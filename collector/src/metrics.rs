@@ -206,10 +206,14 @@ impl Metrics {
             "Effective SO_RCVBUF per receive socket",
             m.socket_rcvbuf_bytes.clone(),
         );
-        registry.register("batches", "Record batches cut", m.batches.clone());
+        registry.register(
+            "batches",
+            "Arrow record batches handed to the sink",
+            m.batches.clone(),
+        );
         registry.register(
             "rows_written",
-            "Rows written to the lake",
+            "Rows of completed packets files (what reached the lake)",
             m.rows_written.clone(),
         );
         registry.register(
@@ -239,7 +243,7 @@ impl Metrics {
         );
         registry.register(
             "sink_healthy",
-            "1 while the sink writes successfully",
+            "1 while the sink writes and the collector is not draining",
             m.sink_healthy.clone(),
         );
         for (name, help, metric) in [
@@ -279,32 +283,32 @@ impl Metrics {
         for (name, help, metric) in [
             (
                 "kafka_queue_messages",
-                "librdkafka: messages in the producer queue",
+                "librdkafka statistics (every 5 s): messages in the producer queue",
                 &m.kafka_queue_messages,
             ),
             (
                 "kafka_queue_bytes",
-                "librdkafka: bytes in the producer queue",
+                "librdkafka statistics (every 5 s): bytes in the producer queue",
                 &m.kafka_queue_bytes,
             ),
             (
                 "kafka_brokers_up",
-                "librdkafka: brokers in state UP",
+                "librdkafka statistics (every 5 s): brokers in state UP",
                 &m.kafka_brokers_up,
             ),
             (
                 "kafka_rtt_us",
-                "librdkafka: largest average broker round trip (us)",
+                "librdkafka statistics (every 5 s): largest average broker round trip (us)",
                 &m.kafka_rtt_us,
             ),
             (
                 "kafka_retries",
-                "librdkafka: request retries, all brokers",
+                "librdkafka statistics (every 5 s): request retries, all brokers",
                 &m.kafka_retries,
             ),
             (
                 "kafka_tx_errors",
-                "librdkafka: transmit errors, all brokers",
+                "librdkafka statistics (every 5 s): transmit errors, all brokers",
                 &m.kafka_tx_errors,
             ),
             ("spool_bytes", "Bytes the disk spool holds", &m.spool_bytes),
@@ -331,6 +335,7 @@ impl Metrics {
             Drop::Backpressure,
             Drop::Oversize,
             Drop::SinkError,
+            Drop::BatchBuild,
             Drop::KafkaQueueFull,
             Drop::KafkaRefused,
             Drop::KafkaDeliveryFailed,
@@ -412,5 +417,34 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Metrics;
+    use mirrorlake_ops::contract::{Contract, check_or_bless};
+
+    /// The README's table and `deploy/metrics/collector.json` are this
+    /// registry's (`MIRRORLAKE_BLESS=1` rewrites them).
+    #[test]
+    fn the_metric_contract_is_this_registry() {
+        let c = Contract::of(&Metrics::new().encode());
+        assert!(c.metrics.len() > 20, "{c:?}");
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        check_or_bless(
+            &root.join("deploy/metrics/collector.json"),
+            "",
+            "",
+            &c.json(),
+        )
+        .expect("contract");
+        check_or_bless(
+            &root.join("README.md"),
+            "<!-- metrics: collector (generated) -->",
+            "<!-- end of metrics: collector -->",
+            &c.markdown(),
+        )
+        .expect("README");
     }
 }

@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""Checks deploy/grafana/*.json against the README's metric contract.
+"""Checks deploy/grafana/*.json against the metric contract.
 
 Usage: python3 deploy/grafana/check-dashboard.py [dashboard.json ...]
 Stdlib only. Fails (exit 1) when a dashboard is not valid JSON, uses a
-mirrorlake_* metric that the README's "Metrics" table does not list (a
-histogram's _bucket/_sum/_count series count as its base name), or refers to a
-data source other than ${DS_PROMETHEUS}. Also reports README metrics that no
-panel uses.
+mirrorlake_* metric that the daemons do not expose (deploy/metrics/*.json,
+generated from their registries by their unit tests; a histogram's
+_bucket/_sum/_count series count as its base name), or refers to a data
+source other than ${DS_PROMETHEUS}. Also reports metrics that no panel uses.
 """
 
 import json
@@ -15,28 +15,21 @@ import re
 import sys
 
 HERE = pathlib.Path(__file__).resolve().parent
-README = HERE.parent.parent / "README.md"
+CONTRACT = HERE.parent / "metrics"
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 
 
-def readme_metric_rows(readme=README):
-    """Metric name -> the cells of its row (metric, labels, meaning) in the README's Metrics table.
-
-    Also used by terraform/scripts/check_cloudwatch_metrics.py (the metrics CloudWatch publishes)."""
-    text = readme.read_text(encoding="utf-8")
-    section = text.split("## Metrics", 1)[1].split("\n## ", 1)[0]
-    rows = {}
-    for line in section.splitlines():
-        if not line.startswith("| `mirrorlake_"):
-            continue
-        cells = [c.strip() for c in line.strip("|").split("|")]
-        for name in re.findall(r"`(mirrorlake_[a-z0-9_]+)`", cells[0]):
-            rows[name] = cells
-    return rows
+def contract_metrics(folder=CONTRACT):
+    """Exposed name -> {"type", "help", "labels"} of every metric of every daemon."""
+    metrics = {}
+    for f in sorted(folder.glob("*.json")):
+        for m in json.loads(f.read_text(encoding="utf-8"))["metrics"]:
+            metrics[m["name"]] = m
+    return metrics
 
 
-def readme_metrics():
-    return {name: cells[-1] for name, cells in readme_metric_rows().items()}
+def known_metrics():
+    return {name: m["type"] for name, m in contract_metrics().items()}
 
 
 def walk(node, path=""):
@@ -66,10 +59,10 @@ def check(path, known):
                 if name not in known:
                     for suffix in HISTOGRAM_SUFFIXES:
                         stem = name[: -len(suffix)]
-                        if name.endswith(suffix) and "histogram" in known.get(stem, ""):
+                        if name.endswith(suffix) and known.get(stem) == "histogram":
                             base = stem
                 if base not in known:
-                    errors.append(f"{path}: {where}: {name} is not in README's Metrics table")
+                    errors.append(f"{path}: {where}: {name} is not a metric the daemons expose ({CONTRACT})")
                 used.add(base)
         if where.endswith("datasource.uid") and value not in ("${DS_PROMETHEUS}", "-- Grafana --"):
             errors.append(f"{path}: {where}: data source {value!r}, expected ${{DS_PROMETHEUS}}")
@@ -84,9 +77,9 @@ def check(path, known):
 
 
 def main(argv):
-    known = readme_metrics()
+    known = known_metrics()
     if not known:
-        print(f"no metrics found in {README}", file=sys.stderr)
+        print(f"no metrics found in {CONTRACT}", file=sys.stderr)
         return 1
     files = [pathlib.Path(a) for a in argv] or sorted(HERE.glob("*.json"))
     failed = False
@@ -96,7 +89,7 @@ def main(argv):
             print(e, file=sys.stderr)
         failed |= bool(errors)
         unused = sorted(set(known) - used)
-        print(f"{f.name}: {len(used & set(known))} of {len(known)} README metrics used"
+        print(f"{f.name}: {len(used & set(known))} of {len(known)} metrics used"
               + (f"; unused: {', '.join(unused)}" if unused else ""))
     return 1 if failed else 0
 

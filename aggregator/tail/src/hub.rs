@@ -26,9 +26,18 @@ pub struct TailMetrics {
     pub packets_dropped: Counter,
 }
 
+/// Why a live tail client is refused: the `reason` label's values.
+pub const REFUSAL_REASONS: [&str; 4] = ["unauthorized", "bad_request", "busy", "handshake"];
+
 impl TailMetrics {
-    /// Registers the metrics as `tail_*` in `registry`.
+    /// Registers the metrics as `tail_*` in `registry`, every refusal
+    /// reason at zero.
     pub fn register(&self, registry: &mut Registry) {
+        for reason in REFUSAL_REASONS {
+            let _ = self
+                .refused
+                .get_or_create(&vec![("reason".to_owned(), reason.to_owned())]);
+        }
         registry.register(
             "tail_clients",
             "Live tail clients attached",
@@ -56,8 +65,9 @@ impl TailMetrics {
         );
     }
 
-    /// Counts a refused client.
-    pub fn refuse(&self, reason: &str) {
+    /// Counts a refused client (`reason`: one of [`REFUSAL_REASONS`]).
+    pub fn refuse(&self, reason: &'static str) {
+        debug_assert!(REFUSAL_REASONS.contains(&reason), "{reason}");
         self.refused
             .get_or_create(&vec![("reason".to_owned(), reason.to_owned())])
             .inc();

@@ -5,6 +5,7 @@
 //! and logging to stderr filtered by `MIRRORLAKE_LOG`.
 #![forbid(unsafe_code)]
 
+pub mod contract;
 pub mod scrape;
 
 use axum::Router;

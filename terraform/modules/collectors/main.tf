@@ -49,7 +49,7 @@ locals {
   # group, from which CloudWatch extracts them as metrics. Counters become per-scrape deltas, so a
   # period's Sum is the packets dropped in that period. The names must be ones the collector
   # exports: scripts/check_cloudwatch_metrics.py (run by test.sh) checks this file against
-  # collector/src/metrics.rs and the README's metric table.
+  # deploy/metrics/collector.json, generated from the collector's metric registry.
   cloudwatch = jsondecode(file("${path.module}/cloudwatch-metrics.json"))
 
   prometheus_job         = "mirrorlake-collector"
