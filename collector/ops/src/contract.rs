@@ -1,9 +1,9 @@
 //! The metric contract, generated from a daemon's own registry: what it
 //! exposes (name, type, help, labels and their values) as the JSON that the
 //! dashboard and CloudWatch checks read (`deploy/metrics/*.json`) and as the
-//! README's Metrics tables. Each daemon's unit test renders its registry
-//! through [`Contract::of`] and fails when a generated file is stale
-//! ([`check_or_bless`]; `MIRRORLAKE_BLESS=1` rewrites it).
+//! README's Metrics tables. Each daemon's unit test calls
+//! [`check_generated`] with its registry's exposition, which fails when a
+//! generated file is stale (`MIRRORLAKE_BLESS=1` rewrites it).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -106,6 +106,30 @@ impl Contract {
         }
         s
     }
+}
+
+/// Checks (or with `MIRRORLAKE_BLESS=1` rewrites) what `daemon`'s registry
+/// generates, from its `exposition`: `deploy/metrics/<daemon>.json` and the
+/// README's section between `<!-- metrics: <daemon> (generated) -->` and
+/// `<!-- end of metrics: <daemon> -->`, under the repository `root`.
+pub fn check_generated(root: &Path, daemon: &str, exposition: &str) -> Result<Contract, String> {
+    let c = Contract::of(exposition);
+    if c.metrics.is_empty() {
+        return Err(format!("{daemon}: no metric in the exposition"));
+    }
+    check_or_bless(
+        &root.join(format!("deploy/metrics/{daemon}.json")),
+        "",
+        "",
+        &c.json(),
+    )?;
+    check_or_bless(
+        &root.join("README.md"),
+        &format!("<!-- metrics: {daemon} (generated) -->"),
+        &format!("<!-- end of metrics: {daemon} -->"),
+        &c.markdown(),
+    )?;
+    Ok(c)
 }
 
 /// Fails when `path` does not hold `content` between the lines `begin` and
