@@ -141,11 +141,13 @@ struct OpenFile {
     pending_rows: usize,
     /// Bytes of the rows in `pending` (what row groups are sized by).
     pending_bytes: usize,
-    /// Arrow memory of `pending` (what bounds the writer's memory).
+    /// Arrow memory of `pending` and `small` (what bounds the writer's memory).
     pending_memory: usize,
     /// Small batches not yet merged into one (see [`SMALL_BATCH_ROWS`]).
     small: Vec<RecordBatch>,
     small_rows: usize,
+    /// Arrow memory of `small`.
+    small_memory: usize,
 }
 
 /// Held-back batches of fewer rows than this are merged into batches of at
@@ -154,6 +156,10 @@ struct OpenFile {
 /// fill the held-back memory with overhead instead of rows.
 const SMALL_BATCH_ROWS: usize = 4096;
 
+/// Small held-back batches are merged at the latest once their Arrow memory
+/// (mostly per-batch overhead) reaches this.
+const SMALL_BATCH_MEMORY: usize = 4 << 20;
+
 impl OpenFile {
     fn bytes(&self) -> usize {
         self.writer.bytes_written() + self.writer.in_progress_size() + self.pending_bytes
@@ -161,16 +167,18 @@ impl OpenFile {
 
     /// Holds `part` back to be sorted into the next row groups.
     fn hold(&mut self, part: RecordBatch) -> Result<(), LakeError> {
+        let memory = part.get_array_memory_size();
         self.pending_rows += part.num_rows();
         self.pending_bytes += data_bytes(&part);
+        self.pending_memory += memory;
         if part.num_rows() >= SMALL_BATCH_ROWS {
-            self.pending_memory += part.get_array_memory_size();
             self.pending.push(part);
             return Ok(());
         }
         self.small_rows += part.num_rows();
+        self.small_memory += memory;
         self.small.push(part);
-        if self.small_rows >= 2 * SMALL_BATCH_ROWS {
+        if self.small_rows >= 2 * SMALL_BATCH_ROWS || self.small_memory >= SMALL_BATCH_MEMORY {
             self.merge_small()?;
         }
         Ok(())
@@ -184,7 +192,8 @@ impl OpenFile {
         let merged = arrow::compute::concat_batches(&packet_schema(), &self.small)?;
         self.small.clear();
         self.small_rows = 0;
-        self.pending_memory += merged.get_array_memory_size();
+        self.pending_memory = self.pending_memory - std::mem::take(&mut self.small_memory)
+            + merged.get_array_memory_size();
         self.pending.push(merged);
         Ok(())
     }
@@ -276,6 +285,7 @@ impl LakeWriter {
                         pending_memory: 0,
                         small: Vec::new(),
                         small_rows: 0,
+                        small_memory: 0,
                     },
                 );
             }
@@ -499,6 +509,7 @@ fn row_groups(
         .collect();
     let min_rows = (min_bytes as u128 * rows as u128).div_ceil(bytes.max(1) as u128);
     let min_rows = usize::try_from(min_rows).unwrap_or(usize::MAX).max(1);
+    let max_rows = min_rows.saturating_mul(2);
     let mut groups: Vec<std::ops::Range<usize>> = Vec::new();
     // Closes a group of small runs; one under half a group joins the group before it.
     let close = |groups: &mut Vec<std::ops::Range<usize>>, g: std::ops::Range<usize>| {
@@ -512,9 +523,9 @@ fn row_groups(
     };
     let mut start = 0;
     for run in runs {
-        if run.len() > 2 * min_rows.min(usize::MAX / 2) {
+        if run.len() > max_rows {
             close(&mut groups, start..run.start);
-            let parts = run.len().div_ceil(2 * min_rows);
+            let parts = run.len().div_ceil(max_rows);
             let mut from = run.start;
             for i in 1..parts {
                 let target = run.start + run.len() * i / parts;
@@ -848,6 +859,38 @@ mod tests {
         assert_eq!(
             row_groups(&columns, &order, 600, 100).expect("groups"),
             vec![0..6]
+        );
+    }
+
+    #[tokio::test]
+    async fn small_batches_are_merged_and_every_row_kept() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let lake = Lake::open(dir.path().to_str().expect("utf8")).expect("lake");
+        let mut w = LakeWriter::new(
+            lake.clone(),
+            FileConfig::default(),
+            RollPolicy::default(),
+            Box::new(SequenceNamer::new("m", 1)),
+        );
+        let t0 = Instant::now();
+        // More one-row batches than one merge takes (2 * SMALL_BATCH_ROWS).
+        let n = 2 * SMALL_BATCH_ROWS + 100;
+        for i in 0..n {
+            w.write(&mirrored(&[(i % 4) as u8 + 1]), t0)
+                .await
+                .expect("write");
+        }
+        let closed = w.close_all().await.expect("close");
+        assert_eq!(closed.len(), 1);
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        let f = std::fs::File::open(dir.path().join(closed[0].path.as_ref())).expect("file");
+        let r = SerializedFileReader::new(f).expect("parquet");
+        assert_eq!(r.metadata().file_metadata().num_rows(), n as i64);
+        // Four sources of about 300 KB of rows each: a row group each.
+        let one = |s: u8| (format!("10.0.0.{s}"), format!("10.0.0.{s}"));
+        assert_eq!(
+            source_ranges(dir.path(), &closed[0].path),
+            [one(1), one(2), one(3), one(4)]
         );
     }
 
