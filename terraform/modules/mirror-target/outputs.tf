@@ -47,3 +47,8 @@ output "health_check_port" {
   description = "TCP port the NLB health-checks over HTTP; the collectors' security group must allow it."
   value       = var.health_check_port
 }
+
+output "deregistration_delay_seconds" {
+  description = "The target group's deregistration delay (seconds a deregistered collector keeps receiving its flows): the collectors' deregistration_delay_seconds, from which their drain_ms is set, must equal it."
+  value       = tonumber(aws_lb_target_group.this.deregistration_delay)
+}

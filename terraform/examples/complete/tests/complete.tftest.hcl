@@ -282,3 +282,41 @@ run "msk_sized_for_the_rate" {
     error_message = "the collectors must create the topic with the msk module's partitions and replication"
   }
 }
+
+# Issue 23 (7): kafka_retention_hours is the brokers' log.retention.hours and the topic's
+# retention.ms, and the storage is sized for it: 125 MB/s x 6 h x 3 / 3 / 0.7 = 3593 GiB.
+run "kafka_retention_reaches_msk" {
+  command = plan
+
+  variables {
+    kafka_retention_hours = 6
+  }
+
+  assert {
+    condition = (
+      module.msk.server_properties["log.retention.hours"] == "6" &&
+      output.msk_topic_config.configs["retention.ms"] == "21600000" &&
+      module.msk.broker_volume_size_gb == 3593
+    )
+    error_message = "kafka_retention_hours must reach MSK's log.retention.hours, the topic's retention.ms and the storage sizing (got ${jsonencode(module.msk.server_properties)})"
+  }
+}
+
+# Issue 23 (8): a deregistered collector keeps receiving for the target group's deregistration
+# delay (drain_ms after SIGTERM): both come from one value, the NLB's UDP idle timeout (120 s).
+run "drain_ms_is_the_deregistration_delay" {
+  command = plan
+
+  assert {
+    condition = (
+      module.mirror_target.deregistration_delay_seconds == 120 &&
+      strcontains(one([for f in yamldecode(module.collectors.user_data).write_files : f.content if f.path == "/etc/mirrorlake/collector.toml"]), "\ndrain_ms = ${module.mirror_target.deregistration_delay_seconds * 1000}\n")
+    )
+    error_message = "the collectors' drain_ms must be the NLB target group's deregistration delay in milliseconds"
+  }
+
+  assert {
+    condition     = strcontains(one([for f in yamldecode(module.collectors.user_data).write_files : f.content if f.path == "/usr/local/sbin/mirrorlake-lifecycle-watch"]), "\nsleep ${module.mirror_target.deregistration_delay_seconds}\n")
+    error_message = "a terminating collector's lifecycle watcher must wait out the target group's deregistration delay before stopping it"
+  }
+}

@@ -135,3 +135,68 @@ run "collectors_iam_is_the_lake_writer" {
     error_message = "no kafka-cluster action and no topic"
   }
 }
+
+# Issue 23 (4), as examples/complete's all_vpc_cidr_blocks: every block of the VPC (secondary IPv4
+# associations, IPv6 blocks) is a mirror source, not only the primary CIDR; health checks come
+# from the NLB's subnets only. (The mirror filter accepts 0.0.0.0/0 and ::/0: modules/mirror-sessions.)
+run "all_vpc_cidr_blocks" {
+  command = plan
+
+  override_data {
+    target = data.aws_vpc.this
+    values = {
+      cidr_block      = "10.20.0.0/16"
+      ipv6_cidr_block = "2600:1f18:1234:5600::/56"
+      cidr_block_associations = [
+        { association_id = "vpc-cidr-assoc-1", cidr_block = "10.20.0.0/16", state = "associated" },
+        { association_id = "vpc-cidr-assoc-2", cidr_block = "100.64.0.0/16", state = "associated" },
+        { association_id = "vpc-cidr-assoc-3", cidr_block = "10.99.0.0/16", state = "disassociated" },
+      ]
+    }
+  }
+
+  override_data {
+    target = data.aws_subnets.vpc
+    values = { ids = ["subnet-0123456789abcdef0", "subnet-0aaaaaaaaaaaaaaa9"] }
+  }
+
+  override_data {
+    target = data.aws_subnet.vpc["subnet-0aaaaaaaaaaaaaaa9"]
+    values = { cidr_block = "100.64.0.0/24", ipv6_cidr_block = "2600:1f18:abcd:ef00::/64" }
+  }
+
+  override_data {
+    target = data.aws_subnet.private["subnet-0123456789abcdef1"]
+    values = { cidr_block = "10.20.2.0/24" }
+  }
+
+  assert {
+    condition = module.collectors.ingress_cidr_blocks.vxlan == sort([
+      "10.20.0.0/16", "100.64.0.0/16", "2600:1f18:1234:5600::/56", "2600:1f18:abcd:ef00::/64",
+    ])
+    error_message = "UDP 4789 must be open from every associated IPv4 block and every IPv6 block of the VPC (got ${jsonencode(module.collectors.ingress_cidr_blocks.vxlan)})"
+  }
+
+  assert {
+    condition     = module.collectors.ingress_cidr_blocks.health == tolist(["10.20.1.0/24", "10.20.2.0/24"])
+    error_message = "the health port must be open from the NLB's subnets only (got ${jsonencode(module.collectors.ingress_cidr_blocks.health)})"
+  }
+
+  assert {
+    condition     = length(module.collectors.ingress_cidr_blocks.metrics) == 0
+    error_message = "without monitoring_cidr_blocks, /metrics is reachable from no other network"
+  }
+}
+
+# Issue 23 (8): the collectors' drain_ms is the NLB target group's deregistration delay.
+run "drain_ms_is_the_deregistration_delay" {
+  command = plan
+
+  assert {
+    condition = (
+      module.mirror_target.deregistration_delay_seconds == 120 &&
+      strcontains(one([for f in yamldecode(module.collectors.user_data).write_files : f.content if f.path == "/etc/mirrorlake/collector.toml"]), "\ndrain_ms = ${module.mirror_target.deregistration_delay_seconds * 1000}\n")
+    )
+    error_message = "the collectors' drain_ms must be the NLB target group's deregistration delay in milliseconds"
+  }
+}

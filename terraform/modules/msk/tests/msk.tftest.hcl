@@ -215,3 +215,47 @@ run "rejects_a_rate_the_brokers_cannot_hold" {
 
   expect_failures = [aws_msk_cluster.this]
 }
+
+# Issue 23 (7): the brokers' default retention (log.retention.hours) and the topic's retention.ms
+# are the topic's retention, not Kafka's 168 h default: the storage above is sized for it.
+run "retention_from_topic_retention_hours" {
+  command = plan
+
+  variables {
+    topic_retention_hours = 6
+  }
+
+  assert {
+    condition     = strcontains(aws_msk_configuration.this[0].server_properties, "\nlog.retention.hours=6\n") && output.server_properties["log.retention.hours"] == "6"
+    error_message = "log.retention.hours must be topic_retention_hours (got ${jsonencode(aws_msk_configuration.this[0].server_properties)})"
+  }
+
+  assert {
+    condition     = output.topic_config.configs["retention.ms"] == "21600000"
+    error_message = "the topic's retention.ms must be topic_retention_hours in milliseconds"
+  }
+}
+
+# docs/sizing.md, "Worked example: 20 Gbps": 21 brokers over 3 AZs, Kafka retention 6 h.
+# 2,500 MB/s x 6 h x 3 replicas / 21 brokers / 0.7 = 11,020 GB = 10,264 GiB per broker (rounded
+# up); 2,500 / 5 MB/s = 500 partitions, rounded up to a multiple of 21 = 504. (The 1 Gbps worked
+# example is pinned by examples/complete/tests, msk_sized_for_the_rate.)
+run "sizing_doc_20_gbps_worked_example" {
+  command = plan
+
+  variables {
+    expected_ingress_gbps  = 20
+    topic_retention_hours  = 6
+    number_of_broker_nodes = 21
+  }
+
+  assert {
+    condition     = output.broker_volume_size_gb == 10264 && aws_msk_cluster.this[0].broker_node_group_info[0].storage_info[0].ebs_storage_info[0].volume_size == 10264
+    error_message = "docs/sizing.md states 10,264 GiB per broker at 20 Gbps, 6 h, 21 brokers (got ${output.broker_volume_size_gb})"
+  }
+
+  assert {
+    condition     = output.topic_partitions == 504 && output.server_properties["num.partitions"] == "504"
+    error_message = "docs/sizing.md states 504 partitions at 20 Gbps over 21 brokers (got ${output.topic_partitions})"
+  }
+}
