@@ -143,6 +143,7 @@ pub fn receive_loop(
     let mut rb = RecvBatch::new(config.recv_batch);
     let mut batcher = Batcher::new(&config.collector_id, config.batcher());
     let mut last_kernel_drops = 0u32;
+    let mut meminfo_failed = false;
     while !shared.stop.load(Ordering::Relaxed) {
         shared.last_receive_us.store(now_us(), Ordering::Relaxed);
         match rb.recv(&sock.socket) {
@@ -196,21 +197,29 @@ pub fn receive_loop(
                 m.drop(Drop::SourceNotAllowed, bad_source);
                 m.drop(Drop::VniNotAllowed, bad_vni);
                 m.timestamp_fallbacks.inc_by(fallbacks);
-                let kd = rb.kernel_drops;
-                m.kernel_drops
-                    .inc_by(u64::from(kd.wrapping_sub(last_kernel_drops)));
-                last_kernel_drops = kd;
             }
-            Err(e) if udp::is_idle(&e) => {}
+            // Drops after the last datagram: read now, not with the next one.
+            Err(e) if udp::is_idle(&e) => refresh_drops(&mut rb, &sock, &mut meminfo_failed),
             Err(e) => {
                 tracing::warn!(error = %e, "recvmmsg failed");
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
+        let kd = rb.kernel_drops;
+        shared
+            .metrics
+            .kernel_drops
+            .inc_by(u64::from(kd.wrapping_sub(last_kernel_drops)));
+        last_kernel_drops = kd;
         if let Some(b) = batcher.poll_flush(Instant::now()) {
             hand_over(&tx, &shared, b, batcher.last_rows());
         }
     }
+    refresh_drops(&mut rb, &sock, &mut meminfo_failed);
+    shared
+        .metrics
+        .kernel_drops
+        .inc_by(u64::from(rb.kernel_drops.wrapping_sub(last_kernel_drops)));
     // Shutdown: nothing accepted is lost, so the last batch may wait.
     match batcher.flush() {
         Some(Ok(b)) => {
@@ -227,6 +236,16 @@ pub fn receive_loop(
             shared.metrics.drop(Drop::BatchBuild, rows);
         }
         None => {}
+    }
+}
+
+/// Brings `rb.kernel_drops` up to the socket's count (SO_MEMINFO); a kernel
+/// without it (before Linux 4.6) is logged once and leaves SO_RXQ_OVFL's.
+fn refresh_drops(rb: &mut RecvBatch, sock: &RecvSocket, failed: &mut bool) {
+    if let Err(e) = rb.refresh_drops(&sock.socket)
+        && !std::mem::replace(failed, true)
+    {
+        tracing::warn!(error = %e, "SO_MEMINFO unreadable: kernel drops are counted only when the next datagram arrives");
     }
 }
 

@@ -41,7 +41,10 @@ pub fn run(listen: SocketAddr) -> Result<()> {
                     bytes += d.data.len() as u64;
                 }
             }
-            Err(e) if udp::is_idle(&e) => {}
+            // Drops after the last datagram: read now, not with the next one.
+            Err(e) if udp::is_idle(&e) => {
+                let _ = rb.refresh_drops(&s.socket);
+            }
             Err(e) => return Err(e.into()),
         }
         if stopping || last.elapsed() >= Duration::from_millis(100) {

@@ -75,3 +75,44 @@ pub fn bind(addr: SocketAddr, rcvbuf: usize, read_timeout: Duration) -> Result<R
         rcvbuf_bytes,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Drops the socket took after its last received datagram are counted
+    /// without waiting for another one (SO_MEMINFO), and exactly: what was
+    /// sent is what is read plus what the kernel dropped.
+    #[test]
+    fn drops_after_the_last_datagram_are_counted_when_idle() {
+        let r = bind(
+            "127.0.0.1:0".parse().expect("addr"),
+            4096,
+            Duration::from_millis(20),
+        )
+        .expect("bind");
+        let to = r.socket.local_addr().expect("local addr");
+        let tx = UdpSocket::bind("127.0.0.1:0").expect("sender");
+        const SENT: u32 = 200;
+        for _ in 0..SENT {
+            tx.send_to(&[0u8; 1400], to).expect("send");
+        }
+        let mut rb = RecvBatch::new(64);
+        let mut read = 0u32;
+        loop {
+            match rb.recv(&r.socket) {
+                Ok(n) => read += n as u32,
+                Err(e) if is_idle(&e) => break,
+                Err(e) => panic!("recv: {e}"),
+            }
+        }
+        // Whatever the datagrams carried, the last drops came after them.
+        rb.refresh_drops(&r.socket).expect("SO_MEMINFO");
+        assert!(
+            read > 0 && rb.kernel_drops > 0,
+            "read {read}, dropped {}",
+            rb.kernel_drops
+        );
+        assert_eq!(read + rb.kernel_drops, SENT);
+    }
+}

@@ -1,12 +1,14 @@
 //! `recvmmsg(2)` with per-datagram source addresses and two control
 //! messages: SO_RXQ_OVFL (the kernel's drop count) and SO_TIMESTAMPNS (the
 //! kernel's receive time of each datagram, nanoseconds, `CLOCK_REALTIME`).
+//! SO_RXQ_OVFL reports a socket's drops only with its next datagram, so an
+//! idle receive loop reads the same count with `getsockopt(SO_MEMINFO)`.
 //! The only unsafe code of the collector lives here.
 #![allow(unsafe_code)]
 
 use socket2::Socket;
 use std::io;
-use std::mem::{MaybeUninit, size_of, zeroed};
+use std::mem::{MaybeUninit, size_of, size_of_val, zeroed};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, UdpSocket};
 use std::os::fd::AsRawFd;
 
@@ -171,6 +173,40 @@ impl RecvBatch {
         }
         self.received = got;
         Ok(got)
+    }
+
+    /// Reads the socket's cumulative drop count (`sk_drops`, the counter
+    /// SO_RXQ_OVFL reports) with `getsockopt(SO_MEMINFO)`: drops after the
+    /// last datagram received reach `kernel_drops` without waiting for the
+    /// next one. The count only grows (modulo 2^32), so a stale read never
+    /// lowers it.
+    pub fn refresh_drops(&mut self, socket: &UdpSocket) -> io::Result<()> {
+        // SK_MEMINFO_VARS is 9 today; room for fields later kernels add.
+        let mut info = [0u32; 16];
+        let mut len = size_of_val(&info) as libc::socklen_t;
+        // SAFETY: a valid fd; the kernel writes at most `len` bytes to
+        // `info` and sets `len` to what it wrote.
+        let rc = unsafe {
+            libc::getsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_MEMINFO,
+                info.as_mut_ptr().cast(),
+                &mut len,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let drops = libc::SK_MEMINFO_DROPS as usize;
+        if (len as usize) < (drops + 1) * size_of::<u32>() {
+            return Err(io::Error::other("SO_MEMINFO has no drop count"));
+        }
+        // Wrapping difference: a newer count than the last one seen.
+        if info[drops].wrapping_sub(self.kernel_drops) < 1 << 31 {
+            self.kernel_drops = info[drops];
+        }
+        Ok(())
     }
 
     /// The datagrams of the last [`recv`](Self::recv).
