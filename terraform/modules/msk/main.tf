@@ -308,9 +308,26 @@ resource "aws_appautoscaling_policy" "storage" {
   }
 }
 
-# KafkaDataLogsDiskUsed is per broker (dimensions Cluster Name, Broker ID; brokers are numbered 1..N):
-# the alarm watches the fullest one. Autoscaling grows volumes at most every 6 hours; a rate jump
-# can fill a disk sooner.
+# KafkaDataLogsDiskUsed is per broker, DEFAULT monitoring level, dimensions "Cluster Name" and
+# "Broker ID" (MSK also publishes a "Cluster Name"-only series, which SCHEMA below leaves out):
+# https://docs.aws.amazon.com/msk/latest/developerguide/metrics-details.html
+# The alarm watches the fullest broker. Autoscaling grows volumes at most every 6 hours; a rate
+# jump can fill a disk sooner.
+#
+# One Metrics Insights query, not metric math over one metric per broker: a math expression used
+# for an alarm "can include as many as 10 metrics", so a cluster of more than 10 brokers (the
+# 20 Gbps example in docs/sizing.md has 21) would be refused at apply time
+# (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/alarm-data-queries.html).
+# MAX(...) FROM SCHEMA(...) WHERE ... without GROUP BY returns a single aggregated time series, the
+# form AWS gives for an aggregate alarm
+# (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/Create_Metrics_Insights_Alarm.html);
+# SCHEMA matches only metrics with exactly those dimensions; names with a space are double-quoted,
+# values single-quoted (var.name is letters, digits and hyphens: nothing to escape)
+# (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch-metrics-insights-querylanguage.html).
+# It covers any broker count, and brokers added later, without a Terraform change. A Metrics
+# Insights alarm evaluates only the latest 3 hours of data
+# (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/alarm-limits.html): period 300 s
+# (a multiple of 60: the query has no sub-minute data) x 3 evaluation periods = 15 minutes.
 resource "aws_cloudwatch_metric_alarm" "disk_used" {
   count = var.serverless ? 0 : 1
 
@@ -326,26 +343,10 @@ resource "aws_cloudwatch_metric_alarm" "disk_used" {
 
   metric_query {
     id          = "fullest"
-    expression  = "MAX([${join(", ", [for b in range(1, var.number_of_broker_nodes + 1) : "b${b}"])}])"
     label       = "KafkaDataLogsDiskUsed of the fullest broker"
+    expression  = "SELECT MAX(KafkaDataLogsDiskUsed) FROM SCHEMA(\"AWS/Kafka\", \"Broker ID\", \"Cluster Name\") WHERE \"Cluster Name\" = '${var.name}'"
+    period      = 300
     return_data = true
-  }
-
-  dynamic "metric_query" {
-    for_each = range(1, var.number_of_broker_nodes + 1)
-    content {
-      id = "b${metric_query.value}"
-      metric {
-        namespace   = "AWS/Kafka"
-        metric_name = "KafkaDataLogsDiskUsed"
-        period      = 300
-        stat        = "Maximum"
-        dimensions = {
-          "Cluster Name" = var.name
-          "Broker ID"    = tostring(metric_query.value)
-        }
-      }
-    }
   }
 
   tags = var.tags

@@ -186,13 +186,15 @@ run "sized_from_rate_and_retention" {
     error_message = "storage autoscaling from the initial size up to 16384 GiB at 60% utilization expected"
   }
 
+  # One Metrics Insights query over every broker of the cluster (modules/msk/main.tf explains why).
   assert {
     condition = (
       aws_cloudwatch_metric_alarm.disk_used[0].threshold == 80 &&
-      length([for q in aws_cloudwatch_metric_alarm.disk_used[0].metric_query : q if try(q.metric[0].metric_name, "") == "KafkaDataLogsDiskUsed"]) == 3 &&
-      one([for q in aws_cloudwatch_metric_alarm.disk_used[0].metric_query : q.expression if q.return_data == true]) == "MAX([b1, b2, b3])"
+      length(aws_cloudwatch_metric_alarm.disk_used[0].metric_query) == 1 &&
+      one([for q in aws_cloudwatch_metric_alarm.disk_used[0].metric_query : q.expression if q.return_data == true]) == "SELECT MAX(KafkaDataLogsDiskUsed) FROM SCHEMA(\"AWS/Kafka\", \"Broker ID\", \"Cluster Name\") WHERE \"Cluster Name\" = 'mltest'" &&
+      one([for q in aws_cloudwatch_metric_alarm.disk_used[0].metric_query : q.period if q.return_data == true]) == 300
     )
-    error_message = "the disk alarm must watch KafkaDataLogsDiskUsed of every broker"
+    error_message = "the disk alarm must watch the maximum KafkaDataLogsDiskUsed over every broker of the cluster (got ${jsonencode(aws_cloudwatch_metric_alarm.disk_used[0].metric_query)})"
   }
 }
 
@@ -257,5 +259,45 @@ run "sizing_doc_20_gbps_worked_example" {
   assert {
     condition     = output.topic_partitions == 504 && output.server_properties["num.partitions"] == "504"
     error_message = "docs/sizing.md states 504 partitions at 20 Gbps over 21 brokers (got ${output.topic_partitions})"
+  }
+}
+
+# A metric-math alarm may include at most 10 metrics (CloudWatch refuses more at apply time; the
+# mocked provider does not): with one metric per broker the 20 Gbps cluster of docs/sizing.md
+# (21 brokers) could not have its disk alarm. The Metrics Insights query is the same for any
+# broker count.
+run "disk_alarm_past_10_brokers" {
+  command = plan
+
+  variables {
+    number_of_broker_nodes = 21
+  }
+
+  assert {
+    condition = (
+      length(aws_cloudwatch_metric_alarm.disk_used[0].metric_query) <= 10 &&
+      length([for q in aws_cloudwatch_metric_alarm.disk_used[0].metric_query : q if length(q.metric) > 0]) == 0 &&
+      length([for q in aws_cloudwatch_metric_alarm.disk_used[0].metric_query : q if q.return_data == true]) == 1
+    )
+    error_message = "the disk alarm of a 21-broker cluster must not list one metric per broker (CloudWatch allows 10 in an alarm); got ${length(aws_cloudwatch_metric_alarm.disk_used[0].metric_query)} metric queries"
+  }
+
+  assert {
+    condition = alltrue([
+      for q in aws_cloudwatch_metric_alarm.disk_used[0].metric_query : try(
+        startswith(q.expression, "SELECT MAX(KafkaDataLogsDiskUsed) FROM SCHEMA(\"AWS/Kafka\", ") &&
+        strcontains(q.expression, "\"Broker ID\"") &&
+        strcontains(q.expression, "WHERE \"Cluster Name\" = 'mltest'") &&
+        !strcontains(upper(q.expression), "GROUP BY") &&
+        q.period % 60 == 0 && q.period * aws_cloudwatch_metric_alarm.disk_used[0].evaluation_periods <= 10800,
+        false
+      )
+    ])
+    error_message = "the disk alarm must be one Metrics Insights query, MAX of KafkaDataLogsDiskUsed per broker of this cluster, without GROUP BY (one time series), its period a multiple of 60 s within the 3 hours an alarm evaluates"
+  }
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.disk_used[0].threshold == 80 && aws_cloudwatch_metric_alarm.disk_used[0].comparison_operator == "GreaterThanThreshold"
+    error_message = "the disk alarm's threshold must stay disk_used_alarm_percent (80 by default)"
   }
 }
