@@ -1,10 +1,21 @@
 //! Compaction of closed hours. Light traffic leaves many small files per
 //! hour partition (one per roll: `--file-max-age-ms`, or one per Kafka
-//! offset range in cluster mode); `compact` merges the small files of each
-//! closed hour into target-size ones and replaces them, packets and flows
-//! together (the flows are rolled up again from the merged packets, so a
-//! compacted hour has one flow row per flow and window instead of one per
-//! input file).
+//! offset range in cluster mode), and the live writers cluster rows by
+//! mirrored ENI only within what they hold at once (32 MiB), so an ENI's
+//! rows are spread over the hour. `compact` rewrites the files of each
+//! closed hour into target-size ones, re-clustered by mirrored ENI, and
+//! replaces them, packets and flows together (the flows are rolled up again
+//! from the merged packets, so a compacted hour has one flow row per flow
+//! and window instead of one per input file).
+//!
+//! Re-clustering: the inputs' `mirror_source` columns give the bytes of
+//! each ENI; consecutive ENIs are cut into ranges of about
+//! [`Options::cluster_bytes`]; per range, the input row groups whose
+//! statistics may hold it are read (by byte ranges), filtered to the range
+//! and written, and the writer cuts its row groups at the range's end. Each
+//! ENI's rows of the whole hour are then together, in row groups of their
+//! own (or shared by small ENIs), which is what engines that prune by
+//! row-group statistics alone (Trino, Athena) skip by.
 //!
 //! Per partition, under a lock object (created with `If-None-Match: *`):
 //!
@@ -29,6 +40,7 @@
 
 use crate::export::{hours_with_data, partition_of_folders};
 use anyhow::{Context, Result, bail, ensure};
+use arrow::array::AsArray;
 use arrow::record_batch::RecordBatch;
 use futures::TryStreamExt;
 use mirrorlake_lake::{
@@ -38,13 +50,22 @@ use mirrorlake_lake::{
 use mirrorlake_schema::packet_schema;
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+use parquet::arrow::async_reader::AsyncFileReader;
+use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
+use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
+use parquet::file::statistics::Statistics;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 
 /// Another owner's lock older than this is taken over (its holder crashed).
 /// An owner's own lock is taken over at once (see [`Options::owner`]).
 const STALE_LOCK: Duration = Duration::from_secs(3600);
+
+/// Default of [`Options::cluster_bytes`]: half the memory at which the
+/// writer sorts and writes what it holds (`MAX_ROW_GROUP_BYTES`, in Arrow
+/// memory, which exceeds the rows' bytes), so a range is written at once.
+const CLUSTER_BYTES: u64 = (mirrorlake_lake::MAX_ROW_GROUP_BYTES / 2) as u64;
 
 /// What `compact` does.
 #[derive(Debug, Clone)]
@@ -53,10 +74,15 @@ pub struct Options {
     pub closed_before_us: i64,
     /// Outputs are cut at about this size.
     pub target_file_bytes: usize,
-    /// Files at or above this size are left alone.
+    /// `compact`'s own outputs at or above this size are left alone (the
+    /// files the collectors and aggregators write are all rewritten once).
     pub small_file_bytes: u64,
     /// Encoding of the outputs (the writers' defaults).
     pub files: FileConfig,
+    /// Rows (bytes before compression) of the inputs re-clustered at a time:
+    /// each range of mirrored ENIs holds at most about this much (one ENI
+    /// larger than it is a range of its own), and is held in memory.
+    pub cluster_bytes: u64,
     /// Report what would be merged; change nothing.
     pub dry_run: bool,
     /// Test hook: stop (as if the process died) right after this step.
@@ -68,14 +94,15 @@ pub struct Options {
 
 impl Options {
     /// `compact`'s defaults: hours closed before `closed_before_us`, merged
-    /// into files of about `target_file_bytes`; files under 3/4 of that are
-    /// small and merged; the writers' encoding; no dry run.
+    /// into files of about `target_file_bytes`; its own outputs under 3/4
+    /// of that are merged again; the writers' encoding; no dry run.
     pub fn new(closed_before_us: i64, target_file_bytes: usize, owner: impl Into<String>) -> Self {
         Self {
             closed_before_us,
             target_file_bytes,
             small_file_bytes: (target_file_bytes as u64 * 3).div_ceil(4),
             files: FileConfig::default(),
+            cluster_bytes: CLUSTER_BYTES,
             dry_run: false,
             stop_after: None,
             owner: owner.into(),
@@ -226,10 +253,10 @@ pub async fn compact_partition(lake: &Lake, key: PartitionKey, opts: &Options) -
         ..Report::default()
     };
     if opts.dry_run {
-        let small = small_files(lake, key, opts).await?;
-        if small.len() >= 2 {
-            report.inputs = small.len();
-            report.input_bytes = small.iter().map(|m| m.size).sum();
+        let inputs = inputs(lake, key, opts).await?;
+        if worth_compacting(&inputs, opts) {
+            report.inputs = inputs.len();
+            report.input_bytes = inputs.iter().map(|m| m.size).sum();
         }
         return Ok(report);
     }
@@ -247,12 +274,33 @@ pub async fn compact_partition(lake: &Lake, key: PartitionKey, opts: &Options) -
     result.map(|()| report)
 }
 
-async fn small_files(lake: &Lake, key: PartitionKey, opts: &Options) -> Result<Vec<ObjectMeta>> {
+/// Name prefix of the files `compact` writes.
+const OUTPUT_PREFIX: &str = "compacted";
+
+/// The files of a partition that `compact` rewrites: every file the
+/// collectors or aggregators wrote (whatever its size: the live writers
+/// sort only what they hold at once, so a mirrored ENI's rows are spread
+/// over the hour), and its own earlier outputs below `small_file_bytes`.
+async fn inputs(lake: &Lake, key: PartitionKey, opts: &Options) -> Result<Vec<ObjectMeta>> {
     Ok(data_files(lake, key, TABLE_PACKETS)
         .await?
         .into_iter()
-        .filter(|m| m.size < opts.small_file_bytes)
+        .filter(|m| {
+            !name_of(&m.location).starts_with(OUTPUT_PREFIX) || m.size < opts.small_file_bytes
+        })
         .collect())
+}
+
+/// Whether rewriting `inputs` changes anything: two files or more become
+/// fewer, or one live file larger than a range is re-clustered.
+fn worth_compacting(inputs: &[ObjectMeta], opts: &Options) -> bool {
+    match inputs {
+        [] => false,
+        [one] => {
+            !name_of(&one.location).starts_with(OUTPUT_PREFIX) && one.size > opts.cluster_bytes
+        }
+        _ => true,
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -330,8 +378,8 @@ async fn locked(lake: &Lake, key: PartitionKey, opts: &Options, report: &mut Rep
         report.cleaned += 1;
     }
 
-    let inputs = small_files(lake, key, opts).await?;
-    if inputs.len() < 2 {
+    let inputs = inputs(lake, key, opts).await?;
+    if !worth_compacting(&inputs, opts) {
         return Ok(());
     }
     let started_us = now_us();
@@ -345,23 +393,24 @@ async fn locked(lake: &Lake, key: PartitionKey, opts: &Options, report: &mut Rep
             max_file_bytes: opts.target_file_bytes,
             max_file_age: Duration::from_secs(365 * 86_400),
         },
-        Box::new(SequenceNamer::new("compacted", started_us)),
+        Box::new(SequenceNamer::new(OUTPUT_PREFIX, started_us)),
     );
-    let mut rows_in = 0u64;
     let mut closed = Vec::new();
+    let mut planned = Vec::with_capacity(inputs.len());
     for m in &inputs {
-        // One small input in memory at a time (below --small-file-mb).
-        let bytes = lake.store.get(&m.location).await?.bytes().await?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)
-            .with_context(|| format!("read {}", m.location))?;
-        rows_in += u64::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
-        for b in builder.with_batch_size(8192).build()? {
-            let b = b?;
-            // Same columns; the file's schema may carry other metadata.
-            let b = RecordBatch::try_new(packet_schema(), b.columns().to_vec())
-                .with_context(|| format!("{} does not hold packet schema v1", m.location))?;
-            closed.extend(writer.write(&b, started).await?);
+        planned.push(Input::open(lake, m).await?);
+    }
+    let rows_in: u64 = planned.iter().map(|i| i.rows).sum();
+    // The hour re-clustered by mirrored ENI: one pass per range of ENIs,
+    // each reading only the input row groups that may hold the range; the
+    // writer's row groups are cut at the end of each range.
+    for range in ranges(&planned, opts.cluster_bytes) {
+        for input in &planned {
+            for b in input.read(lake, &range).await? {
+                closed.extend(writer.write(&b, started).await?);
+            }
         }
+        writer.cut().await?;
     }
     closed.extend(writer.close_all().await?);
     let rows_out: u64 = closed.iter().map(|c| c.rows).sum();
@@ -421,6 +470,264 @@ async fn locked(lake: &Lake, key: PartitionKey, opts: &Options, report: &mut Rep
     report.flow_rows = closed.iter().map(|c| c.flow_rows).sum();
     tracing::info!(partition = %key.hive_path(), inputs = report.inputs, outputs = report.outputs, rows = report.rows, secs = started.elapsed().as_secs_f64(), "compacted");
     Ok(())
+}
+
+/// A Parquet file in the lake's store, read by ranges.
+struct StoreFile {
+    store: std::sync::Arc<dyn ObjectStore>,
+    meta: ObjectMeta,
+}
+
+impl StoreFile {
+    fn new(lake: &Lake, meta: &ObjectMeta) -> Self {
+        Self {
+            store: lake.store.clone(),
+            meta: meta.clone(),
+        }
+    }
+}
+
+impl AsyncFileReader for StoreFile {
+    fn get_bytes(
+        &mut self,
+        range: std::ops::Range<u64>,
+    ) -> futures::future::BoxFuture<'_, parquet::errors::Result<bytes::Bytes>> {
+        Box::pin(async move {
+            self.store
+                .get_range(&self.meta.location, range)
+                .await
+                .map_err(|e| parquet::errors::ParquetError::External(Box::new(e)))
+        })
+    }
+
+    fn get_byte_ranges(
+        &mut self,
+        ranges: Vec<std::ops::Range<u64>>,
+    ) -> futures::future::BoxFuture<'_, parquet::errors::Result<Vec<bytes::Bytes>>> {
+        Box::pin(async move {
+            self.store
+                .get_ranges(&self.meta.location, &ranges)
+                .await
+                .map_err(|e| parquet::errors::ParquetError::External(Box::new(e)))
+        })
+    }
+
+    fn get_metadata<'a>(
+        &'a mut self,
+        _options: Option<&'a ArrowReaderOptions>,
+    ) -> futures::future::BoxFuture<'a, parquet::errors::Result<std::sync::Arc<ParquetMetaData>>>
+    {
+        Box::pin(async move {
+            let size = self.meta.size;
+            let md = ParquetMetaDataReader::new()
+                .load_and_finish(self, size)
+                .await?;
+            Ok(std::sync::Arc::new(md))
+        })
+    }
+}
+
+/// One input file: its footer, per row group the range of `mirror_source`
+/// values it holds (from its statistics), and the bytes of each mirrored
+/// ENI's rows (its `mirror_source` column read, at the file's mean row size).
+struct Input {
+    meta: ObjectMeta,
+    arrow: ArrowReaderMetadata,
+    rows: u64,
+    groups: Vec<Span>,
+    weights: std::collections::BTreeMap<String, u64>,
+}
+
+/// A row group's `mirror_source` values and size.
+struct Span {
+    values: Values,
+    /// Holds rows without a mirrored ENI (read by the first pass).
+    nulls: bool,
+    /// Bytes of its rows before compression.
+    bytes: u64,
+}
+
+/// What a row group's statistics say of its `mirror_source` values.
+enum Values {
+    /// No statistics: read by every pass.
+    Unknown,
+    /// No value, only rows without a mirrored ENI.
+    None,
+    /// The least and the greatest value.
+    Between(String, String),
+}
+
+/// A range of `mirror_source` values, `[from, to)`: `None` is unbounded.
+/// The first range also takes the rows without one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct EniRange {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+impl EniRange {
+    fn may_hold(&self, span: &Span) -> bool {
+        match &span.values {
+            Values::Unknown => true,
+            Values::None => self.from.is_none(),
+            Values::Between(min, max) => {
+                (span.nulls && self.from.is_none())
+                    || (self.from.as_ref().is_none_or(|f| max >= f)
+                        && self.to.as_ref().is_none_or(|t| min < t))
+            }
+        }
+    }
+}
+
+impl Input {
+    async fn open(lake: &Lake, meta: &ObjectMeta) -> Result<Self> {
+        let mut reader = StoreFile::new(lake, meta);
+        let arrow = ArrowReaderMetadata::load_async(&mut reader, ArrowReaderOptions::new())
+            .await
+            .with_context(|| format!("read the footer of {}", meta.location))?;
+        let md = arrow.metadata();
+        let rows = u64::try_from(md.file_metadata().num_rows()).unwrap_or(0);
+        let at = md
+            .file_metadata()
+            .schema_descr()
+            .columns()
+            .iter()
+            .position(|c| c.name() == "mirror_source");
+        let groups: Vec<Span> = md
+            .row_groups()
+            .iter()
+            .map(|rg| {
+                let stats = at.and_then(|i| rg.column(i).statistics());
+                let nulls = stats.map(|s| s.null_count_opt());
+                let values = match stats {
+                    _ if nulls == Some(Some(rg.num_rows() as u64)) => Values::None,
+                    Some(Statistics::ByteArray(s)) => s
+                        .min_opt()
+                        .zip(s.max_opt())
+                        .and_then(|(a, b)| {
+                            Some(Values::Between(
+                                a.as_utf8().ok()?.to_owned(),
+                                b.as_utf8().ok()?.to_owned(),
+                            ))
+                        })
+                        .unwrap_or(Values::Unknown),
+                    _ => Values::Unknown,
+                };
+                Span {
+                    values,
+                    nulls: nulls != Some(Some(0)),
+                    bytes: u64::try_from(rg.total_byte_size()).unwrap_or(0),
+                }
+            })
+            .collect();
+        let row_bytes = groups.iter().map(|g| g.bytes).sum::<u64>() / rows.max(1);
+        let mut weights = std::collections::BTreeMap::<String, u64>::new();
+        if let Some(at) = at {
+            let only = ProjectionMask::leaves(md.file_metadata().schema_descr(), [at]);
+            let mut stream =
+                ParquetRecordBatchStreamBuilder::new_with_metadata(reader, arrow.clone())
+                    .with_projection(only)
+                    .with_batch_size(8192)
+                    .build()?;
+            while let Some(b) = stream.try_next().await? {
+                let c = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Utf8)?;
+                for v in c.as_string::<i32>().iter().flatten() {
+                    match weights.get_mut(v) {
+                        Some(w) => *w += row_bytes,
+                        None => {
+                            weights.insert(v.to_owned(), row_bytes);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(Self {
+            meta: meta.clone(),
+            arrow,
+            rows,
+            groups,
+            weights,
+        })
+    }
+
+    /// The rows of `range`, from the row groups that may hold it.
+    async fn read(&self, lake: &Lake, range: &EniRange) -> Result<Vec<RecordBatch>> {
+        let wanted: Vec<usize> = (0..self.groups.len())
+            .filter(|&g| range.may_hold(&self.groups[g]))
+            .collect();
+        if wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        let reader = StoreFile::new(lake, &self.meta);
+        let stream = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, self.arrow.clone())
+            .with_row_groups(wanted)
+            .with_batch_size(8192)
+            .build()?;
+        let batches: Vec<RecordBatch> = stream
+            .try_collect()
+            .await
+            .with_context(|| format!("read {}", self.meta.location))?;
+        let mut out = Vec::with_capacity(batches.len());
+        for b in batches {
+            // Same columns; the file's schema may carry other metadata.
+            let b =
+                RecordBatch::try_new(packet_schema(), b.columns().to_vec()).with_context(|| {
+                    format!("{} does not hold packet schema v1", self.meta.location)
+                })?;
+            let keep = range.mask(b.column_by_name("mirror_source").context("mirror_source")?)?;
+            let b = arrow::compute::filter_record_batch(&b, &keep)?;
+            if b.num_rows() > 0 {
+                out.push(b);
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl EniRange {
+    /// Which rows of a `mirror_source` column are in the range.
+    fn mask(&self, column: &arrow::array::ArrayRef) -> Result<arrow::array::BooleanArray> {
+        use arrow::array::{BooleanArray, StringArray};
+        use arrow::compute::kernels::cmp::{gt_eq, lt};
+        let mut keep = BooleanArray::from(vec![true; column.len()]);
+        if let Some(f) = &self.from {
+            keep = arrow::compute::and(&keep, &gt_eq(column, &StringArray::new_scalar(f))?)?;
+        }
+        if let Some(t) = &self.to {
+            keep = arrow::compute::and(&keep, &lt(column, &StringArray::new_scalar(t))?)?;
+        }
+        if self.from.is_none() {
+            keep = arrow::compute::or_kleene(&arrow::compute::is_null(column)?, &keep)?;
+        }
+        Ok(keep)
+    }
+}
+
+/// The ranges of mirrored ENIs an hour is re-clustered by: consecutive
+/// ENIs (in `mirror_source` order) whose rows hold about `budget` bytes
+/// together. One unbounded range when there is at most one ENI.
+fn ranges(inputs: &[Input], budget: u64) -> Vec<EniRange> {
+    let mut weight: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
+    for (eni, w) in inputs.iter().flat_map(|i| &i.weights) {
+        *weight.entry(eni.as_str()).or_default() += w;
+    }
+    let mut starts: Vec<Option<String>> = vec![None];
+    let mut held = 0u64;
+    for (eni, w) in weight {
+        if held > 0 && held + w > budget {
+            starts.push(Some(eni.to_owned()));
+            held = 0;
+        }
+        held += w;
+    }
+    let mut out = Vec::with_capacity(starts.len());
+    for (i, from) in starts.iter().enumerate() {
+        out.push(EniRange {
+            from: from.clone(),
+            to: starts.get(i + 1).cloned().flatten(),
+        });
+    }
+    out
 }
 
 async fn delete_if_present(lake: &Lake, p: &Path) -> Result<()> {

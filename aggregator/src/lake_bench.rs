@@ -13,7 +13,8 @@
 //! MIRRORLAKE_BENCH_PACKETS=200000     # smaller day (default 1,000,000)
 //! MIRRORLAKE_BENCH_ENIS=1000          # mirrored ENIs (default 40; 100 flows each)
 //! MIRRORLAKE_BENCH_TRINO=http://127.0.0.1:18080   # also on Trino (deploy/local/trino.sh start)
-//! MIRRORLAKE_BENCH_LAYOUTS=0,1        # only these layouts (0 hourly, 1 50 s + compact, 2 one group per 32 MiB)
+//! MIRRORLAKE_BENCH_LAYOUTS=0,1        # only these layouts (0 hourly, 1 50 s + compact, 2 hourly + compact, 3 one group per 32 MiB)
+//! MIRRORLAKE_BENCH_KEEP=1             # keep each layout's lake (its directory is printed)
 //! ```
 //! Figures are recorded in `docs/benchmarks.md`.
 
@@ -428,6 +429,12 @@ async fn lake_bench() {
             true,
         ),
         (
+            "hourly files, then compact",
+            FileConfig::default(),
+            Duration::from_secs(3600 * 48),
+            true,
+        ),
+        (
             "hourly files, one row group per 32 MiB (the layout before)",
             FileConfig {
                 min_row_group_bytes: 0,
@@ -448,7 +455,7 @@ async fn lake_bench() {
         }
         let dir = tempfile::tempdir().expect("tmp");
         let lake = Lake::open(dir.path().to_str().expect("utf8")).expect("lake");
-        eprintln!("{name}:");
+        eprintln!("{name}: {}", dir.path().display());
         let (rows, pcap_zst) = write_day(&lake, config.clone(), packets, enis, roll).await;
         if compact {
             let before = files_per_hour(dir.path(), mirrorlake_lake::TABLE_PACKETS);
@@ -533,6 +540,9 @@ async fn lake_bench() {
                 );
             }
             eprintln!("{line}");
+        }
+        if std::env::var_os("MIRRORLAKE_BENCH_KEEP").is_some() {
+            let _ = dir.keep();
         }
     }
 }

@@ -92,7 +92,8 @@ struct CompactArgs {
     /// Cut the merged files at about this many MiB.
     #[arg(long, default_value_t = 128)]
     target_file_mb: usize,
-    /// Files of at least this many MiB are left alone [default: 3/4 of --target-file-mb].
+    /// Files compact wrote of at least this many MiB are left alone; every file the
+    /// collectors and aggregators write is rewritten once [default: 3/4 of --target-file-mb].
     #[arg(long)]
     small_file_mb: Option<u64>,
     /// Print what would be merged; change nothing.

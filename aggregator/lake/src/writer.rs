@@ -364,6 +364,16 @@ impl LakeWriter {
             .min()
     }
 
+    /// Writes the rows held back in every open file as row groups now:
+    /// rows written after this never share a row group with rows before.
+    /// `compact` cuts after each range of mirrored ENIs it re-clusters.
+    pub async fn cut(&mut self) -> Result<(), LakeError> {
+        for file in self.open.values_mut() {
+            write_sorted(file, &self.config).await?;
+        }
+        Ok(())
+    }
+
     /// Closes every open file (shutdown, drain).
     pub async fn close_all(&mut self) -> Result<Vec<ClosedFile>, LakeError> {
         let keys: Vec<PartitionKey> = self.open.keys().copied().collect();

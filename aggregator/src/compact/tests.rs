@@ -255,3 +255,96 @@ async fn a_replayed_kafka_range_does_not_publish_compacted_files_again() {
         vec![vec![210]]
     );
 }
+
+/// The `mirror_source` bounds of each row group of the hour's packets file.
+fn eni_bounds(dir: &std::path::Path, hour: &str) -> Vec<(String, String)> {
+    let folder = dir.join(format!("packets/dt=2026-01-15/hour={hour}"));
+    let mut files: Vec<_> = std::fs::read_dir(&folder)
+        .expect("folder")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let file = std::fs::File::open(files.remove(0)).expect("open");
+    let r = parquet::file::reader::SerializedFileReader::new(file).expect("parquet");
+    use parquet::file::reader::FileReader;
+    let md = r.metadata();
+    let at = md
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .position(|c| c.name() == "mirror_source")
+        .expect("column");
+    md.row_groups()
+        .iter()
+        .map(|rg| match rg.column(at).statistics() {
+            Some(Statistics::ByteArray(s)) => (
+                s.min_opt()
+                    .expect("min")
+                    .as_utf8()
+                    .expect("utf8")
+                    .to_owned(),
+                s.max_opt()
+                    .expect("max")
+                    .as_utf8()
+                    .expect("utf8")
+                    .to_owned(),
+            ),
+            other => panic!("statistics {other:?}"),
+        })
+        .collect()
+}
+
+/// Compaction re-clusters an hour by mirrored ENI: every input holds all
+/// four ENIs (and rows without one), and the output's row groups each hold
+/// one ENI, in order, with every row once (ranges of one ENI: the smallest
+/// budget). With the default budget the four small ENIs share one group.
+#[tokio::test]
+async fn compaction_clusters_an_hour_by_mirrored_eni() {
+    for (budget, groups) in [(1, 4), (CLUSTER_BYTES, 1)] {
+        let dir = tempfile::tempdir().expect("tmp");
+        let lake = Lake::open(dir.path().to_str().expect("utf8")).expect("lake");
+        small_files(&lake, 1, 5, 300).await;
+        // One more input whose rows have no mirrored ENI.
+        let b = packets(99, 50, T0 + 10_000_000);
+        let at = b.schema().index_of("mirror_source").expect("column");
+        let mut columns = b.columns().to_vec();
+        columns[at] = arrow::array::new_null_array(columns[at].data_type(), b.num_rows());
+        let b = RecordBatch::try_new(b.schema(), columns).expect("nulls");
+        let mut w = LakeWriter::new(
+            lake.clone(),
+            FileConfig::default(),
+            RollPolicy::default(),
+            Box::new(SequenceNamer::new("nulls", T0)),
+        );
+        w.write(&b, Instant::now()).await.expect("write");
+        w.close_all().await.expect("close");
+        let before = content(&lake).await;
+        assert_eq!(before.0[0][1], 1550, "{before:?}");
+
+        let mut opts = options(T0 + HOUR_US);
+        opts.cluster_bytes = budget;
+        let reports = compact(&lake, &opts).await.expect("compact");
+        assert_eq!(
+            (reports[0].inputs, reports[0].outputs, reports[0].rows),
+            (6, 1, 1550)
+        );
+        assert_eq!(content(&lake).await, before, "no row lost or doubled");
+        let nulls = ints(
+            &lake,
+            "SELECT count(*) FROM packets WHERE mirror_source IS NULL",
+        )
+        .await;
+        assert_eq!(nulls, vec![vec![50]]);
+        let bounds = eni_bounds(dir.path(), "00");
+        assert_eq!(bounds.len(), groups, "{bounds:?}");
+        for (i, (min, max)) in bounds.iter().enumerate() {
+            if groups > 1 {
+                assert_eq!(min, max, "one ENI per row group: {bounds:?}");
+            }
+            if let Some((next, _)) = bounds.get(i + 1) {
+                assert!(max < next, "row groups in ENI order: {bounds:?}");
+            }
+        }
+    }
+}
