@@ -1,9 +1,10 @@
 //! Compaction of closed hours. Light traffic leaves many small files per
 //! hour partition (one per roll: `--file-max-age-ms`, or one per Kafka
 //! offset range in cluster mode), and the live writers cluster rows by
-//! mirrored ENI only within what they hold at once (32 MiB), so an ENI's
-//! rows are spread over the hour. `compact` rewrites the files of each
-//! closed hour into target-size ones, re-clustered by mirrored ENI, and
+//! mirrored ENI only within what they hold at once (32 MiB), so at volume
+//! an ENI's rows are spread over the hour. `compact` rewrites the small
+//! files of each closed hour (with `--all-files`, every file the live
+//! writers wrote) into target-size ones, re-clustered by mirrored ENI, and
 //! replaces them, packets and flows together (the flows are rolled up again
 //! from the merged packets, so a compacted hour has one flow row per flow
 //! and window instead of one per input file).
@@ -74,9 +75,12 @@ pub struct Options {
     pub closed_before_us: i64,
     /// Outputs are cut at about this size.
     pub target_file_bytes: usize,
-    /// `compact`'s own outputs at or above this size are left alone (the
-    /// files the collectors and aggregators write are all rewritten once).
+    /// Files at or above this size are left alone (unless `all_files`).
     pub small_file_bytes: u64,
+    /// Also rewrite, once, every file the collectors and aggregators wrote,
+    /// whatever its size: re-clusters heavy hours by mirrored ENI, at the
+    /// CPU cost of re-encoding them (docs/sizing.md).
+    pub all_files: bool,
     /// Encoding of the outputs (the writers' defaults).
     pub files: FileConfig,
     /// Rows (bytes before compression) of the inputs re-clustered at a time:
@@ -94,8 +98,8 @@ pub struct Options {
 
 impl Options {
     /// `compact`'s defaults: hours closed before `closed_before_us`, merged
-    /// into files of about `target_file_bytes`; its own outputs under 3/4
-    /// of that are merged again; the writers' encoding; no dry run.
+    /// into files of about `target_file_bytes`; files under 3/4 of that are
+    /// small and merged; the writers' encoding; no dry run.
     pub fn new(closed_before_us: i64, target_file_bytes: usize, owner: impl Into<String>) -> Self {
         Self {
             closed_before_us,
@@ -103,6 +107,7 @@ impl Options {
             small_file_bytes: (target_file_bytes as u64 * 3).div_ceil(4),
             files: FileConfig::default(),
             cluster_bytes: CLUSTER_BYTES,
+            all_files: false,
             dry_run: false,
             stop_after: None,
             owner: owner.into(),
@@ -277,27 +282,32 @@ pub async fn compact_partition(lake: &Lake, key: PartitionKey, opts: &Options) -
 /// Name prefix of the files `compact` writes.
 const OUTPUT_PREFIX: &str = "compacted";
 
-/// The files of a partition that `compact` rewrites: every file the
-/// collectors or aggregators wrote (whatever its size: the live writers
-/// sort only what they hold at once, so a mirrored ENI's rows are spread
-/// over the hour), and its own earlier outputs below `small_file_bytes`.
+/// The files of a partition that `compact` rewrites: those below
+/// `small_file_bytes`, and with `all_files` every file the collectors or
+/// aggregators wrote, whatever its size (the live writers sort only what
+/// they hold at once, so at volume a mirrored ENI's rows are spread over
+/// the hour).
 async fn inputs(lake: &Lake, key: PartitionKey, opts: &Options) -> Result<Vec<ObjectMeta>> {
     Ok(data_files(lake, key, TABLE_PACKETS)
         .await?
         .into_iter()
         .filter(|m| {
-            !name_of(&m.location).starts_with(OUTPUT_PREFIX) || m.size < opts.small_file_bytes
+            m.size < opts.small_file_bytes
+                || (opts.all_files && !name_of(&m.location).starts_with(OUTPUT_PREFIX))
         })
         .collect())
 }
 
 /// Whether rewriting `inputs` changes anything: two files or more become
-/// fewer, or one live file larger than a range is re-clustered.
+/// fewer, or (with `all_files`) one live file larger than a range is
+/// re-clustered.
 fn worth_compacting(inputs: &[ObjectMeta], opts: &Options) -> bool {
     match inputs {
         [] => false,
         [one] => {
-            !name_of(&one.location).starts_with(OUTPUT_PREFIX) && one.size > opts.cluster_bytes
+            opts.all_files
+                && !name_of(&one.location).starts_with(OUTPUT_PREFIX)
+                && one.size > opts.cluster_bytes
         }
         _ => true,
     }

@@ -15,6 +15,7 @@
 //! MIRRORLAKE_BENCH_TRINO=http://127.0.0.1:18080   # also on Trino (deploy/local/trino.sh start)
 //! MIRRORLAKE_BENCH_LAYOUTS=0,1        # only these layouts (0 hourly, 1 50 s + compact, 2 hourly + compact, 3 one group per 32 MiB)
 //! MIRRORLAKE_BENCH_KEEP=1             # keep each layout's lake (its directory is printed)
+//! MIRRORLAKE_BENCH_MIN_GROUP_KIB=128   # another min_row_group_bytes (default the writers')
 //! ```
 //! Figures are recorded in `docs/benchmarks.md`.
 
@@ -415,22 +416,32 @@ async fn lake_bench() {
         "synthetic day: {packets} packets, {enis} mirrored ENIs, {} flows; needles {x} (ENI), {y} (peer), the Community ID of flow {flow}",
         enis * FLOWS_PER_ENI
     );
+    // MIRRORLAKE_BENCH_MIN_GROUP_KIB: another min_row_group_bytes to try.
+    let files = FileConfig {
+        min_row_group_bytes: env("MIRRORLAKE_BENCH_MIN_GROUP_KIB", 0) as usize * 1024,
+        ..FileConfig::default()
+    };
+    let files = if files.min_row_group_bytes == 0 {
+        FileConfig::default()
+    } else {
+        files
+    };
     let layouts = [
         (
             "hourly files (steady traffic)",
-            FileConfig::default(),
+            files.clone(),
             Duration::from_secs(3600 * 48),
             false,
         ),
         (
             "50 s files, then compact",
-            FileConfig::default(),
+            files.clone(),
             Duration::from_secs(50),
             true,
         ),
         (
-            "hourly files, then compact",
-            FileConfig::default(),
+            "hourly files, then compact --all-files",
+            files.clone(),
             Duration::from_secs(3600 * 48),
             true,
         ),
@@ -461,12 +472,16 @@ async fn lake_bench() {
             let before = files_per_hour(dir.path(), mirrorlake_lake::TABLE_PACKETS);
             let mut opts = crate::compact::Options::new(i64::MAX, 128 << 20, "bench");
             opts.files = config;
+            opts.all_files = true;
+            let took = std::time::Instant::now();
             crate::compact::compact(&lake, &opts)
                 .await
                 .expect("compact");
             eprintln!(
-                "  files per hour before compact: {} to {}",
-                before.0, before.1
+                "  files per hour before compact: {} to {}; compact took {:.1}s",
+                before.0,
+                before.1,
+                took.elapsed().as_secs_f64()
             );
         }
         let (fmin, fmax) = files_per_hour(dir.path(), mirrorlake_lake::TABLE_PACKETS);
