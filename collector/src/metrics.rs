@@ -79,7 +79,7 @@ pub struct Metrics {
     anomalies: Family<AnomalyLabel, Counter>,
     /// Datagrams the kernel dropped (SO_RXQ_OVFL, all sockets).
     pub kernel_drops: Counter,
-    /// Datagrams stamped from the clock because the kernel gave no receive time.
+    /// Rows stamped from the clock because the kernel gave no receive time.
     pub timestamp_fallbacks: Counter,
     /// Effective SO_RCVBUF per socket.
     pub socket_rcvbuf_bytes: Gauge,
@@ -198,7 +198,7 @@ impl Metrics {
         );
         registry.register(
             "timestamp_fallbacks",
-            "Datagrams stamped from the clock: the kernel gave no receive time (SO_TIMESTAMPNS)",
+            "Rows stamped from the clock: the kernel gave no receive time (SO_TIMESTAMPNS)",
             m.timestamp_fallbacks.clone(),
         );
         registry.register(
@@ -366,6 +366,17 @@ impl Metrics {
                 reason: reason.code(),
             })
             .inc_by(n);
+    }
+
+    /// Adds what one receive step saw.
+    pub fn add_step(&self, s: &crate::pipeline::StepCounts) {
+        self.packets_received.inc_by(s.packets);
+        self.bytes_received.inc_by(s.bytes);
+        self.add_decode(&s.decode);
+        self.drop(Drop::Oversize, s.oversize);
+        self.drop(Drop::SourceNotAllowed, s.bad_source);
+        self.drop(Drop::VniNotAllowed, s.bad_vni);
+        self.timestamp_fallbacks.inc_by(s.clock_stamps);
     }
 
     /// Adds a batch of decode counters.

@@ -4,7 +4,7 @@
 
 use crate::config::Config;
 use crate::metrics::{Drop, Metrics};
-use crate::udp::{self, RecvBatch, RecvSocket};
+use crate::udp::{self, Datagram, RecvBatch, RecvSocket};
 use arrow::record_batch::RecordBatch;
 use ipnet::IpNet;
 use mirrorlake_lake::{ClosedFile, LakeWriter};
@@ -120,6 +120,78 @@ pub fn now_us() -> i64 {
         .map_or(0, |d| d.as_micros() as i64)
 }
 
+/// What one [`receive_step`] saw: datagrams and bytes received, the
+/// decoder's verdicts, and the datagrams that became no row, by reason.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StepCounts {
+    /// Datagrams received.
+    pub packets: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Cut by the receive buffer (larger than any AWS mirror datagram).
+    pub oversize: u64,
+    /// From a source outside the allowlist.
+    pub bad_source: u64,
+    /// With a VNI outside the allowlist.
+    pub bad_vni: u64,
+    /// Rows stamped with the clock: the kernel gave no receive time (a
+    /// datagram that becomes no row is not counted here).
+    pub clock_stamps: u64,
+    /// The decoder's verdicts (rows, anomalies, drops by reason).
+    pub decode: DecodeStats,
+}
+
+/// The pure part of receiving: filters, decodes, stamps and batches the
+/// datagrams of one `recvmmsg` (arrival sequence numbers from `first_seq`;
+/// `clock_us` stamps those the kernel gave no time); every batch the
+/// batcher cuts goes to `out` with its row count. No I/O: tests call it
+/// with datagrams of their own.
+pub fn receive_step<'a>(
+    datagrams: impl Iterator<Item = Datagram<'a>>,
+    first_seq: i64,
+    clock_us: i64,
+    now: Instant,
+    filters: &Filters,
+    batcher: &mut Batcher,
+    mut out: impl FnMut(Result<RecordBatch, arrow::error::ArrowError>, u64),
+) -> StepCounts {
+    let mut c = StepCounts::default();
+    for (seq, dg) in (first_seq..).zip(datagrams) {
+        c.packets += 1;
+        c.bytes += dg.data.len() as u64;
+        if dg.truncated {
+            c.oversize += 1;
+            continue;
+        }
+        if !filters.source_ok(dg.source) {
+            c.bad_source += 1;
+            continue;
+        }
+        let r = decode_vxlan_payload(dg.data, Some(dg.source));
+        if let Ok(d) = &r
+            && !filters.vni_ok(d.mirror.vni)
+        {
+            c.bad_vni += 1;
+            continue;
+        }
+        c.decode.record(&r);
+        let Ok(d) = r else {
+            continue;
+        };
+        let ts_us = dg.kernel_ns.map_or_else(
+            || {
+                c.clock_stamps += 1;
+                clock_us
+            },
+            |ns| ns.div_euclid(1000),
+        );
+        if let Some(b) = batcher.push(&d, RowMeta::new(ts_us, seq), now) {
+            out(b, batcher.last_rows());
+        }
+    }
+    c
+}
+
 /// Hands a batch to the sink without waiting; counts it as dropped when the
 /// queue is full or closed.
 fn emit(tx: &mpsc::Sender<RecordBatch>, shared: &Shared, batch: RecordBatch) {
@@ -148,55 +220,17 @@ pub fn receive_loop(
         shared.last_receive_us.store(now_us(), Ordering::Relaxed);
         match rb.recv(&sock.socket) {
             Ok(received) => {
-                let now = Instant::now();
                 let first_seq = shared.arrival.take(received);
-                // Each datagram's own kernel receive time; the clock only
-                // where the kernel gave none (counted).
-                let clock_us = now_us();
-                let mut fallbacks = 0u64;
-                let (mut packets, mut bytes) = (0u64, 0u64);
-                let (mut oversize, mut bad_source, mut bad_vni) = (0u64, 0u64, 0u64);
-                let mut stats = DecodeStats::default();
-                for (seq, dg) in (first_seq..).zip(rb.datagrams()) {
-                    packets += 1;
-                    bytes += dg.data.len() as u64;
-                    if dg.truncated {
-                        oversize += 1;
-                        continue;
-                    }
-                    if !filters.source_ok(dg.source) {
-                        bad_source += 1;
-                        continue;
-                    }
-                    let r = decode_vxlan_payload(dg.data, Some(dg.source));
-                    if let Ok(d) = &r
-                        && !filters.vni_ok(d.mirror.vni)
-                    {
-                        bad_vni += 1;
-                        continue;
-                    }
-                    stats.record(&r);
-                    let ts_us = dg.kernel_ns.map_or_else(
-                        || {
-                            fallbacks += 1;
-                            clock_us
-                        },
-                        |ns| ns.div_euclid(1000),
-                    );
-                    if let Ok(d) = r
-                        && let Some(b) = batcher.push(&d, RowMeta::new(ts_us, seq), now)
-                    {
-                        hand_over(&tx, &shared, b, batcher.last_rows());
-                    }
-                }
-                let m = &shared.metrics;
-                m.packets_received.inc_by(packets);
-                m.bytes_received.inc_by(bytes);
-                m.add_decode(&stats);
-                m.drop(Drop::Oversize, oversize);
-                m.drop(Drop::SourceNotAllowed, bad_source);
-                m.drop(Drop::VniNotAllowed, bad_vni);
-                m.timestamp_fallbacks.inc_by(fallbacks);
+                let seen = receive_step(
+                    rb.datagrams(),
+                    first_seq,
+                    now_us(),
+                    Instant::now(),
+                    &filters,
+                    &mut batcher,
+                    |b, rows| hand_over(&tx, &shared, b, rows),
+                );
+                shared.metrics.add_step(&seen);
             }
             // Drops after the last datagram: read now, not with the next one.
             Err(e) if udp::is_idle(&e) => refresh_drops(&mut rb, &sock, &mut meminfo_failed),
@@ -580,4 +614,111 @@ pub async fn lake_sink(
     }
     record(writer.close_all().await?);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::AsArray;
+    use mirrorlake_wire::{DropReason, FrameRepr, TransportRepr, emit_vxlan_payload};
+
+    fn mirror_payload(vni: u32) -> Vec<u8> {
+        let mut frame = Vec::new();
+        FrameRepr {
+            src_mac: [2, 0, 0, 0, 0, 1],
+            dst_mac: [2, 0, 0, 0, 0, 2],
+            vlans: [None, None],
+            src: "10.0.3.7".parse().expect("ip"),
+            dst: "10.0.9.9".parse().expect("ip"),
+            ttl: 64,
+            transport: TransportRepr::Udp {
+                src_port: 5353,
+                dst_port: 53,
+            },
+            payload: b"query",
+        }
+        .emit(&mut frame)
+        .expect("frame");
+        let mut out = Vec::new();
+        emit_vxlan_payload(vni, &frame, &mut out);
+        out
+    }
+
+    /// One receive step, without sockets: every datagram is counted once,
+    /// as a row or under the reason it is not one; rows carry the kernel's
+    /// time (or the clock's, counted) and their arrival sequence number.
+    #[test]
+    fn a_receive_step_counts_every_datagram_once() {
+        let eni: IpAddr = "10.0.3.7".parse().expect("ip");
+        let (ok, other_vni) = (mirror_payload(7), mirror_payload(9));
+        let dg = |source: IpAddr, data: &'static [u8], truncated, kernel_ns| Datagram {
+            source,
+            data,
+            truncated,
+            kernel_ns,
+        };
+        let ok: &'static [u8] = ok.leak();
+        let other_vni: &'static [u8] = other_vni.leak();
+        let datagrams = [
+            dg(eni, ok, false, Some(1_700_000_000_123_456_789)),
+            dg(eni, ok, false, None),
+            dg(eni, ok, true, None),
+            dg("192.168.1.1".parse().expect("ip"), ok, false, None),
+            dg(eni, other_vni, false, None),
+            dg(eni, &[8, 0, 0], false, None),
+        ];
+        let filters = Filters::new(&["10.0.0.0/8".parse().expect("cidr")], &[7]);
+        let mut batcher = Batcher::new("c1", Config::default().batcher());
+        let mut cut = 0;
+        let seen = receive_step(
+            datagrams.into_iter(),
+            100,
+            1_800_000_000_000_000,
+            Instant::now(),
+            &filters,
+            &mut batcher,
+            |_, _| cut += 1,
+        );
+        assert_eq!(cut, 0, "two rows cut no batch");
+        let mut decode = DecodeStats {
+            decoded: 2,
+            ..DecodeStats::default()
+        };
+        decode.dropped[DropReason::ALL
+            .iter()
+            .position(|r| *r == DropReason::VxlanTooShort)
+            .expect("reason")] = 1;
+        assert_eq!(
+            seen,
+            StepCounts {
+                packets: 6,
+                bytes: datagrams.iter().map(|d| d.data.len() as u64).sum(),
+                oversize: 1,
+                bad_source: 1,
+                bad_vni: 1,
+                clock_stamps: 1,
+                decode,
+            }
+        );
+        let rows = batcher.flush().expect("rows").expect("batch");
+        assert_eq!(rows.num_rows(), 2);
+        let col = |name: &str| {
+            arrow::compute::cast(
+                rows.column_by_name(name).expect("column"),
+                &arrow::datatypes::DataType::Int64,
+            )
+            .expect("int")
+        };
+        let ts = col("ts");
+        let seq = col("arrival_seq");
+        let (ts, seq) = (
+            ts.as_primitive::<arrow::datatypes::Int64Type>(),
+            seq.as_primitive::<arrow::datatypes::Int64Type>(),
+        );
+        assert_eq!(
+            (ts.value(0), ts.value(1)),
+            (1_700_000_000_123_456, 1_800_000_000_000_000)
+        );
+        assert_eq!((seq.value(0), seq.value(1)), (100, 101));
+    }
 }

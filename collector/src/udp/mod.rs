@@ -4,7 +4,7 @@
 
 mod recvmmsg;
 
-pub use recvmmsg::RecvBatch;
+pub use recvmmsg::{Datagram, RecvBatch};
 
 use anyhow::{Context, Result};
 use socket2::{Domain, Protocol, Socket, Type};
