@@ -823,20 +823,3 @@ pub async fn discard_compacted(lake: &Lake, writer: &mut LakeWriter) -> Result<u
     }
     Ok(n)
 }
-
-/// Lists every object under the lake (tests).
-#[cfg(test)]
-async fn all_objects(lake: &Lake) -> Vec<String> {
-    let mut v: Vec<String> = lake
-        .store
-        .list(None)
-        .map_ok(|m| m.location.to_string())
-        .try_collect()
-        .await
-        .expect("list");
-    v.sort();
-    v
-}
-
-#[cfg(test)]
-mod tests;

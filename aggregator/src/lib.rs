@@ -9,14 +9,8 @@ pub mod compact;
 pub mod config;
 pub mod ddl;
 pub mod export;
-#[cfg(test)]
-mod flows_bench;
-#[cfg(test)]
-mod lake_bench;
 pub mod manifest;
 pub mod metrics;
-#[cfg(test)]
-mod named_queries;
 pub mod query;
 pub mod run;
 pub mod tail_feed;

@@ -13,7 +13,7 @@
 //!
 //! The lake: `support::compat_lake` (the mirrored traffic of
 //! `s3::write_pcap` and the forensic fixture of
-//! `aggregator/src/named_queries.rs`, so every named query returns rows),
+//! `aggregator/tests/named_queries.rs`, so every named query returns rows),
 //! which the Trino test (trino.rs) reads too.
 //!
 //! The virtualenv (`pyspark`) is made under `~/.cache/mirrorlake/venv-spark`

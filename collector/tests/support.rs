@@ -380,7 +380,7 @@ pub fn write_forensic_pcap(path: &Path) -> usize {
 
 /// The lake the SQL-engine compatibility tests read (spark.rs, trino.rs):
 /// 3,000 packets of mirrored traffic (`s3::write_pcap`: two hours of
-/// 2025-11-24) and the forensic fixture of `aggregator/src/named_queries.rs`
+/// 2025-11-24) and the forensic fixture of `aggregator/tests/named_queries.rs`
 /// (2024-05-01, the day of the named queries' example parameters, so every
 /// one returns rows), imported into `dir/lake`; with the Athena DDL of both
 /// tables (`ddl --format athena`, S3 locations only: each engine's checker

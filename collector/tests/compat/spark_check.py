@@ -29,7 +29,7 @@ metastore in a temporary folder, session time zone UTC):
 4. Row counts per table must equal --expect and, per dt/hour partition, what
    mirrorlake counts.
 5. Each named query (Trino dialect, written for Athena), bound with its
-   `-- Example:` parameters as aggregator/src/named_queries.rs binds them, is
+   `-- Example:` parameters as aggregator/tests/named_queries.rs binds them, is
    run on mirrorlake unchanged and on Spark unchanged; only while Spark fails
    on it is the next Trino-to-Spark rewrite whose pattern is in its text made
    (one at a time, each printed with the error and the reason) and the query

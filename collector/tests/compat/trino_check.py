@@ -21,7 +21,7 @@ usage: trino_check.py --server URL --lake DIR --ddl FILE --aggregator BIN
    like Athena's Hive tables, reads milliseconds; our microseconds are
    rounded half up to the millisecond before comparing; Trino does the same).
 4. Each named query of --queries, with its `-- Example:` parameters (bound
-   by spark_check.py's bind(), as aggregator/src/named_queries.rs binds
+   by spark_check.py's bind(), as aggregator/tests/named_queries.rs binds
    them), runs on Trino twice, exactly as written: as literal SQL with the
    parameters in place, and in Athena's form, `PREPARE q FROM <the file>`
    then `EXECUTE q USING <the parameters>` (over REST the prepared text goes

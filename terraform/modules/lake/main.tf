@@ -467,6 +467,6 @@ resource "aws_athena_named_query" "this" {
   database    = aws_glue_catalog_database.this.name
   description = substr(trimprefix(split("\n", file("${path.module}/queries/${each.value}"))[0], "-- "), 0, 1024)
   # Plain table names: the named query runs in `database`. The same files are tested by the
-  # aggregator (aggregator/src/named_queries.rs) against a local lake, so they cannot rot.
+  # aggregator (aggregator/tests/named_queries.rs) against a local lake, so they cannot rot.
   query = file("${path.module}/queries/${each.value}")
 }

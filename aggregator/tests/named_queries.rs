@@ -4,10 +4,10 @@
 //! line, and must return the rows the fixture was built to produce: a
 //! renamed column, a wrong predicate or a dialect slip fails the test.
 
-use crate::query;
 use arrow::array::RecordBatch;
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+use mirrorlake_aggregator::query;
 use mirrorlake_lake::{FileConfig, Lake, LakeWriter, RollPolicy, SequenceNamer};
 use mirrorlake_schema::{PacketBatchBuilder, RowMeta};
 use mirrorlake_wire::{FrameRepr, TransportRepr, decode_vxlan_payload, emit_vxlan_payload};
@@ -15,7 +15,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Instant;
 
-pub(crate) fn queries_dir() -> PathBuf {
+pub fn queries_dir() -> PathBuf {
     mirrorlake_schema::manifest_dir!().join("../terraform/modules/lake/queries")
 }
 
@@ -134,7 +134,7 @@ async fn write_fixture(lake: &Lake) -> String {
 
 /// The example parameters of a query file (`-- Example: a, b, ...`): split
 /// at top-level commas outside quotes and parentheses.
-pub(crate) fn example_params(sql: &str) -> Vec<String> {
+pub fn example_params(sql: &str) -> Vec<String> {
     let line = sql
         .lines()
         .find_map(|l| l.strip_prefix("-- Example:"))
@@ -159,7 +159,7 @@ pub(crate) fn example_params(sql: &str) -> Vec<String> {
 
 /// The query with each `?` placeholder (found by the SQL tokenizer, so not
 /// in strings or comments) replaced by the next example parameter.
-pub(crate) fn bind(sql: &str, params: &[String]) -> String {
+pub fn bind(sql: &str, params: &[String]) -> String {
     let tokens = Tokenizer::new(&GenericDialect {}, sql)
         .tokenize_with_location()
         .expect("tokenize query");

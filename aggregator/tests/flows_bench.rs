@@ -11,7 +11,8 @@
 //! ```
 //! Figures are recorded in `docs/benchmarks.md`.
 
-use crate::lake_bench::{Mirror, Rng, needle, parquet_files};
+use crate::fixture::{Mirror, Rng};
+use crate::lake_bench::{needle, parquet_files};
 use crate::named_queries::{bind, example_params, queries_dir};
 use mirrorlake_lake::{FileConfig, Lake, LakeWriter, RollPolicy, SequenceNamer};
 use mirrorlake_schema::PacketBatchBuilder;
@@ -215,7 +216,9 @@ async fn write_day(lake: &Lake, conns: &[Conn], file_age: Duration) -> u64 {
 /// The one number a `SELECT count(*) ...` over the lake returns.
 async fn count(lake: &Lake, sql: &str) -> i64 {
     use arrow::array::AsArray;
-    let batches = crate::query::run(lake, sql).await.expect(sql);
+    let batches = mirrorlake_aggregator::query::run(lake, sql)
+        .await
+        .expect(sql);
     let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
     assert_eq!(rows, 1, "{sql}");
     batches
@@ -318,8 +321,9 @@ async fn flows_bench() {
             let t = Instant::now();
             let written = write_day(&lake, &conns, age).await;
             if compacted {
-                let opts = crate::compact::Options::new(i64::MAX, 128 << 20, "bench");
-                crate::compact::compact(&lake, &opts)
+                let opts =
+                    mirrorlake_aggregator::compact::Options::new(i64::MAX, 128 << 20, "bench");
+                mirrorlake_aggregator::compact::compact(&lake, &opts)
                     .await
                     .expect("compact");
             }
@@ -330,10 +334,12 @@ async fn flows_bench() {
             let (n_p, scanned_p) = needle(&lake, &on_packets).await;
             let (n_f, scanned_f) = needle(&lake, &on_flows).await;
             let same = {
-                let a = crate::query::run(&lake, &on_packets)
+                let a = mirrorlake_aggregator::query::run(&lake, &on_packets)
                     .await
                     .expect("packets");
-                let b = crate::query::run(&lake, &on_flows).await.expect("flows");
+                let b = mirrorlake_aggregator::query::run(&lake, &on_flows)
+                    .await
+                    .expect("flows");
                 arrow::util::pretty::pretty_format_batches(&a)
                     .expect("fmt")
                     .to_string()

@@ -19,10 +19,11 @@
 //! ```
 //! Figures are recorded in `docs/benchmarks.md`.
 
+use crate::fixture::{Mirror, Rng};
 use datafusion::physical_plan::collect;
 use mirrorlake_lake::{FileConfig, Lake, LakeWriter, RollPolicy, SequenceNamer};
-use mirrorlake_schema::{PacketBatchBuilder, RowMeta};
-use mirrorlake_wire::{FrameRepr, TransportRepr, decode_vxlan_payload, emit_vxlan_payload};
+use mirrorlake_schema::PacketBatchBuilder;
+use mirrorlake_wire::TransportRepr;
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
@@ -32,20 +33,6 @@ const DAY0_US: i64 = 1_768_435_200_000_000;
 const DAY_US: i64 = 86_400_000_000;
 /// Flows per mirrored ENI.
 const FLOWS_PER_ENI: u32 = 100;
-
-pub(crate) struct Rng(pub(crate) u64);
-
-impl Rng {
-    pub(crate) fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    pub(crate) fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// The address of mirrored ENI `e` (up to 50,000 of them).
 fn eni(e: u32) -> Ipv4Addr {
@@ -64,50 +51,6 @@ fn peer(f: u32) -> Ipv4Addr {
             ((f / 250) % 250) as u8,
             (f % 250) as u8 + 1,
         )
-    }
-}
-
-/// Scratch buffers of one mirrored packet as the collector sees it: the
-/// inner frame, its VXLAN payload, decoded and appended to a batch.
-#[derive(Default)]
-pub(crate) struct Mirror {
-    frame: Vec<u8>,
-    dgram: Vec<u8>,
-    /// The collector's `arrival_seq` counter.
-    seq: i64,
-}
-
-impl Mirror {
-    /// Appends one packet of mirror `(ENI address, its last octet for the
-    /// MAC, VNI)` and inner `(src, dst, transport)` at `ts`; returns the
-    /// inner frame.
-    pub(crate) fn append(
-        &mut self,
-        b: &mut PacketBatchBuilder,
-        (eni, octet, vni): (IpAddr, u8, u32),
-        (src, dst, transport): (IpAddr, IpAddr, TransportRepr),
-        payload: &[u8],
-        ts: i64,
-    ) -> &[u8] {
-        self.frame.clear();
-        FrameRepr {
-            src_mac: [2, 0, 0, 0, 0, octet],
-            dst_mac: [2, 0, 0, 0, 1, 1],
-            vlans: [None, None],
-            src,
-            dst,
-            ttl: 64,
-            transport,
-            payload,
-        }
-        .emit(&mut self.frame)
-        .expect("emit");
-        self.dgram.clear();
-        emit_vxlan_payload(vni, &self.frame, &mut self.dgram);
-        let d = decode_vxlan_payload(&self.dgram, Some(eni)).expect("decode");
-        self.seq += 1;
-        b.append(&d, RowMeta::new(ts, self.seq));
-        &self.frame
     }
 }
 
@@ -248,7 +191,7 @@ async fn write_day(
 }
 
 /// Sizes of the Parquet files under `dir`.
-pub(crate) fn parquet_files(dir: &std::path::Path) -> Vec<u64> {
+pub fn parquet_files(dir: &std::path::Path) -> Vec<u64> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).expect("read dir") {
         let e = e.expect("entry");
@@ -307,7 +250,7 @@ fn composition(dir: &std::path::Path) -> ([u64; 5], usize) {
 }
 
 /// Runs `sql`; returns (rows, bytes_scanned).
-pub(crate) async fn needle(lake: &Lake, sql: &str) -> (usize, usize) {
+pub async fn needle(lake: &Lake, sql: &str) -> (usize, usize) {
     let ctx = mirrorlake_lake::sql::session(lake).await.expect("session");
     let df = ctx.sql(sql).await.expect("plan");
     let plan = df.create_physical_plan().await.expect("physical plan");
@@ -327,7 +270,7 @@ fn trino_bytes(server: &str, lake: &std::path::Path, sql: &str, column_index: bo
     let ddl: String = mirrorlake_schema::columns::TABLES
         .iter()
         .map(|t| {
-            crate::ddl::TableSpec {
+            mirrorlake_aggregator::ddl::TableSpec {
                 location: "s3://bench/lake".into(),
                 database: None,
                 table: t.name.into(),
@@ -470,11 +413,12 @@ async fn lake_bench() {
         let (rows, pcap_zst) = write_day(&lake, config.clone(), packets, enis, roll).await;
         if compact {
             let before = files_per_hour(dir.path(), mirrorlake_lake::TABLE_PACKETS);
-            let mut opts = crate::compact::Options::new(i64::MAX, 128 << 20, "bench");
+            let mut opts =
+                mirrorlake_aggregator::compact::Options::new(i64::MAX, 128 << 20, "bench");
             opts.files = config;
             opts.all_files = true;
             let took = std::time::Instant::now();
-            crate::compact::compact(&lake, &opts)
+            mirrorlake_aggregator::compact::compact(&lake, &opts)
                 .await
                 .expect("compact");
             eprintln!(
@@ -510,7 +454,7 @@ async fn lake_bench() {
         );
         let total = needle(&lake, "SELECT count(*) FROM packets").await;
         assert_eq!(total.0, 1);
-        let cid = crate::query::run(
+        let cid = mirrorlake_aggregator::query::run(
             &lake,
             &format!("SELECT community_id FROM packets WHERE {day} AND src_ip = '{y}' LIMIT 1"),
         )

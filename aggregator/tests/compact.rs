@@ -1,10 +1,16 @@
-use super::*;
-use crate::lake_bench::{Mirror, Rng};
+use crate::fixture::{Mirror, Rng};
 use arrow::array::AsArray;
+use arrow::record_batch::RecordBatch;
+use futures::TryStreamExt;
+use mirrorlake_aggregator::compact::{Options, Step, compact, discard_compacted};
+use mirrorlake_lake::{FileConfig, HOUR_US, Lake, LakeWriter, RollPolicy, SequenceNamer};
 use mirrorlake_lake::{OffsetRangeNamer, sql};
 use mirrorlake_schema::PacketBatchBuilder;
 use mirrorlake_wire::TransportRepr;
+use object_store::ObjectStore;
+use parquet::file::statistics::Statistics;
 use std::net::{IpAddr, Ipv4Addr};
+use std::time::Instant;
 
 /// 2026-01-15T00:00:00Z in microseconds.
 const T0: i64 = 1_768_435_200_000_000;
@@ -301,7 +307,7 @@ fn eni_bounds(dir: &std::path::Path, hour: &str) -> Vec<(String, String)> {
 /// budget). With the default budget the four small ENIs share one group.
 #[tokio::test]
 async fn compaction_clusters_an_hour_by_mirrored_eni() {
-    for (budget, groups) in [(1, 4), (CLUSTER_BYTES, 1)] {
+    for (budget, groups) in [(1, 4), (Options::new(0, 1, "x").cluster_bytes, 1)] {
         let dir = tempfile::tempdir().expect("tmp");
         let lake = Lake::open(dir.path().to_str().expect("utf8")).expect("lake");
         small_files(&lake, 1, 5, 300).await;
@@ -376,4 +382,17 @@ async fn all_files_rewrites_large_live_files_once() {
         "one row group per ENI"
     );
     assert!(compact(&lake, &opts).await.expect("again").is_empty());
+}
+
+/// Lists every object under the lake.
+async fn all_objects(lake: &Lake) -> Vec<String> {
+    let mut v: Vec<String> = lake
+        .store
+        .list(None)
+        .map_ok(|m| m.location.to_string())
+        .try_collect()
+        .await
+        .expect("list");
+    v.sort();
+    v
 }
