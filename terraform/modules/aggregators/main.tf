@@ -35,6 +35,7 @@ locals {
         asg_name         = local.asg_name
         settle_minutes   = var.compact_settle_minutes
         target_file_mb   = var.compact_target_file_mb
+        all_files        = var.compact_all_files
         log_level        = var.log_level
         lake_bucket_name = var.lake_bucket_name
         lake_prefix      = var.lake_prefix

@@ -190,6 +190,33 @@ run "compaction_on_one_aggregator" {
   }
 }
 
+# compact --all-files re-encodes every byte of the lake once (12.5 CPU-s per GB on the elected
+# host, docs/sizing.md): opt-in only.
+run "compaction_all_files_off_by_default" {
+  command = plan
+
+  assert {
+    condition = (
+      length(regexall("(?m)^ExecStart=.*--all-files", one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/systemd/system/mirrorlake-compact.service"]))) == 0 &&
+      strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/systemd/system/mirrorlake-compact.service"]), "\nExecStart=/usr/local/bin/mirrorlake-aggregator compact --settle-minutes 120 --target-file-mb 128\n")
+    )
+    error_message = "by default compact must rewrite only the small files: no --all-files on ExecStart"
+  }
+}
+
+run "compaction_all_files" {
+  command = plan
+
+  variables {
+    compact_all_files = true
+  }
+
+  assert {
+    condition     = strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/systemd/system/mirrorlake-compact.service"]), "\nExecStart=/usr/local/bin/mirrorlake-aggregator compact --settle-minutes 120 --target-file-mb 128 --all-files\n")
+    error_message = "with compact_all_files = true, ExecStart must end in --all-files"
+  }
+}
+
 # Issue 23 (1): with Object Lock, S3 refuses uploads without a checksum; the aggregator and the
 # compaction units set AWS_CHECKSUM_ALGORITHM.
 run "units_send_checksums" {
