@@ -63,6 +63,10 @@ use std::time::{Duration, Instant};
 /// An owner's own lock is taken over at once (see [`Options::owner`]).
 const STALE_LOCK: Duration = Duration::from_secs(3600);
 
+/// A running compaction renews its lock this often (well inside
+/// [`STALE_LOCK`]), so that a long one is never taken over.
+const RENEW_LOCK: Duration = Duration::from_secs(600);
+
 /// Default of [`Options::cluster_bytes`]: half the memory at which the
 /// writer sorts and writes what it holds (`MAX_ROW_GROUP_BYTES`, in Arrow
 /// memory, which exceeds the rows' bytes), so a range is written at once.
@@ -274,7 +278,7 @@ pub async fn compact_partition(lake: &Lake, key: PartitionKey, opts: &Options) -
     if opts.stop_after.is_none() || result.is_err() {
         // A stop_after "crash" keeps its lock, like a dead process would;
         // the test then runs again as the same owner.
-        let _ = lake.store.delete(&lock).await;
+        let _ = release_lock(lake, &lock, &opts.owner).await;
     }
     result.map(|()| report)
 }
@@ -360,6 +364,41 @@ async fn take_lock(lake: &Lake, lock: &Path, owner: &str) -> Result<bool> {
     Ok(false)
 }
 
+/// Renews `owner`'s lock (a fresh `taken_us`); fails when another owner
+/// holds it now (it judged ours stale), and the run then stops before
+/// deciding anything.
+async fn renew_lock(lake: &Lake, lock: &Path, owner: &str) -> Result<()> {
+    let held: Lock = serde_json::from_slice(
+        &lake
+            .store
+            .get(lock)
+            .await
+            .with_context(|| format!("read the compaction lock {lock}"))?
+            .bytes()
+            .await?,
+    )?;
+    ensure!(
+        held.owner == owner,
+        "the compaction lock {lock} is held by {} now; this run stops",
+        held.owner
+    );
+    let body = serde_json::to_vec(&Lock {
+        owner: owner.to_owned(),
+        taken_us: now_us(),
+    })?;
+    lake.store.put(lock, PutPayload::from(body)).await?;
+    Ok(())
+}
+
+/// Deletes the lock if `owner` still holds it (never another owner's).
+async fn release_lock(lake: &Lake, lock: &Path, owner: &str) -> Result<()> {
+    let held: Lock = serde_json::from_slice(&lake.store.get(lock).await?.bytes().await?)?;
+    if held.owner == owner {
+        lake.store.delete(lock).await?;
+    }
+    Ok(())
+}
+
 async fn locked(lake: &Lake, key: PartitionKey, opts: &Options, report: &mut Report) -> Result<()> {
     // Finish what an interrupted run decided; remove what it only staged.
     let dir = compaction_dir(lake, key);
@@ -414,6 +453,8 @@ async fn locked(lake: &Lake, key: PartitionKey, opts: &Options, report: &mut Rep
     // The hour re-clustered by mirrored ENI: one pass per range of ENIs,
     // each reading only the input row groups that may hold the range; the
     // writer's row groups are cut at the end of each range.
+    let lock = dir.clone().join("lock");
+    let mut renewed = Instant::now();
     for range in ranges(&planned, opts.cluster_bytes) {
         for input in &planned {
             for b in input.read(lake, &range).await? {
@@ -421,6 +462,10 @@ async fn locked(lake: &Lake, key: PartitionKey, opts: &Options, report: &mut Rep
             }
         }
         writer.cut().await?;
+        if renewed.elapsed() >= RENEW_LOCK {
+            renew_lock(lake, &lock, &opts.owner).await?;
+            renewed = Instant::now();
+        }
     }
     closed.extend(writer.close_all().await?);
     let rows_out: u64 = closed.iter().map(|c| c.rows).sum();
@@ -447,6 +492,8 @@ async fn locked(lake: &Lake, key: PartitionKey, opts: &Options, report: &mut Rep
     if opts.stop_after == Some(Step::Stage) {
         return Ok(());
     }
+    // Still ours at the decision (not taken over as stale meanwhile).
+    renew_lock(lake, &lock, &opts.owner).await?;
     let journal = Journal {
         id: id.clone(),
         partition: key.hive_path(),
@@ -822,4 +869,44 @@ pub async fn discard_compacted(lake: &Lake, writer: &mut LakeWriter) -> Result<u
         }
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn held(lake: &Lake, lock: &Path) -> Lock {
+        let b = lake.store.get(lock).await.expect("lock");
+        serde_json::from_slice(&b.bytes().await.expect("bytes")).expect("json")
+    }
+
+    /// A run renews its own lock, stops once another owner holds it, and
+    /// then leaves that owner's lock in place.
+    #[tokio::test]
+    async fn a_taken_over_lock_stops_the_run_and_stays() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let lake = Lake::open(dir.path().to_str().expect("utf8")).expect("lake");
+        let lock = Path::from("_mirrorlake/compaction/lock");
+        assert!(take_lock(&lake, &lock, "a").await.expect("take"));
+        let first = held(&lake, &lock).await.taken_us;
+        std::thread::sleep(Duration::from_millis(2));
+        renew_lock(&lake, &lock, "a").await.expect("renew");
+        assert!(held(&lake, &lock).await.taken_us > first);
+        // b judged it stale and took it over.
+        let b = serde_json::to_vec(&Lock {
+            owner: "b".into(),
+            taken_us: now_us(),
+        })
+        .expect("json");
+        lake.store
+            .put(&lock, PutPayload::from(b))
+            .await
+            .expect("put");
+        let e = renew_lock(&lake, &lock, "a").await.expect_err("not ours");
+        assert!(e.to_string().contains("held by b"), "{e}");
+        release_lock(&lake, &lock, "a").await.expect("release");
+        assert_eq!(held(&lake, &lock).await.owner, "b");
+        release_lock(&lake, &lock, "b").await.expect("release");
+        assert!(lake.store.get(&lock).await.is_err());
+    }
 }
