@@ -14,11 +14,14 @@ use mirrorlake_wire::{
 use std::hint::black_box;
 use std::net::IpAddr;
 
-fn mix() -> Vec<Vec<u8>> {
+/// 256 mirror datagrams, `per_flow` consecutive ones of each flow (1: each
+/// its own flow).
+fn mix(per_flow: u32) -> Vec<Vec<u8>> {
     let v4 = |a: [u8; 4]| IpAddr::from(a);
     let v6 = |last: u8| IpAddr::from([0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, last]);
     let mut out = Vec::new();
-    for i in 0..256u32 {
+    for n in 0..256u32 {
+        let i = n / per_flow;
         let kind = i % 8;
         let (src, dst) = if kind == 5 {
             (v6(1), v6(2))
@@ -29,8 +32,8 @@ fn mix() -> Vec<Vec<u8>> {
             0..=2 | 5 => TransportRepr::Tcp {
                 src_port: 40000 + i as u16,
                 dst_port: 443,
-                seq: i,
-                ack: i,
+                seq: n,
+                ack: n,
                 flags: 0x18,
                 window: 512,
             },
@@ -78,7 +81,7 @@ fn mix() -> Vec<Vec<u8>> {
 }
 
 fn bench(c: &mut Criterion) {
-    let packets = mix();
+    let packets = mix(1);
     let source: IpAddr = [10, 0, 3, 7].into();
     let mut g = c.benchmark_group("per_packet");
     g.throughput(Throughput::Elements(packets.len() as u64));
@@ -120,6 +123,21 @@ fn bench(c: &mut Criterion) {
             }
         })
     });
+    // The same append on traffic shaped like flows: 16 consecutive packets
+    // of each of 16 flows (what the Community ID cache is for).
+    let flows = mix(16);
+    g.bench_function(
+        "decode+community_id+arrow_append, 16 packets per flow",
+        |b| {
+            b.iter(|| {
+                for p in &flows {
+                    if let Ok(d) = decode_vxlan_payload(black_box(p), Some(source)) {
+                        black_box(batcher.push(&d, RowMeta::new(1, 1), now));
+                    }
+                }
+            })
+        },
+    );
     g.finish();
 }
 

@@ -3,6 +3,7 @@
 //! into the string builders' buffers).
 
 use crate::columns::packet_schema;
+use crate::flow_cache::CommunityIds;
 use arrow::array::{
     ArrayRef, BinaryBuilder, BooleanBuilder, Int32Builder, Int64Builder, StringBuilder,
     TimestampMicrosecondBuilder,
@@ -71,6 +72,8 @@ pub struct PacketBatchBuilder {
     community_id: StringBuilder,
     anomalies: StringBuilder,
     frame: BinaryBuilder,
+    /// Community IDs of recent flows (kept across batches).
+    community_ids: CommunityIds,
 }
 
 fn opt_ip(b: &mut StringBuilder, ip: Option<IpAddr>) {
@@ -129,6 +132,7 @@ impl PacketBatchBuilder {
             community_id: StringBuilder::with_capacity(rows, rows * 30),
             anomalies: StringBuilder::with_capacity(rows, 0),
             frame: BinaryBuilder::with_capacity(rows, frame_bytes),
+            community_ids: CommunityIds::default(),
         }
     }
 
@@ -186,7 +190,7 @@ impl PacketBatchBuilder {
         self.wire_len.append_value(i32_of(d.wire_len));
         self.cap_len.append_value(i32_of(d.cap_len()));
         self.truncated.append_value(d.truncated());
-        match d.community_id() {
+        match d.flow_key().and_then(|k| self.community_ids.get(&k)) {
             Some(c) => self.community_id.append_value(c.as_str()),
             None => self.community_id.append_null(),
         }
@@ -218,6 +222,7 @@ impl PacketBatchBuilder {
             self.frame.values_slice().len(),
         );
         let mut full = std::mem::replace(self, fresh);
+        self.community_ids = std::mem::take(&mut full.community_ids);
         let columns: Vec<ArrayRef> = vec![
             Arc::new(full.ts.finish()),
             Arc::new(full.collector.finish()),

@@ -27,6 +27,7 @@ pub mod batcher;
 pub mod builder;
 pub mod columns;
 pub mod display;
+mod flow_cache;
 pub mod frames;
 pub mod message;
 
