@@ -14,19 +14,22 @@ use mirrorlake_wire::{
 use std::hint::black_box;
 use std::net::IpAddr;
 
-/// 256 mirror datagrams, `per_flow` consecutive ones of each flow (1: each
-/// its own flow).
-fn mix(per_flow: u32) -> Vec<Vec<u8>> {
+/// `flows` × `per_flow` mirror datagrams, `per_flow` consecutive ones of
+/// each flow.
+fn mix(flows: u32, per_flow: u32) -> Vec<Vec<u8>> {
     let v4 = |a: [u8; 4]| IpAddr::from(a);
     let v6 = |last: u8| IpAddr::from([0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, last]);
     let mut out = Vec::new();
-    for n in 0..256u32 {
+    for n in 0..flows * per_flow {
         let i = n / per_flow;
         let kind = i % 8;
         let (src, dst) = if kind == 5 {
             (v6(1), v6(2))
         } else {
-            (v4([10, 0, 3, 7]), v4([10, 0, (i % 200) as u8, 9]))
+            (
+                v4([10, 0, 3, 7]),
+                v4([10, (i / 200 % 200) as u8, (i % 200) as u8, 9]),
+            )
         };
         let transport = match kind {
             0..=2 | 5 => TransportRepr::Tcp {
@@ -81,7 +84,7 @@ fn mix(per_flow: u32) -> Vec<Vec<u8>> {
 }
 
 fn bench(c: &mut Criterion) {
-    let packets = mix(1);
+    let packets = mix(256, 1);
     let source: IpAddr = [10, 0, 3, 7].into();
     let mut g = c.benchmark_group("per_packet");
     g.throughput(Throughput::Elements(packets.len() as u64));
@@ -111,21 +114,25 @@ fn bench(c: &mut Criterion) {
         })
     });
     // The collector's own batcher and limits (8,192 rows or 4 MiB a batch):
-    // batches are finished and dropped as the sink would.
+    // batches are finished and dropped as the sink would. 4,096 flows, more
+    // than the builder's Community ID cache holds, so that no iteration
+    // finds the last one's flows there: one packet per flow (every packet a
+    // miss), and 16 consecutive packets per flow (15 of 16 hit).
     let mut batcher = Batcher::new("bench", BatcherConfig::default());
     let now = std::time::Instant::now();
+    let unique = mix(4096, 1);
+    g.throughput(Throughput::Elements(unique.len() as u64));
     g.bench_function("decode+community_id+arrow_append", |b| {
         b.iter(|| {
-            for p in &packets {
+            for p in &unique {
                 if let Ok(d) = decode_vxlan_payload(black_box(p), Some(source)) {
                     black_box(batcher.push(&d, RowMeta::new(1, 1), now));
                 }
             }
         })
     });
-    // The same append on traffic shaped like flows: 16 consecutive packets
-    // of each of 16 flows (what the Community ID cache is for).
-    let flows = mix(16);
+    let flows = mix(4096, 16);
+    g.throughput(Throughput::Elements(flows.len() as u64));
     g.bench_function(
         "decode+community_id+arrow_append, 16 packets per flow",
         |b| {

@@ -3,7 +3,7 @@
 //! into the string builders' buffers).
 
 use crate::columns::packet_schema;
-use crate::flow_cache::CommunityIds;
+use crate::flow_cache::FlowCache;
 use arrow::array::{
     ArrayRef, BinaryBuilder, BooleanBuilder, Int32Builder, Int64Builder, StringBuilder,
     TimestampMicrosecondBuilder,
@@ -72,8 +72,8 @@ pub struct PacketBatchBuilder {
     community_id: StringBuilder,
     anomalies: StringBuilder,
     frame: BinaryBuilder,
-    /// Community IDs of recent flows (kept across batches).
-    community_ids: CommunityIds,
+    /// Community IDs and address texts of recent flows (kept across batches).
+    flows: FlowCache,
 }
 
 fn opt_ip(b: &mut StringBuilder, ip: Option<IpAddr>) {
@@ -132,7 +132,7 @@ impl PacketBatchBuilder {
             community_id: StringBuilder::with_capacity(rows, rows * 30),
             anomalies: StringBuilder::with_capacity(rows, 0),
             frame: BinaryBuilder::with_capacity(rows, frame_bytes),
-            community_ids: CommunityIds::default(),
+            flows: FlowCache::default(),
         }
     }
 
@@ -170,8 +170,18 @@ impl PacketBatchBuilder {
         self.vlan_inner.append_option(d.vlan_inner.map(i32::from));
         self.ether_type.append_value(i32::from(d.ether_type));
         self.ip_version.append_option(d.ip_version.map(i32::from));
-        opt_ip(&mut self.src_ip, d.src_ip);
-        opt_ip(&mut self.dst_ip, d.dst_ip);
+        // A packet with a 5-tuple: its flow's texts, from the cache.
+        let flow = d.flow_key().map(|k| *self.flows.get(&k));
+        match &flow {
+            Some(f) => {
+                self.src_ip.append_value(f.src.as_str());
+                self.dst_ip.append_value(f.dst.as_str());
+            }
+            None => {
+                opt_ip(&mut self.src_ip, d.src_ip);
+                opt_ip(&mut self.dst_ip, d.dst_ip);
+            }
+        }
         self.protocol.append_option(d.protocol.map(i32::from));
         self.ttl.append_option(d.ttl.map(i32::from));
         self.frag_offset
@@ -190,7 +200,7 @@ impl PacketBatchBuilder {
         self.wire_len.append_value(i32_of(d.wire_len));
         self.cap_len.append_value(i32_of(d.cap_len()));
         self.truncated.append_value(d.truncated());
-        match d.flow_key().and_then(|k| self.community_ids.get(&k)) {
+        match flow.and_then(|f| f.community_id) {
             Some(c) => self.community_id.append_value(c.as_str()),
             None => self.community_id.append_null(),
         }
@@ -222,7 +232,7 @@ impl PacketBatchBuilder {
             self.frame.values_slice().len(),
         );
         let mut full = std::mem::replace(self, fresh);
-        self.community_ids = std::mem::take(&mut full.community_ids);
+        self.flows = std::mem::take(&mut full.flows);
         let columns: Vec<ArrayRef> = vec![
             Arc::new(full.ts.finish()),
             Arc::new(full.collector.finish()),

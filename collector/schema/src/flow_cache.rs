@@ -1,36 +1,87 @@
-//! Community IDs of recent flows: a flow's SHA-1 is computed once per run
-//! of its packets instead of once per packet (4x the cost of decoding one).
+//! Community IDs and address strings of recent flows: a flow's SHA-1 (4x
+//! the cost of decoding a packet) and the text of its addresses are
+//! computed once per run of its packets instead of once per packet.
 
 use mirrorlake_wire::{CommunityId, FlowKey};
+use std::io::Write as _;
 use std::net::IpAddr;
 
 /// Slots of the cache: a power of two.
 const SLOTS: usize = 1024;
 
-/// A direct-mapped cache of Community IDs (seed 0) keyed by a packet's
-/// 5-tuple as seen (each direction of a flow has its own slot); a slot
-/// holds the last flow that hashed to it.
-#[derive(Debug, Default)]
-pub struct CommunityIds {
-    slots: Vec<Option<(FlowKey, CommunityId)>>,
+/// An address's text, held inline (an IPv6 address takes at most 45
+/// characters, IPv4-mapped ones included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddrText {
+    buf: [u8; 45],
+    len: u8,
 }
 
-impl CommunityIds {
-    /// The Community ID of `key`, computed on a miss; `None` as
-    /// [`CommunityId::compute`] (addresses of different families).
-    pub fn get(&mut self, key: &FlowKey) -> Option<CommunityId> {
+impl AddrText {
+    /// `ip` as `Display` writes it.
+    pub fn new(ip: IpAddr) -> Self {
+        let mut buf = [0u8; 45];
+        let mut w = &mut buf[..];
+        // An address always fits.
+        let _ = write!(w, "{ip}");
+        let len = 45 - w.len();
+        Self {
+            buf,
+            len: len as u8,
+        }
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        // Only the ASCII Display writes for an address is ever stored.
+        std::str::from_utf8(&self.buf[..usize::from(self.len)]).unwrap_or("")
+    }
+}
+
+/// What a flow's rows share: its Community ID (`None`: addresses of
+/// different families) and the text of its two addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlowText {
+    /// Community ID v1, seed 0.
+    pub community_id: Option<CommunityId>,
+    /// The source address's text.
+    pub src: AddrText,
+    /// The destination address's text.
+    pub dst: AddrText,
+}
+
+impl FlowText {
+    fn of(key: &FlowKey) -> Self {
+        Self {
+            community_id: CommunityId::compute(key, 0),
+            src: AddrText::new(key.src),
+            dst: AddrText::new(key.dst),
+        }
+    }
+}
+
+/// A direct-mapped cache of [`FlowText`] keyed by a packet's 5-tuple as
+/// seen (each direction of a flow has its own slot); a slot holds the last
+/// flow that hashed to it.
+#[derive(Debug, Default)]
+pub struct FlowCache {
+    slots: Vec<Option<(FlowKey, FlowText)>>,
+}
+
+impl FlowCache {
+    /// What the rows of flow `key` share, computed on a miss.
+    pub fn get(&mut self, key: &FlowKey) -> &FlowText {
         if self.slots.is_empty() {
             self.slots = vec![None; SLOTS];
         }
         let slot = &mut self.slots[index(key)];
-        if let Some((k, id)) = slot
-            && k == key
-        {
-            return Some(*id);
+        if !matches!(slot, Some((k, _)) if k == key) {
+            *slot = Some((*key, FlowText::of(key)));
         }
-        let id = CommunityId::compute(key, 0)?;
-        *slot = Some((*key, id));
-        Some(id)
+        match slot {
+            Some((_, t)) => t,
+            None => unreachable!("the slot was just filled"),
+        }
     }
 }
 
@@ -57,7 +108,7 @@ mod tests {
 
     proptest::proptest! {
         /// Whatever the order and the collisions, the cache answers what
-        /// computing gives.
+        /// computing and formatting give.
         #[test]
         fn cached_ids_are_computed_ids(
             keys in proptest::collection::vec(
@@ -65,7 +116,7 @@ mod tests {
                 1..3000,
             )
         ) {
-            let mut cache = CommunityIds::default();
+            let mut cache = FlowCache::default();
             for (proto, a, b, sp, dp, v6) in keys {
                 let protocol = [6, 17, 1][proto as usize];
                 let ip = |x: u32| if v6 {
@@ -74,7 +125,10 @@ mod tests {
                     IpAddr::from(x.to_be_bytes())
                 };
                 let key = FlowKey { protocol, src: ip(a), dst: ip(b), src_port: sp, dst_port: dp };
-                proptest::prop_assert_eq!(cache.get(&key), CommunityId::compute(&key, 0));
+                let t = *cache.get(&key);
+                proptest::prop_assert_eq!(t.community_id, CommunityId::compute(&key, 0));
+                proptest::prop_assert_eq!(t.src.as_str(), key.src.to_string());
+                proptest::prop_assert_eq!(t.dst.as_str(), key.dst.to_string());
             }
         }
     }
@@ -88,6 +142,18 @@ mod tests {
             src_port: Some(1),
             dst_port: Some(2),
         };
-        assert_eq!(CommunityIds::default().get(&key), None);
+        assert_eq!(FlowCache::default().get(&key).community_id, None);
+    }
+
+    #[test]
+    fn the_longest_addresses_fit() {
+        for ip in [
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+            "::ffff:255.255.255.255",
+            "255.255.255.255",
+        ] {
+            let ip: IpAddr = ip.parse().expect("ip");
+            assert_eq!(AddrText::new(ip).as_str(), ip.to_string());
+        }
     }
 }
