@@ -35,6 +35,10 @@ say "build (release profile: one set of dependencies for demo, tests and benches
 cargo build --release --locked --workspace --all-targets
 cargo build --release --locked --all-targets "${enroll[@]}"
 
+say "a fresh local Kafka for the tests (a run leaves gigabytes of topics behind: the last run's go)"
+bash deploy/local/kafka.sh stop
+bash deploy/local/kafka.sh reset
+
 say "cargo test (release)"
 # Tests that cannot run here say so here (support::skip); under
 # MIRRORLAKE_REQUIRE_ALL=1 (.ci/run) they fail instead.
