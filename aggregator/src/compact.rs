@@ -286,6 +286,11 @@ pub async fn compact_partition(lake: &Lake, key: PartitionKey, opts: &Options) -
 /// Name prefix of the files `compact` writes.
 const OUTPUT_PREFIX: &str = "compacted";
 
+/// Whether `compact` wrote the file (its outputs' name prefix).
+fn written_by_compact(m: &ObjectMeta) -> bool {
+    name_of(&m.location).starts_with(OUTPUT_PREFIX)
+}
+
 /// The files of a partition that `compact` rewrites: those below
 /// `small_file_bytes`, and with `all_files` every file the collectors or
 /// aggregators wrote, whatever its size (the live writers sort only what
@@ -295,10 +300,7 @@ async fn inputs(lake: &Lake, key: PartitionKey, opts: &Options) -> Result<Vec<Ob
     Ok(data_files(lake, key, TABLE_PACKETS)
         .await?
         .into_iter()
-        .filter(|m| {
-            m.size < opts.small_file_bytes
-                || (opts.all_files && !name_of(&m.location).starts_with(OUTPUT_PREFIX))
-        })
+        .filter(|m| m.size < opts.small_file_bytes || (opts.all_files && !written_by_compact(m)))
         .collect())
 }
 
@@ -308,11 +310,7 @@ async fn inputs(lake: &Lake, key: PartitionKey, opts: &Options) -> Result<Vec<Ob
 fn worth_compacting(inputs: &[ObjectMeta], opts: &Options) -> bool {
     match inputs {
         [] => false,
-        [one] => {
-            opts.all_files
-                && !name_of(&one.location).starts_with(OUTPUT_PREFIX)
-                && one.size > opts.cluster_bytes
-        }
+        [one] => opts.all_files && !written_by_compact(one) && one.size > opts.cluster_bytes,
         _ => true,
     }
 }
@@ -345,8 +343,8 @@ async fn take_lock(lake: &Lake, lock: &Path, owner: &str) -> Result<bool> {
         {
             Ok(_) => return Ok(true),
             Err(object_store::Error::AlreadyExists { .. }) => {
-                let held: Lock = match lake.store.get(lock).await {
-                    Ok(r) => serde_json::from_slice(&r.bytes().await?)?,
+                let held = match read_lock(lake, lock).await {
+                    Ok(l) => l,
                     Err(object_store::Error::NotFound { .. }) => continue,
                     Err(e) => return Err(e.into()),
                 };
@@ -364,19 +362,22 @@ async fn take_lock(lake: &Lake, lock: &Path, owner: &str) -> Result<bool> {
     Ok(false)
 }
 
+/// The lock object's content.
+async fn read_lock(lake: &Lake, lock: &Path) -> object_store::Result<Lock> {
+    let bytes = lake.store.get(lock).await?.bytes().await?;
+    serde_json::from_slice(&bytes).map_err(|e| object_store::Error::Generic {
+        store: "compaction lock",
+        source: Box::new(e),
+    })
+}
+
 /// Renews `owner`'s lock (a fresh `taken_us`); fails when another owner
 /// holds it now (it judged ours stale), and the run then stops before
 /// deciding anything.
 async fn renew_lock(lake: &Lake, lock: &Path, owner: &str) -> Result<()> {
-    let held: Lock = serde_json::from_slice(
-        &lake
-            .store
-            .get(lock)
-            .await
-            .with_context(|| format!("read the compaction lock {lock}"))?
-            .bytes()
-            .await?,
-    )?;
+    let held = read_lock(lake, lock)
+        .await
+        .with_context(|| format!("read the compaction lock {lock}"))?;
     ensure!(
         held.owner == owner,
         "the compaction lock {lock} is held by {} now; this run stops",
@@ -392,8 +393,7 @@ async fn renew_lock(lake: &Lake, lock: &Path, owner: &str) -> Result<()> {
 
 /// Deletes the lock if `owner` still holds it (never another owner's).
 async fn release_lock(lake: &Lake, lock: &Path, owner: &str) -> Result<()> {
-    let held: Lock = serde_json::from_slice(&lake.store.get(lock).await?.bytes().await?)?;
-    if held.owner == owner {
+    if read_lock(lake, lock).await?.owner == owner {
         lake.store.delete(lock).await?;
     }
     Ok(())

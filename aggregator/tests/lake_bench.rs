@@ -360,14 +360,12 @@ async fn lake_bench() {
         enis * FLOWS_PER_ENI
     );
     // MIRRORLAKE_BENCH_MIN_GROUP_KIB: another min_row_group_bytes to try.
-    let files = FileConfig {
-        min_row_group_bytes: env("MIRRORLAKE_BENCH_MIN_GROUP_KIB", 0) as usize * 1024,
-        ..FileConfig::default()
-    };
-    let files = if files.min_row_group_bytes == 0 {
-        FileConfig::default()
-    } else {
-        files
+    let files = match env("MIRRORLAKE_BENCH_MIN_GROUP_KIB", 0) as usize {
+        0 => FileConfig::default(),
+        kib => FileConfig {
+            min_row_group_bytes: kib * 1024,
+            ..FileConfig::default()
+        },
     };
     let layouts = [
         (

@@ -239,21 +239,13 @@ pub fn receive_loop(
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
-        let kd = rb.kernel_drops;
-        shared
-            .metrics
-            .kernel_drops
-            .inc_by(u64::from(kd.wrapping_sub(last_kernel_drops)));
-        last_kernel_drops = kd;
+        count_kernel_drops(&rb, &mut last_kernel_drops, &shared.metrics);
         if let Some(b) = batcher.poll_flush(Instant::now()) {
             hand_over(&tx, &shared, b, batcher.last_rows());
         }
     }
     refresh_drops(&mut rb, &sock, &mut meminfo_failed);
-    shared
-        .metrics
-        .kernel_drops
-        .inc_by(u64::from(rb.kernel_drops.wrapping_sub(last_kernel_drops)));
+    count_kernel_drops(&rb, &mut last_kernel_drops, &shared.metrics);
     // Shutdown: nothing accepted is lost, so the last batch may wait.
     match batcher.flush() {
         Some(Ok(b)) => {
@@ -271,6 +263,13 @@ pub fn receive_loop(
         }
         None => {}
     }
+}
+
+/// Adds the drops the kernel counted since `last` (its count wraps at 2^32).
+fn count_kernel_drops(rb: &RecvBatch, last: &mut u32, m: &Metrics) {
+    m.kernel_drops
+        .inc_by(u64::from(rb.kernel_drops.wrapping_sub(*last)));
+    *last = rb.kernel_drops;
 }
 
 /// Brings `rb.kernel_drops` up to the socket's count (SO_MEMINFO); a kernel

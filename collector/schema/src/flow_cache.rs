@@ -75,13 +75,10 @@ impl FlowCache {
             self.slots = vec![None; SLOTS];
         }
         let slot = &mut self.slots[index(key)];
-        if !matches!(slot, Some((k, _)) if k == key) {
-            *slot = Some((*key, FlowText::of(key)));
+        if slot.as_ref().is_some_and(|(k, _)| k != key) {
+            *slot = None;
         }
-        match slot {
-            Some((_, t)) => t,
-            None => unreachable!("the slot was just filled"),
-        }
+        &slot.get_or_insert_with(|| (*key, FlowText::of(key))).1
     }
 }
 
