@@ -28,7 +28,7 @@
 //!    ever rolls forward.
 //! 3. **Replace**: a tombstone `_mirrorlake/compacted/packets/<dt>/<hour>/<name>`
 //!    for each input (so a Kafka replay of the input's range never publishes
-//!    it again: see [`discard_compacted`]), delete the inputs (packets and
+//!    it again: see [`discard_published`]), delete the inputs (packets and
 //!    flows), copy the outputs into the table folders, delete the staged
 //!    outputs and the journal.
 //!
@@ -850,20 +850,24 @@ async fn replace(lake: &Lake, key: PartitionKey, j: &Journal, stop: Option<Step>
     .await
 }
 
-/// Drops, from a replayed Kafka range's open files, those that a compaction
-/// already merged (their rows are in the lake under another name): the
-/// replay must not publish them a second time. Returns how many.
-pub async fn discard_compacted(lake: &Lake, writer: &mut LakeWriter) -> Result<usize> {
+/// Drops, from a replayed Kafka range's open files, those already out: a
+/// file an earlier owner of the range published (it holds the same rows) or
+/// one a compaction merged since (its rows are in the lake under another
+/// name). A replay therefore never publishes a row twice, and never replaces
+/// a published file with fewer rows (records the topic's retention removed
+/// since). Returns how many.
+pub async fn discard_published(lake: &Lake, writer: &mut LakeWriter) -> Result<usize> {
     let mut n = 0;
     for path in writer.open_paths() {
         let parts: Vec<String> = path.parts().map(|p| p.as_ref().to_owned()).collect();
-        let [.., dt, hour, name] = parts.as_slice() else {
-            continue;
+        let compacted = match parts.as_slice() {
+            [.., dt, hour, name] => match partition_of_folders(dt, hour) {
+                Some(key) => exists(lake, &tombstone(lake, key, name)).await?,
+                None => false,
+            },
+            _ => false,
         };
-        let Some(key) = partition_of_folders(dt, hour) else {
-            continue;
-        };
-        if exists(lake, &tombstone(lake, key, name)).await? {
+        if compacted || exists(lake, &path).await? {
             writer.discard(&path);
             n += 1;
         }

@@ -12,5 +12,6 @@ pub mod export;
 pub mod manifest;
 pub mod metrics;
 pub mod query;
+pub mod range;
 pub mod run;
 pub mod tail_feed;

@@ -1,18 +1,14 @@
 //! `mirrorlake-aggregator run`: Kafka to Parquet, each record in exactly one
-//! file. One thread polls the consumer and drives the lake writer (object
-//! store calls run on the Tokio runtime through `Handle::block_on`), so a
-//! rebalance callback and a file flush can never interleave.
-//!
-//! Per assigned partition there is at most one open *range*: the records
-//! from `first` to `last` offset, written into one file per hour they touch
-//! (names from topic, partition and `first`). A range ends by size, by age,
-//! or where an existing manifest says it ends. Ending it: create the
-//! manifest (conditional), complete the files (visible now), commit
-//! `last + 1`. See ARCHITECTURE.md, "Exactly once", for why no crash,
-//! replay or rebalance can produce a duplicate or a gap.
+//! file. This is the I/O shell of [`crate::range::RangeMachine`], which
+//! decides when a range opens, ends, is published, committed or dropped: here
+//! are rdkafka, the object store and the clock. One thread polls the consumer
+//! and carries out the machine's actions (object store calls run on the
+//! Tokio runtime through `Handle::block_on`), so a rebalance callback and a
+//! file flush never interleave.
 
 use crate::manifest::{self, Created, Manifest};
 use crate::metrics::Metrics;
+use crate::range::{Action, Limits, RangeMachine};
 use anyhow::{Context as _, Result, bail};
 use mirrorlake_kafka::Message;
 use mirrorlake_kafka::{BaseConsumer, CommitMode, Consumer, Rebalance};
@@ -20,7 +16,7 @@ use mirrorlake_kafka::{Client, KafkaSettings};
 use mirrorlake_kafka::{Offset, TopicPartitionList};
 use mirrorlake_lake::{FileConfig, Lake, LakeWriter, OffsetRangeNamer, RollPolicy};
 use object_store::{ObjectStoreExt, PutPayload};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -87,23 +83,17 @@ impl mirrorlake_kafka::ConsumerHooks for Ctx {
     }
 }
 
-struct Range {
-    first: i64,
-    last: i64,
-    /// Set when a manifest already decided where this range ends.
-    decided_end: Option<i64>,
-    opened: Instant,
-    writer: LakeWriter,
-}
-
 struct Aggregator {
     cfg: RunConfig,
     lake: Lake,
     rt: Handle,
     m: Arc<Metrics>,
     consumer: BaseConsumer<Client<Ctx>>,
-    ranges: HashMap<i32, Range>,
-    assigned: HashSet<i32>,
+    machine: RangeMachine,
+    /// The open range's writer of each partition the machine holds a range of.
+    writers: HashMap<i32, LakeWriter>,
+    backoff: Duration,
+    stopping: bool,
 }
 
 /// Runs until `stop` is set; then ends every undecided range (files
@@ -127,28 +117,25 @@ pub fn run(
     consumer
         .subscribe(&[cfg.kafka.topic.as_str()])
         .context("subscribe")?;
+    let machine = RangeMachine::new(Limits {
+        max_bytes: cfg.max_range_bytes,
+        max_age: cfg.max_range_age,
+    });
     let mut a = Aggregator {
         cfg,
         lake,
         rt,
         m,
         consumer,
-        ranges: HashMap::new(),
-        assigned: HashSet::new(),
+        machine,
+        writers: HashMap::new(),
+        backoff: INITIAL_BACKOFF,
+        stopping: false,
     };
-    let result = a.poll_loop(&stop);
-    // Graceful end: decide and publish what we hold; replays in progress are
-    // left to the next owner (their manifest already says where they end).
-    let parts: Vec<i32> = a.ranges.keys().copied().collect();
-    for p in parts {
-        if a.ranges.get(&p).is_some_and(|r| r.decided_end.is_none()) {
-            if let Err(e) = a.end_range(p) {
-                tracing::error!(partition = p, error = %e, "final flush failed; the range will be re-read");
-            }
-        } else {
-            a.abort(p, "shutdown during replay");
-        }
-    }
+    a.poll_loop(&stop);
+    a.stopping = true;
+    a.machine.shutdown();
+    a.drive(None);
     // Leave the group while polling: the revocation runs its callback here.
     // (Leaving it to the consumer's drop deadlocks librdkafka's close with
     // cooperative rebalancing: the callback's incremental unassign waits on
@@ -159,12 +146,13 @@ pub fn run(
         a.consumer.poll(Duration::from_millis(100));
         a.apply_events();
     }
-    result
+    Ok(())
 }
 
+const INITIAL_BACKOFF: Duration = Duration::from_millis(250);
+
 impl Aggregator {
-    fn poll_loop(&mut self, stop: &AtomicBool) -> Result<()> {
-        let mut backoff = Duration::from_millis(250);
+    fn poll_loop(&mut self, stop: &AtomicBool) {
         while !stop.load(Ordering::Relaxed) {
             let polled = match self.consumer.poll(Duration::from_millis(200)) {
                 None => None,
@@ -180,40 +168,86 @@ impl Aggregator {
             };
             self.apply_events();
             if let Some((p, off, payload)) = polled
-                && let Err(e) = self.record(p, off, payload.as_deref())
+                && self.machine.record(p, off, Instant::now())
             {
-                self.retry(p, &e, &mut backoff);
-                continue;
+                self.m.records.inc();
+                self.drive(Some(payload.as_deref()));
             }
-            let due: Vec<i32> = self
-                .ranges
-                .iter()
-                .filter(|(_, r)| {
-                    r.decided_end.is_none() && r.opened.elapsed() >= self.cfg.max_range_age
-                })
-                .map(|(p, _)| *p)
-                .collect();
-            for p in due {
-                if let Err(e) = self.end_range(p) {
-                    self.retry(p, &e, &mut backoff);
-                }
-            }
+            self.machine.tick(Instant::now());
+            self.drive(None);
             if self.m.healthy.load(Ordering::Relaxed) {
-                backoff = Duration::from_millis(250);
+                self.backoff = INITIAL_BACKOFF;
             }
         }
-        Ok(())
     }
 
-    /// A write failed: drop what we hold of the partition and resume from
-    /// its committed offset (everything before it is in the lake; ranges
-    /// after it are replayed onto the same names through their manifests),
-    /// after a pause that doubles up to 30 s.
-    fn retry(&mut self, p: i32, e: &anyhow::Error, backoff: &mut Duration) {
-        tracing::error!(partition = p, error = %format!("{e:#}"), retry_in_ms = backoff.as_millis() as u64, "lake write failed; resuming from the committed offset");
-        self.m.healthy.store(false, Ordering::Relaxed);
-        if self.ranges.remove(&p).is_some() {
-            self.m.ranges_aborted.inc();
+    /// Carries out the machine's actions; `record` is the payload of the
+    /// record just given to it (`Some(None)`: a record without one).
+    fn drive(&mut self, record: Option<Option<&[u8]>>) {
+        while let Some(action) = self.machine.poll_action() {
+            let p = action.partition();
+            if let Err(e) = self.execute(action, record) {
+                tracing::error!(partition = p, error = %format!("{e:#}"), "lake write failed; resuming from the committed offset");
+                self.m.healthy.store(false, Ordering::Relaxed);
+                self.machine.failed(p);
+            }
+        }
+    }
+
+    fn execute(&mut self, action: Action, record: Option<Option<&[u8]>>) -> Result<()> {
+        match action {
+            Action::Open { partition, first } => self.open(partition, first),
+            Action::Write { partition, offset } => {
+                let Some(payload) = record else {
+                    bail!("no record to write at offset {offset}");
+                };
+                self.write(partition, offset, payload)
+            }
+            Action::Decide {
+                partition,
+                first,
+                last,
+            } => self.decide(partition, first, last),
+            Action::Publish {
+                partition,
+                first,
+                last,
+                replay,
+            } => self.publish(partition, first, last, replay),
+            Action::Commit { partition, offset } => {
+                self.commit(partition, offset);
+                Ok(())
+            }
+            Action::Abort {
+                partition,
+                first,
+                last,
+                why,
+            } => {
+                self.writers.remove(&partition);
+                self.m.ranges_aborted.inc();
+                tracing::info!(
+                    partition,
+                    first,
+                    last,
+                    why = why.as_str(),
+                    "range abandoned"
+                );
+                Ok(())
+            }
+            Action::Rewind { partition } => {
+                self.rewind(partition);
+                Ok(())
+            }
+        }
+    }
+
+    /// Moves the partition back to its committed offset (everything before
+    /// it is in the lake; ranges after it are replayed onto the same names
+    /// through their manifests), after a pause that doubles up to 30 s.
+    fn rewind(&mut self, p: i32) {
+        if self.stopping {
+            return;
         }
         let topic = self.cfg.kafka.topic.clone();
         let mut tpl = TopicPartitionList::new();
@@ -230,15 +264,16 @@ impl Aggregator {
             Ok(_) => Ok(Offset::Beginning),
             Err(e) => Err(e),
         };
+        tracing::info!(partition = p, to = ?target, retry_in_ms = self.backoff.as_millis() as u64, "resuming from the committed offset");
         let sought = target.and_then(|t| self.consumer.seek(&topic, p, t, Duration::from_secs(10)));
         if let Err(e) = sought {
             tracing::warn!(partition = p, error = %e, "seek back failed; leaving the group to restart from the committed offsets");
-            self.ranges.clear();
+            self.machine.lose_all();
             self.consumer.unsubscribe();
             let _ = self.consumer.subscribe(&[topic.as_str()]);
         }
-        std::thread::sleep(*backoff);
-        *backoff = (*backoff * 2).min(Duration::from_secs(30));
+        std::thread::sleep(self.backoff);
+        self.backoff = (self.backoff * 2).min(Duration::from_secs(30));
     }
 
     fn apply_events(&mut self) {
@@ -255,92 +290,26 @@ impl Aggregator {
             match e {
                 Event::Assigned(ps) => {
                     tracing::info!(partitions = ?ps, "assigned");
-                    self.assigned.extend(ps);
+                    self.machine.assign(&ps);
                 }
                 Event::Revoked(ps) => {
                     tracing::info!(partitions = ?ps, "revoked");
-                    for p in ps {
-                        self.assigned.remove(&p);
-                        self.abort(p, "revoked");
-                    }
+                    self.machine.revoke(&ps);
                 }
-                Event::Lost => {
-                    self.assigned.clear();
-                    let ps: Vec<i32> = self.ranges.keys().copied().collect();
-                    for p in ps {
-                        self.abort(p, "assignment lost");
-                    }
-                }
+                Event::Lost => self.machine.lose_all(),
             }
+            self.drive(None);
         }
-        self.m.partitions.set(self.assigned.len() as i64);
+        self.m.partitions.set(self.machine.assigned().len() as i64);
     }
 
-    /// Drops a range: nothing of it is visible, its records are read again
-    /// by whoever consumes the partition next.
-    fn abort(&mut self, p: i32, why: &str) {
-        if let Some(r) = self.ranges.remove(&p) {
-            tracing::info!(
-                partition = p,
-                first = r.first,
-                last = r.last,
-                why,
-                "range abandoned"
-            );
-            self.m.ranges_aborted.inc();
-        }
+    fn writer(&mut self, p: i32) -> Result<&mut LakeWriter> {
+        self.writers
+            .get_mut(&p)
+            .with_context(|| format!("no open range for partition {p}"))
     }
 
-    fn record(&mut self, p: i32, off: i64, payload: Option<&[u8]>) -> Result<()> {
-        if !self.assigned.contains(&p) {
-            return Ok(());
-        }
-        self.m.records.inc();
-        if self
-            .ranges
-            .get(&p)
-            .is_some_and(|r| r.decided_end.is_some_and(|end| off > end))
-        {
-            // The decided last record is gone (retention): end before this one.
-            self.end_range(p)?;
-        }
-        if !self.ranges.contains_key(&p) {
-            self.open_range(p, off)?;
-        }
-        let decoded = payload.map(mirrorlake_schema::message::decode);
-        let Some(r) = self.ranges.get_mut(&p) else {
-            bail!("no range for partition {p}");
-        };
-        match decoded {
-            Some(Ok(batches)) => {
-                for b in &batches {
-                    self.rt.block_on(r.writer.write(b, Instant::now()))?;
-                }
-            }
-            other => {
-                let why = match other {
-                    Some(Err(e)) => e.to_string(),
-                    _ => "empty record".to_owned(),
-                };
-                let path = manifest::dead_letter_path(&self.lake, &self.cfg.kafka.topic, p, off);
-                tracing::warn!(partition = p, offset = off, %why, %path, "not a mirrorlake batch; kept as a dead letter");
-                let body = PutPayload::from(payload.unwrap_or_default().to_vec());
-                self.rt.block_on(self.lake.store.put(&path, body))?;
-                self.m.dead_letters.inc();
-            }
-        }
-        r.last = off;
-        let end = match r.decided_end {
-            Some(end) => off >= end,
-            None => r.writer.buffered_bytes() >= self.cfg.max_range_bytes,
-        };
-        if end {
-            self.end_range(p)?;
-        }
-        Ok(())
-    }
-
-    fn open_range(&mut self, p: i32, first: i64) -> Result<()> {
+    fn open(&mut self, p: i32, first: i64) -> Result<()> {
         let topic = &self.cfg.kafka.topic;
         let decided = self
             .rt
@@ -364,76 +333,89 @@ impl Aggregator {
             },
             Box::new(OffsetRangeNamer::new(topic, p, first)),
         );
-        self.ranges.insert(
-            p,
-            Range {
-                first,
-                last: first - 1,
-                decided_end: decided.map(|m| m.last_offset),
-                opened: Instant::now(),
-                writer,
-            },
-        );
+        self.writers.insert(p, writer);
+        self.machine.opened(p, decided.map(|m| m.last_offset));
         Ok(())
     }
 
-    /// Ends a range: manifest (unless replaying one), files, commit.
-    fn end_range(&mut self, p: i32) -> Result<()> {
-        let Some(mut r) = self.ranges.remove(&p) else {
-            return Ok(());
-        };
-        if r.last < r.first {
-            return Ok(());
-        }
-        let topic = self.cfg.kafka.topic.clone();
-        if r.decided_end.is_none() {
-            let m = Manifest {
-                topic: topic.clone(),
-                partition: p,
-                first_offset: r.first,
-                last_offset: r.last,
-                rows: r.writer.buffered_rows(),
-                files: r
-                    .writer
-                    .open_paths()
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect(),
-                writer: self.cfg.id.clone(),
-            };
-            match self.rt.block_on(manifest::create(&self.lake, &m))? {
-                Created::New => {}
-                Created::Existing(other) if other.last_offset == r.last => {}
-                Created::Existing(other) => {
-                    // Another owner decided this range differently while we
-                    // held it: its files win; ours are never made visible.
-                    self.m.ranges_aborted.inc();
-                    bail!(
-                        "range {}..={} of partition {p} was decided by {} as ..={}; re-reading it",
-                        r.first,
-                        r.last,
-                        other.writer,
-                        other.last_offset
-                    );
+    fn write(&mut self, p: i32, off: i64, payload: Option<&[u8]>) -> Result<()> {
+        match payload.map(mirrorlake_schema::message::decode) {
+            Some(Ok(batches)) => {
+                let rt = self.rt.clone();
+                let w = self.writer(p)?;
+                for b in &batches {
+                    rt.block_on(w.write(b, Instant::now()))?;
                 }
             }
+            other => {
+                let why = match other {
+                    Some(Err(e)) => e.to_string(),
+                    _ => "empty record".to_owned(),
+                };
+                let path = manifest::dead_letter_path(&self.lake, &self.cfg.kafka.topic, p, off);
+                tracing::warn!(partition = p, offset = off, %why, %path, "not a mirrorlake batch; kept as a dead letter");
+                let body = PutPayload::from(payload.unwrap_or_default().to_vec());
+                self.rt.block_on(self.lake.store.put(&path, body))?;
+                self.m.dead_letters.inc();
+            }
         }
-        if r.decided_end.is_some() {
-            // A replay: files of this range that a compaction already
-            // merged must not appear a second time.
-            let merged = self
+        let bytes = self.writer(p)?.buffered_bytes();
+        self.machine.wrote(p, off, bytes);
+        Ok(())
+    }
+
+    fn decide(&mut self, p: i32, first: i64, last: i64) -> Result<()> {
+        let topic = self.cfg.kafka.topic.clone();
+        let id = self.cfg.id.clone();
+        let w = self.writer(p)?;
+        let m = Manifest {
+            topic,
+            partition: p,
+            first_offset: first,
+            last_offset: last,
+            rows: w.buffered_rows(),
+            files: w.open_paths().iter().map(ToString::to_string).collect(),
+            writer: id,
+        };
+        let existing = match self.rt.block_on(manifest::create(&self.lake, &m))? {
+            Created::New => None,
+            Created::Existing(other) => {
+                if other.last_offset != last {
+                    tracing::warn!(
+                        partition = p,
+                        first,
+                        last,
+                        decided_by = %other.writer,
+                        decided_last = other.last_offset,
+                        "range decided differently by another owner; re-reading it"
+                    );
+                }
+                Some(other.last_offset)
+            }
+        };
+        self.machine.decided(p, existing);
+        Ok(())
+    }
+
+    fn publish(&mut self, p: i32, first: i64, last: i64, replay: bool) -> Result<()> {
+        let mut w = self
+            .writers
+            .remove(&p)
+            .with_context(|| format!("no open range for partition {p}"))?;
+        if replay {
+            let out = self
                 .rt
-                .block_on(crate::compact::discard_compacted(&self.lake, &mut r.writer))?;
-            if merged > 0 {
+                .block_on(crate::compact::discard_published(&self.lake, &mut w))?;
+            if out > 0 {
                 tracing::info!(
                     partition = p,
-                    first = r.first,
-                    files = merged,
-                    "replayed range: files already compacted are not published again"
+                    first,
+                    files = out,
+                    "replayed range: files already out (published or compacted) are not published again"
                 );
             }
         }
-        let closed = self.rt.block_on(r.writer.close_all())?;
+        let closed = self.rt.block_on(w.close_all())?;
         for f in &closed {
             self.m.files_written.inc();
             self.m.rows_written.inc_by(f.rows);
@@ -441,9 +423,21 @@ impl Aggregator {
             self.m.bytes_written.inc_by(f.bytes);
             tracing::debug!(path = %f.path, rows = f.rows, bytes = f.bytes, "file written");
         }
+        self.m.healthy.store(true, Ordering::Relaxed);
+        tracing::info!(
+            partition = p,
+            first,
+            last,
+            files = closed.len(),
+            "range published"
+        );
+        Ok(())
+    }
+
+    fn commit(&mut self, p: i32, offset: i64) {
         let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(&topic, p, Offset::Offset(r.last + 1))?;
-        match self.consumer.commit(&tpl, CommitMode::Sync) {
+        let added = tpl.add_partition_offset(&self.cfg.kafka.topic, p, Offset::Offset(offset));
+        match added.and_then(|()| self.consumer.commit(&tpl, CommitMode::Sync)) {
             Ok(()) => {
                 self.m.ranges_committed.inc();
             }
@@ -451,18 +445,9 @@ impl Aggregator {
                 // The files are complete and the manifest says so: the next
                 // owner replays the same range onto the same names.
                 self.m.commit_failures.inc();
-                tracing::warn!(partition = p, error = %e, "offset commit failed");
+                tracing::warn!(partition = p, offset, error = %e, "offset commit failed");
             }
         }
-        self.m.healthy.store(true, Ordering::Relaxed);
-        tracing::info!(
-            partition = p,
-            first = r.first,
-            last = r.last,
-            files = closed.len(),
-            "range committed"
-        );
-        Ok(())
     }
 }
 
