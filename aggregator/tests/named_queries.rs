@@ -4,14 +4,14 @@
 //! line, and must return the rows the fixture was built to produce: a
 //! renamed column, a wrong predicate or a dialect slip fails the test.
 
+use crate::forensic;
 use arrow::array::RecordBatch;
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 use mirrorlake_aggregator::query;
 use mirrorlake_lake::{FileConfig, Lake, LakeWriter, RollPolicy, SequenceNamer};
 use mirrorlake_schema::{PacketBatchBuilder, RowMeta};
-use mirrorlake_wire::{FrameRepr, TransportRepr, decode_vxlan_payload, emit_vxlan_payload};
-use std::net::IpAddr;
+use mirrorlake_wire::{decode_vxlan_payload, emit_vxlan_payload};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -19,106 +19,18 @@ pub fn queries_dir() -> PathBuf {
     mirrorlake_schema::manifest_dir!().join("../terraform/modules/lake/queries")
 }
 
-/// 2024-05-01T10:00:00Z in microseconds.
-const T0: i64 = 1_714_557_600_000_000;
-const MIN: i64 = 60_000_000;
-
-struct Pkt {
-    at: i64,
-    src: &'static str,
-    dst: &'static str,
-    transport: TransportRepr,
-}
-
-fn tcp(src_port: u16, dst_port: u16, flags: u16) -> TransportRepr {
-    TransportRepr::Tcp {
-        src_port,
-        dst_port,
-        seq: 1,
-        ack: 1,
-        flags,
-        window: 500,
-    }
-}
-
-/// The fixture: one web flow of 10.0.1.23 ending in a reset, an SSH attempt
-/// at it, DNS to the VPC resolver and to 8.8.8.8, and unrelated traffic a
-/// day later.
-fn fixture() -> Vec<Pkt> {
-    let p = |at, src, dst, transport| Pkt {
-        at,
-        src,
-        dst,
-        transport,
-    };
-    let (c, s) = ("10.0.1.23", "10.0.2.50");
-    vec![
-        p(T0, c, s, tcp(40000, 443, 0x02)),
-        p(T0 + 1000, s, c, tcp(443, 40000, 0x12)),
-        p(T0 + 2000, c, s, tcp(40000, 443, 0x10)),
-        p(T0 + 3000, c, s, tcp(40000, 443, 0x18)),
-        p(T0 + 4000, s, c, tcp(443, 40000, 0x18)),
-        p(T0 + 60 * MIN, s, c, tcp(443, 40000, 0x04)),
-        p(T0 + 120 * MIN, "10.0.3.7", c, tcp(50000, 22, 0x02)),
-        p(
-            T0 + 5 * MIN,
-            c,
-            "10.0.0.2",
-            TransportRepr::Udp {
-                src_port: 5353,
-                dst_port: 53,
-            },
-        ),
-        p(
-            T0 + 6 * MIN,
-            c,
-            "8.8.8.8",
-            TransportRepr::Udp {
-                src_port: 5354,
-                dst_port: 53,
-            },
-        ),
-        p(
-            T0 + 7 * MIN,
-            c,
-            "8.8.8.8",
-            TransportRepr::Udp {
-                src_port: 5354,
-                dst_port: 53,
-            },
-        ),
-        // 2024-05-02 05:xx: outside every example range.
-        p(T0 + 19 * 60 * MIN, "10.9.9.9", "10.9.9.8", tcp(1, 22, 0x04)),
-    ]
-}
-
-/// Writes the fixture as mirrored traffic of ENI 10.0.1.23, VNI 7; returns
-/// the Community ID of the web flow.
+/// Writes the fixture into `lake`; returns the Community ID of the web flow.
 async fn write_fixture(lake: &Lake) -> String {
     let mut b = PacketBatchBuilder::with_capacity("fixture", 16, 4096);
     let mut cid = String::new();
-    for (i, p) in fixture().iter().enumerate() {
-        let mut frame = Vec::new();
-        FrameRepr {
-            src_mac: [2; 6],
-            dst_mac: [4; 6],
-            vlans: [None, None],
-            src: p.src.parse().expect("ip"),
-            dst: p.dst.parse().expect("ip"),
-            ttl: 64,
-            transport: p.transport,
-            payload: b"forensics",
-        }
-        .emit(&mut frame)
-        .expect("emit");
+    for (i, (at, frame)) in forensic::packets().iter().enumerate() {
         let mut dgram = Vec::new();
-        emit_vxlan_payload(7, &frame, &mut dgram);
-        let eni: IpAddr = "10.0.1.23".parse().expect("ip");
-        let d = decode_vxlan_payload(&dgram, Some(eni)).expect("decode");
+        emit_vxlan_payload(forensic::VNI, frame, &mut dgram);
+        let d = decode_vxlan_payload(&dgram, Some(forensic::eni())).expect("decode");
         if i == 0 {
             cid = d.community_id().expect("cid").to_string();
         }
-        b.append(&d, RowMeta::new(p.at, i as i64));
+        b.append(&d, RowMeta::new(*at, i as i64));
     }
     let batch = b.finish().expect("rows").expect("batch");
     let mut w = LakeWriter::new(

@@ -6,5 +6,6 @@
 mod compact;
 mod fixture;
 mod flows_bench;
+mod forensic;
 mod lake_bench;
 mod named_queries;

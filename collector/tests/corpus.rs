@@ -226,57 +226,38 @@ fn check_binary(path: &Path, r: &FileResult) -> Result<(), String> {
 /// tshark's VXLAN fields of each frame: `Some((vni, outer source))` when the
 /// frame's first VXLAN layer sits on UDP port 4789.
 fn tshark_vxlan(path: &Path) -> Vec<Option<(u32, Option<IpAddr>)>> {
-    let out = Command::new("tshark")
-        .arg("-r")
-        .arg(path)
-        .args([
-            "-n",
-            "-T",
-            "fields",
-            "-E",
-            "separator=,",
-            "-E",
-            "occurrence=a",
-            "-E",
-            "aggregator=;",
-        ])
-        .args([
-            "-e",
+    crate::support::tshark_fields(
+        path,
+        &[],
+        &[
             "frame.protocols",
-            "-e",
             "udp.dstport",
-            "-e",
             "vxlan.vni",
-            "-e",
             "ip.src",
-            "-e",
             "ipv6.src",
-        ])
-        .output()
-        .expect("run tshark");
-    assert!(out.status.success(), "tshark -r {} failed", path.display());
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|line| {
-            let c: Vec<&str> = line.split(',').collect();
-            let protos: Vec<&str> = c[0].split(':').collect();
-            let vx = protos.iter().position(|p| *p == "vxlan")?;
-            if vx == 0 || protos[vx - 1] != "udp" {
-                return None;
-            }
-            let udp_nth = protos[..vx - 1].iter().filter(|p| **p == "udp").count();
-            if c[1].split(';').nth(udp_nth) != Some("4789") {
-                return None;
-            }
-            let vni = c[2].split(';').next()?.parse().ok()?;
-            let src = match protos.get(2) {
-                Some(&"ip") => c[3].split(';').next(),
-                Some(&"ipv6") => c[4].split(';').next(),
-                _ => None,
-            };
-            Some((vni, src.and_then(|s| s.parse().ok())))
-        })
-        .collect()
+        ],
+    )
+    .iter()
+    .map(|line| {
+        let c: Vec<&str> = line.split(',').collect();
+        let protos: Vec<&str> = c[0].split(':').collect();
+        let vx = protos.iter().position(|p| *p == "vxlan")?;
+        if vx == 0 || protos[vx - 1] != "udp" {
+            return None;
+        }
+        let udp_nth = protos[..vx - 1].iter().filter(|p| **p == "udp").count();
+        if c[1].split(';').nth(udp_nth) != Some("4789") {
+            return None;
+        }
+        let vni = c[2].split(';').next()?.parse().ok()?;
+        let src = match protos.get(2) {
+            Some(&"ip") => c[3].split(';').next(),
+            Some(&"ipv6") => c[4].split(';').next(),
+            _ => None,
+        };
+        Some((vni, src.and_then(|s| s.parse().ok())))
+    })
+    .collect()
 }
 
 #[test]

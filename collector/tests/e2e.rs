@@ -1,7 +1,7 @@
 //! End-to-end tests of `mirrorlake-collector run`: UDP in, lake out, queried
 //! through `mirrorlake-aggregator query`; metrics, health and bad config.
 
-use crate::support::{aggregator_bin, collector_bin};
+use crate::support::{collector_bin, query_json};
 use mirrorlake_wire::{FrameRepr, TransportRepr, emit_vxlan_payload};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
@@ -206,6 +206,27 @@ pub(crate) fn packet(i: u32) -> Expected {
     }
 }
 
+/// Sends `packet(0..n)` to `to`, each from its own source address (one
+/// socket per source), pausing 2 ms every 200 packets; `each` sees every
+/// packet sent.
+pub(crate) fn send_packets(to: SocketAddr, n: u32, mut each: impl FnMut(&Expected)) {
+    let mut sockets: HashMap<IpAddr, UdpSocket> = HashMap::new();
+    let mut dgram = Vec::new();
+    for i in 0..n {
+        let p = packet(i);
+        let s = sockets
+            .entry(p.source)
+            .or_insert_with(|| UdpSocket::bind((p.source, 0)).expect("bind source"));
+        dgram.clear();
+        emit_vxlan_payload(p.vni, &p.frame, &mut dgram);
+        s.send_to(&dgram, to).expect("send");
+        each(&p);
+        if i % 200 == 0 {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+}
+
 fn hex(s: &str) -> Vec<u8> {
     (0..s.len() / 2)
         .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).expect("hex"))
@@ -218,20 +239,7 @@ fn every_packet_lands_exactly_once_with_its_origin() {
     let lake = dir.path().join("lake");
     let c = Collector::start(&lake, &[]);
     const N: u32 = 3000;
-    let mut sockets: HashMap<IpAddr, UdpSocket> = HashMap::new();
-    let mut dgram = Vec::new();
-    for i in 0..N {
-        let p = packet(i);
-        let s = sockets
-            .entry(p.source)
-            .or_insert_with(|| UdpSocket::bind((p.source, 0)).expect("bind source"));
-        dgram.clear();
-        emit_vxlan_payload(p.vni, &p.frame, &mut dgram);
-        s.send_to(&dgram, c.listen).expect("send");
-        if i % 200 == 0 {
-            std::thread::sleep(Duration::from_millis(2));
-        }
-    }
+    send_packets(c.listen, N, |_| {});
     // Garbage around the good packets: counted by reason, never fatal.
     let g = UdpSocket::bind("127.0.0.1:0").expect("bind");
     for _ in 0..5 {
@@ -283,20 +291,12 @@ fn every_packet_lands_exactly_once_with_its_origin() {
     assert_eq!(metric(&m, "mirrorlake_kernel_drops_total"), Some(0), "{m}");
     assert!(c.sigterm_and_wait().success(), "clean exit on SIGTERM");
 
-    let out = Command::new(aggregator_bin())
-        .args(["query", "--format", "json", "--lake"])
-        .arg(&lake)
-        .arg("SELECT mirror_source, vni, direction, wire_len, cap_len, frame FROM packets")
-        .output()
-        .expect("query");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let rows = query_json(
+        &lake,
+        "SELECT mirror_source, vni, direction, wire_len, cap_len, frame FROM packets",
     );
     let mut seen = vec![0u32; N as usize];
-    for line in String::from_utf8(out.stdout).expect("utf8").lines() {
-        let row: serde_json::Value = serde_json::from_str(line).expect("json row");
+    for row in rows {
         let frame = hex(row["frame"].as_str().expect("frame"));
         let tag = frame
             .windows(4)
@@ -502,22 +502,10 @@ fn import_then_query_equals_the_capture() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let out = Command::new(aggregator_bin())
-        .args(["query", "--format", "json", "--lake"])
-        .arg(&lake)
-        .arg("SELECT CAST(ts AS BIGINT) AS ts_us, mirror_source, vni, direction, frame, dt, hour FROM packets ORDER BY ts")
-        .output()
-        .expect("query");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let rows = query_json(
+        &lake,
+        "SELECT CAST(ts AS BIGINT) AS ts_us, mirror_source, vni, direction, frame, dt, hour FROM packets ORDER BY ts",
     );
-    let rows: Vec<serde_json::Value> = String::from_utf8(out.stdout)
-        .expect("utf8")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("json"))
-        .collect();
     assert_eq!(rows.len(), N as usize);
     for (i, row) in rows.iter().enumerate() {
         let p = packet(i as u32);

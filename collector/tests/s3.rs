@@ -11,11 +11,11 @@
 //! when `MIRRORLAKE_REQUIRE_GARAGE=1` (deploy/test.sh installs it and sets
 //! that), otherwise skipped with a message when it is not installed.
 
-use crate::e2e::{Collector, metric, packet};
+use crate::e2e::{Collector, metric, packet, send_packets};
 use crate::support::{aggregator_bin, collector_bin, repo_root};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::net::{IpAddr, TcpStream, UdpSocket};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
@@ -341,22 +341,10 @@ fn collector_run_writes_an_s3_lake() {
     let s3 = unique_lake("run");
     let c = Collector::start_env(s3.as_ref(), &[], env);
     const N: u32 = 1500;
-    let mut sockets: BTreeMap<IpAddr, UdpSocket> = BTreeMap::new();
     let mut want: BTreeMap<(String, u32), u64> = BTreeMap::new();
-    let mut dgram = Vec::new();
-    for i in 0..N {
-        let p = packet(i);
-        let s = sockets
-            .entry(p.source)
-            .or_insert_with(|| UdpSocket::bind((p.source, 0)).expect("bind source"));
-        dgram.clear();
-        mirrorlake_wire::emit_vxlan_payload(p.vni, &p.frame, &mut dgram);
-        s.send_to(&dgram, c.listen).expect("send");
+    send_packets(c.listen, N, |p| {
         *want.entry((p.source.to_string(), p.vni)).or_default() += 1;
-        if i % 200 == 0 {
-            std::thread::sleep(Duration::from_millis(2));
-        }
-    }
+    });
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let m = c.metrics();

@@ -22,7 +22,7 @@
 //! unless `MIRRORLAKE_REQUIRE_SPARK=1` or `MIRRORLAKE_REQUIRE_ALL=1`, which
 //! make that a failure too.
 
-use crate::support::{CompatLake, aggregator_bin, compat_lake, python_venv, repo_root};
+use crate::support::{assert_compat_passed, compat_lake, python_venv};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -85,57 +85,23 @@ fn spark_sql_runs_the_athena_ddl_and_named_queries_like_mirrorlake() {
     let python = spark_python();
 
     let dir = tempfile::tempdir().expect("tmp");
-    let CompatLake {
-        lake,
-        ddl,
-        packets,
-        flows,
-    } = compat_lake(dir.path());
-
     let started = std::time::Instant::now();
-    let queries = repo_root().join("terraform/modules/lake/queries");
-    let out = Command::new("timeout")
-        .arg("600")
-        .arg(&python)
-        .arg(repo_root().join("collector/tests/compat/spark_check.py"))
-        .arg("--lake")
-        .arg(&lake)
-        .arg("--ddl")
-        .arg(&ddl)
-        .arg("--aggregator")
-        .arg(aggregator_bin())
-        .arg("--queries")
-        .arg(&queries)
-        .arg(format!("--expect=packets={packets}"))
-        .arg(format!("--expect=flows={flows}"))
-        .output()
-        .expect("run spark_check.py");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let out = compat_lake(dir.path()).check(python.as_os_str(), "spark_check.py", &[]);
     eprintln!(
-        "spark_check.py ({:.0} s):\n{stdout}",
-        started.elapsed().as_secs_f64()
+        "spark_check.py ({:.0} s):\n{}",
+        started.elapsed().as_secs_f64(),
+        String::from_utf8_lossy(&out.stdout)
     );
-    assert!(
-        out.status.success(),
-        "Spark SQL disagrees with mirrorlake or rejects its SQL ({}):\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
+    assert_compat_passed(
+        "Spark SQL",
+        &out,
+        &[
+            "DDL    CREATE EXTERNAL TABLE {table}:",
+            "stmt   MSCK REPAIR TABLE {table}:",
+            "schema {table} columns and types:",
+            "read   {table} every column:",
+            "count  {table} rows per dt/hour:",
+        ],
+        "",
     );
-
-    // The script passed; it must also have done everything it says.
-    for table in ["packets", "flows"] {
-        for want in [
-            format!("PASS  DDL    CREATE EXTERNAL TABLE {table}:"),
-            format!("PASS  stmt   MSCK REPAIR TABLE {table}:"),
-            format!("PASS  schema {table} columns and types:"),
-            format!("PASS  read   {table} every column:"),
-            format!("PASS  count  {table} rows per dt/hour:"),
-        ] {
-            assert!(stdout.contains(&want), "no `{want}` in:\n{stdout}");
-        }
-    }
-    for name in &crate::support::named_query_files(&queries) {
-        let want = format!("PASS  query  {name}:");
-        assert!(stdout.contains(&want), "no `{want}` in:\n{stdout}");
-    }
 }

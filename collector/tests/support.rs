@@ -1,8 +1,7 @@
 //! Shared helpers of the integration tests.
 #![allow(dead_code)]
 
-use mirrorlake_wire::{FrameRepr, TransportRepr, emit_outer_frame};
-use std::net::IpAddr;
+use mirrorlake_wire::emit_outer_frame;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -81,10 +80,11 @@ pub fn have(program: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// Runs `mirrorlake-aggregator query --format csv` and returns the CSV text.
-pub fn query_csv(lake: &Path, sql: &str) -> String {
+/// Runs `mirrorlake-aggregator query --format <format>` and returns its
+/// output.
+fn query_as(format: &str, lake: &Path, sql: &str) -> String {
     let out = Command::new(aggregator_bin())
-        .args(["query", "--format", "csv", "--lake"])
+        .args(["query", "--format", format, "--lake"])
         .arg(lake)
         .arg(sql)
         .output()
@@ -95,6 +95,19 @@ pub fn query_csv(lake: &Path, sql: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).expect("utf8")
+}
+
+/// Runs `mirrorlake-aggregator query --format csv` and returns the CSV text.
+pub fn query_csv(lake: &Path, sql: &str) -> String {
+    query_as("csv", lake, sql)
+}
+
+/// Runs `mirrorlake-aggregator query --format json`: one object per row.
+pub fn query_json(lake: &Path, sql: &str) -> Vec<serde_json::Value> {
+    query_as("json", lake, sql)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json row"))
+        .collect()
 }
 
 /// The single number a `SELECT count(*) ...` over `lake` returns.
@@ -309,73 +322,31 @@ pub fn assert_flows_account_for_packets(lake: &Path) {
 
 // ---------------------------------------------------------------- the SQL engines' lake
 
-/// 2024-05-01T10:00:00Z in microseconds (as in named_queries.rs).
-const T0: i64 = 1_714_557_600_000_000;
-const MIN: i64 = 60_000_000;
-
-fn tcp(src_port: u16, dst_port: u16, flags: u16) -> TransportRepr {
-    TransportRepr::Tcp {
-        src_port,
-        dst_port,
-        seq: 1,
-        ack: 1,
-        flags,
-        window: 500,
-    }
-}
-
-fn udp(src_port: u16, dst_port: u16) -> TransportRepr {
-    TransportRepr::Udp { src_port, dst_port }
-}
-
-/// Writes the named queries' fixture (named_queries.rs) as a capture of
-/// mirror traffic of ENI 10.0.1.23, VNI 7: a web flow of 10.0.1.23 ending in
-/// a reset, an SSH attempt at it, DNS to the VPC resolver and to 8.8.8.8,
-/// and unrelated traffic a day later. Returns the number of packets.
+/// Writes the named queries' fixture (`aggregator/tests/forensic.rs`) as a
+/// capture of its mirror traffic. Returns the number of packets.
 pub fn write_forensic_pcap(path: &Path) -> usize {
-    let (c, s) = ("10.0.1.23", "10.0.2.50");
-    let packets = [
-        (T0, c, s, tcp(40000, 443, 0x02)),
-        (T0 + 1000, s, c, tcp(443, 40000, 0x12)),
-        (T0 + 2000, c, s, tcp(40000, 443, 0x10)),
-        (T0 + 3000, c, s, tcp(40000, 443, 0x18)),
-        (T0 + 4000, s, c, tcp(443, 40000, 0x18)),
-        (T0 + 60 * MIN, s, c, tcp(443, 40000, 0x04)),
-        (T0 + 120 * MIN, "10.0.3.7", c, tcp(50000, 22, 0x02)),
-        (T0 + 5 * MIN, c, "10.0.0.2", udp(5353, 53)),
-        (T0 + 6 * MIN, c, "8.8.8.8", udp(5354, 53)),
-        (T0 + 7 * MIN, c, "8.8.8.8", udp(5354, 53)),
-        // 2024-05-02 05:xx: outside every example range.
-        (T0 + 19 * 60 * MIN, "10.9.9.9", "10.9.9.8", tcp(1, 22, 0x04)),
-    ];
-    let n = packets.len();
-    let eni: IpAddr = c.parse().expect("ip");
+    let packets = crate::forensic::packets();
     let mut w = mirrorlake_pcap::PcapWriter::new(
         std::io::BufWriter::new(std::fs::File::create(path).expect("create")),
         1,
         65535,
     )
     .expect("header");
-    for (at, src, dst, transport) in packets {
-        let mut inner = Vec::new();
-        FrameRepr {
-            src_mac: [2; 6],
-            dst_mac: [4; 6],
-            vlans: [None, None],
-            src: src.parse().expect("ip"),
-            dst: dst.parse().expect("ip"),
-            ttl: 64,
-            transport,
-            payload: b"forensics",
-        }
-        .emit(&mut inner)
-        .expect("emit");
+    for (at, inner) in &packets {
         let mut outer = Vec::new();
-        emit_outer_frame(eni, [127, 0, 0, 1].into(), 50000, 7, &inner, &mut outer).expect("emit");
-        w.write(at, outer.len() as u32, &outer).expect("record");
+        emit_outer_frame(
+            crate::forensic::eni(),
+            [127, 0, 0, 1].into(),
+            50000,
+            crate::forensic::VNI,
+            inner,
+            &mut outer,
+        )
+        .expect("emit");
+        w.write(*at, outer.len() as u32, &outer).expect("record");
     }
     w.into_inner().expect("flush");
-    n
+    packets.len()
 }
 
 /// The lake the SQL-engine compatibility tests read (spark.rs, trino.rs):
@@ -427,6 +398,111 @@ pub fn compat_lake(dir: &Path) -> CompatLake {
         packets,
         flows,
     }
+}
+
+impl CompatLake {
+    /// Runs `collector/tests/compat/<script>` with `python`, the engine's own
+    /// `args` first, over this lake, its DDL and the named queries (600 s at
+    /// most).
+    pub fn check(
+        &self,
+        python: &std::ffi::OsStr,
+        script: &str,
+        args: &[&std::ffi::OsStr],
+    ) -> std::process::Output {
+        Command::new("timeout")
+            .arg("600")
+            .arg(python)
+            .arg(repo_root().join("collector/tests/compat").join(script))
+            .args(args)
+            .arg("--lake")
+            .arg(&self.lake)
+            .arg("--ddl")
+            .arg(&self.ddl)
+            .arg("--aggregator")
+            .arg(aggregator_bin())
+            .arg("--queries")
+            .arg(named_queries_dir())
+            .arg(format!("--expect=packets={}", self.packets))
+            .arg(format!("--expect=flows={}", self.flows))
+            .output()
+            .unwrap_or_else(|e| panic!("run {script}: {e}"))
+    }
+}
+
+/// `terraform/modules/lake/queries`: the named queries.
+pub fn named_queries_dir() -> PathBuf {
+    repo_root().join("terraform/modules/lake/queries")
+}
+
+/// Asserts that a compat checker (`CompatLake::check`) passed and printed,
+/// for both tables, each of `per_table` (`{table}` stands for the table),
+/// and `PASS  query  <name>: <query_rest>` for every named query; returns
+/// each query's line.
+pub fn assert_compat_passed(
+    engine: &str,
+    out: &std::process::Output,
+    per_table: &[&str],
+    query_rest: &str,
+) -> Vec<String> {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{engine} disagrees with mirrorlake or rejects its SQL ({}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The script passed; it must also have done everything it says.
+    for table in ["packets", "flows"] {
+        for line in per_table {
+            let want = format!("PASS  {}", line.replace("{table}", table));
+            assert!(stdout.contains(&want), "no `{want}` in:\n{stdout}");
+        }
+    }
+    named_query_files(&named_queries_dir())
+        .iter()
+        .map(|name| {
+            let want = format!("PASS  query  {name}:{query_rest}");
+            stdout
+                .lines()
+                .find(|l| l.contains(&want))
+                .unwrap_or_else(|| panic!("no `{want}` in:\n{stdout}"))
+                .to_owned()
+        })
+        .collect()
+}
+
+/// `tshark -r <file> -n <options> -T fields -e <field>...`: one line per
+/// frame, its fields separated by `,`, a field's repeated values by `;`.
+pub fn tshark_fields(file: &Path, options: &[&str], fields: &[&str]) -> Vec<String> {
+    let mut cmd = Command::new("tshark");
+    cmd.arg("-r").arg(file).arg("-n").args(options).args([
+        "-T",
+        "fields",
+        "-E",
+        "separator=,",
+        "-E",
+        "occurrence=a",
+        "-E",
+        "aggregator=;",
+        "-E",
+        "header=n",
+    ]);
+    for f in fields {
+        cmd.args(["-e", f]);
+    }
+    let out = cmd.output().expect("run tshark");
+    assert!(
+        out.status.success(),
+        "tshark -r {} failed: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("tshark prints utf8")
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Packets the kernel dropped before any socket saw them, all CPUs

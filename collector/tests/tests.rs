@@ -10,6 +10,8 @@ mod duckdb;
 mod e2e;
 mod export;
 mod flows;
+#[path = "../../aggregator/tests/forensic.rs"]
+mod forensic;
 mod loadtest;
 mod malformed;
 mod s3;

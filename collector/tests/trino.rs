@@ -23,7 +23,7 @@
 //! from Maven Central) and any failure a test failure. The test stops the
 //! server when it started it.
 
-use crate::support::{CompatLake, aggregator_bin, compat_lake, have, repo_root, stack_env};
+use crate::support::{assert_compat_passed, compat_lake, have, repo_root, stack_env};
 use std::process::{Command, Output};
 use std::time::Instant;
 
@@ -82,38 +82,18 @@ fn trino_runs_the_athena_ddl_and_named_queries_like_mirrorlake() {
     );
 
     let dir = tempfile::tempdir().expect("tmp");
-    let CompatLake {
-        lake,
-        ddl,
-        packets,
-        flows,
-    } = compat_lake(dir.path());
-
+    let lake = compat_lake(dir.path());
     let checked = Instant::now();
-    let queries = repo_root().join("terraform/modules/lake/queries");
-    let out = Command::new("timeout")
-        .arg("600")
-        .arg("python3")
-        .arg(repo_root().join("collector/tests/compat/trino_check.py"))
-        .arg("--server")
-        .arg(&server)
-        .arg("--lake")
-        .arg(&lake)
-        .arg("--ddl")
-        .arg(&ddl)
-        .arg("--aggregator")
-        .arg(aggregator_bin())
-        .arg("--queries")
-        .arg(&queries)
-        .arg(format!("--expect=packets={packets}"))
-        .arg(format!("--expect=flows={flows}"))
-        .output()
-        .expect("run trino_check.py");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let out = lake.check(
+        "python3".as_ref(),
+        "trino_check.py",
+        &["--server".as_ref(), server.as_ref()],
+    );
     eprintln!(
-        "trino.sh start: {start_s:.0} s{}; trino_check.py ({:.0} s):\n{stdout}",
+        "trino.sh start: {start_s:.0} s{}; trino_check.py ({:.0} s):\n{}",
         if was_running { " (was running)" } else { "" },
-        checked.elapsed().as_secs_f64()
+        checked.elapsed().as_secs_f64(),
+        String::from_utf8_lossy(&out.stdout)
     );
     if !was_running {
         let stop = trino_sh(&["stop"]);
@@ -123,34 +103,21 @@ fn trino_runs_the_athena_ddl_and_named_queries_like_mirrorlake() {
             String::from_utf8_lossy(&stop.stderr)
         );
     }
-    assert!(
-        out.status.success(),
-        "Trino disagrees with mirrorlake or rejects its SQL ({}):\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
+    let queries = assert_compat_passed(
+        "Trino",
+        &out,
+        &[
+            "DDL    CREATE TABLE {table}:",
+            "stmt   sync_partition_metadata {table}:",
+            "schema {table} columns and types:",
+            "read   {table} SELECT *:",
+        ],
+        " literal: ",
     );
-
-    // The script passed; it must also have done everything it says.
-    for table in ["packets", "flows"] {
-        for want in [
-            format!("PASS  DDL    CREATE TABLE {table}:"),
-            format!("PASS  stmt   sync_partition_metadata {table}:"),
-            format!("PASS  schema {table} columns and types:"),
-            format!("PASS  read   {table} SELECT *:"),
-        ] {
-            assert!(stdout.contains(&want), "no `{want}` in:\n{stdout}");
-        }
-    }
-    for name in &crate::support::named_query_files(&queries) {
-        let want = format!("PASS  query  {name}: literal: ");
-        assert!(stdout.contains(&want), "no `{want}` in:\n{stdout}");
-        let line = stdout
-            .lines()
-            .find(|l| l.contains(&want))
-            .unwrap_or_default();
+    for line in queries {
         assert!(
             line.contains("; prepared: "),
-            "{name}: not run as PREPARE/EXECUTE: {line}"
+            "not run as PREPARE/EXECUTE: {line}"
         );
     }
 }

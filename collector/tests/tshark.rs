@@ -113,55 +113,31 @@ fn parse_num(v: &str) -> Option<i64> {
 }
 
 fn run_tshark(file: &Path) -> Vec<TsharkFrame> {
-    let mut cmd = Command::new("tshark");
-    cmd.arg("-r").arg(file).args([
-        "-n",
-        "-o",
-        "ip.defragment:FALSE",
-        "-o",
-        "ipv6.defragment:FALSE",
-        "-T",
-        "fields",
-        "-E",
-        "separator=,",
-        "-E",
-        "occurrence=a",
-        "-E",
-        "aggregator=;",
-        "-E",
-        "header=n",
-    ]);
-    for (f, _) in FIELDS {
-        cmd.args(["-e", f]);
-    }
-    let out = cmd.output().expect("run tshark");
-    assert!(
-        out.status.success(),
-        "tshark -r {} failed: {}",
-        file.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .expect("tshark prints utf8")
-        .lines()
-        .map(|line| {
-            let cols: Vec<&str> = line.split(',').collect();
-            assert_eq!(cols.len(), FIELDS.len(), "tshark line: {line}");
-            let mut values = HashMap::new();
-            for ((name, _), col) in FIELDS.iter().zip(&cols) {
-                let v: Vec<String> = if col.is_empty() {
-                    Vec::new()
-                } else {
-                    col.split(';').map(str::to_owned).collect()
-                };
-                values.insert(*name, v);
-            }
-            TsharkFrame {
-                protocols: cols[2].split(':').map(str::to_owned).collect(),
-                values,
-            }
-        })
-        .collect()
+    let fields: Vec<&str> = FIELDS.iter().map(|(f, _)| *f).collect();
+    crate::support::tshark_fields(
+        file,
+        &["-o", "ip.defragment:FALSE", "-o", "ipv6.defragment:FALSE"],
+        &fields,
+    )
+    .iter()
+    .map(|line| {
+        let cols: Vec<&str> = line.split(',').collect();
+        assert_eq!(cols.len(), FIELDS.len(), "tshark line: {line}");
+        let mut values = HashMap::new();
+        for ((name, _), col) in FIELDS.iter().zip(&cols) {
+            let v: Vec<String> = if col.is_empty() {
+                Vec::new()
+            } else {
+                col.split(';').map(str::to_owned).collect()
+            };
+            values.insert(*name, v);
+        }
+        TsharkFrame {
+            protocols: cols[2].split(':').map(str::to_owned).collect(),
+            values,
+        }
+    })
+    .collect()
 }
 
 /// What a row must hold, derived from tshark's fields of the same record.

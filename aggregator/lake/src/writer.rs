@@ -622,6 +622,19 @@ mod tests {
         v
     }
 
+    /// A writer into a fresh local lake (files named `s`, sequence 1).
+    fn local_writer(cfg: FileConfig, policy: RollPolicy) -> (tempfile::TempDir, Lake, LakeWriter) {
+        let dir = tempfile::tempdir().expect("tmp");
+        let lake = Lake::open(dir.path().to_str().expect("utf8")).expect("lake");
+        let w = LakeWriter::new(
+            lake.clone(),
+            cfg,
+            policy,
+            Box::new(SequenceNamer::new("s", 1)),
+        );
+        (dir, lake, w)
+    }
+
     #[tokio::test]
     async fn splits_by_hour_rolls_by_age_and_reads_back() {
         let dir = tempfile::tempdir().expect("tmp");
@@ -716,19 +729,12 @@ mod tests {
         for (group_rows, want, want_groups) in
             [(100, vec![1, 2, 3, 4, 5], 1), (3, vec![3, 4, 5, 1, 2], 2)]
         {
-            let dir = tempfile::tempdir().expect("tmp");
-            let lake = Lake::open(dir.path().to_str().expect("utf8")).expect("lake");
             let cfg = FileConfig {
                 row_group_rows: group_rows,
                 sort_by: vec!["ts".into()],
                 ..FileConfig::default()
             };
-            let mut w = LakeWriter::new(
-                lake.clone(),
-                cfg,
-                RollPolicy::default(),
-                Box::new(SequenceNamer::new("s", 1)),
-            );
+            let (dir, lake, mut w) = local_writer(cfg, RollPolicy::default());
             let t0 = Instant::now();
             w.write(&batch(&[5, 3, 4]), t0).await.expect("write");
             w.write(&batch(&[2, 1]), t0).await.expect("write");
@@ -795,18 +801,11 @@ mod tests {
             (usize::MAX, vec![range(1, 4)]),
         ];
         for (min_bytes, want) in cases {
-            let dir = tempfile::tempdir().expect("tmp");
-            let lake = Lake::open(dir.path().to_str().expect("utf8")).expect("lake");
             let cfg = FileConfig {
                 min_row_group_bytes: min_bytes,
                 ..FileConfig::default()
             };
-            let mut w = LakeWriter::new(
-                lake.clone(),
-                cfg,
-                RollPolicy::default(),
-                Box::new(SequenceNamer::new("s", 1)),
-            );
+            let (dir, _lake, mut w) = local_writer(cfg, RollPolicy::default());
             let t0 = Instant::now();
             w.write(&mirrored(&[3, 1, 4, 1, 2]), t0)
                 .await
@@ -874,14 +873,7 @@ mod tests {
 
     #[tokio::test]
     async fn small_batches_are_merged_and_every_row_kept() {
-        let dir = tempfile::tempdir().expect("tmp");
-        let lake = Lake::open(dir.path().to_str().expect("utf8")).expect("lake");
-        let mut w = LakeWriter::new(
-            lake.clone(),
-            FileConfig::default(),
-            RollPolicy::default(),
-            Box::new(SequenceNamer::new("m", 1)),
-        );
+        let (dir, _lake, mut w) = local_writer(FileConfig::default(), RollPolicy::default());
         let t0 = Instant::now();
         // More one-row batches than one merge takes (2 * SMALL_BATCH_ROWS).
         let n = 2 * SMALL_BATCH_ROWS + 100;
@@ -906,14 +898,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_discarded_file_never_appears() {
-        let dir = tempfile::tempdir().expect("tmp");
-        let lake = Lake::open(dir.path().to_str().expect("utf8")).expect("lake");
-        let mut w = LakeWriter::new(
-            lake.clone(),
-            FileConfig::default(),
-            RollPolicy::default(),
-            Box::new(SequenceNamer::new("d", 1)),
-        );
+        let (_dir, lake, mut w) = local_writer(FileConfig::default(), RollPolicy::default());
         let h = crate::HOUR_US;
         w.write(&batch(&[h, 2 * h]), Instant::now())
             .await
@@ -929,8 +914,6 @@ mod tests {
 
     #[tokio::test]
     async fn rolls_by_size() {
-        let dir = tempfile::tempdir().expect("tmp");
-        let lake = Lake::open(dir.path().to_str().expect("utf8")).expect("lake");
         let policy = RollPolicy {
             max_file_bytes: 1,
             max_file_age: Duration::from_secs(3600),
@@ -939,12 +922,7 @@ mod tests {
             row_group_rows: 2,
             ..FileConfig::default()
         };
-        let mut w = LakeWriter::new(
-            lake.clone(),
-            cfg,
-            policy,
-            Box::new(SequenceNamer::new("s", 1)),
-        );
+        let (_dir, lake, mut w) = local_writer(cfg, policy);
         let t0 = Instant::now();
         let c1 = w.write(&batch(&[1, 2]), t0).await.expect("write");
         let c2 = w.write(&batch(&[3, 4]), t0).await.expect("write");

@@ -63,9 +63,9 @@ fn vxlan_ipv4_tcp_all_fields() {
     assert!(d.community_id().is_some());
 }
 
-#[test]
-fn qinq_ipv6_udp() {
-    let repr = FrameRepr {
+/// IPv6 UDP (DNS) in two 802.1Q tags.
+fn qinq_udp6_repr() -> FrameRepr<'static> {
+    FrameRepr {
         vlans: [Some(100), Some(200)],
         src: ip("2001:db8::1"),
         dst: ip("2001:db8::2"),
@@ -74,7 +74,12 @@ fn qinq_ipv6_udp() {
             dst_port: 5353,
         },
         ..tcp_repr(b"dns")
-    };
+    }
+}
+
+#[test]
+fn qinq_ipv6_udp() {
+    let repr = qinq_udp6_repr();
     let f = frame(&repr);
     let d = decode_ethernet(&f, None).expect("decodes");
     assert_eq!((d.vlan_outer, d.vlan_inner), (Some(100), Some(200)));
@@ -478,16 +483,7 @@ fn fuzz_seed_corpus_is_committed() {
     emit_vxlan_payload(42, &tcp, &mut v);
     seeds.push(("vxlan-ipv4-tcp", v.clone()));
     seeds.push(("vxlan-truncated", v[..50].to_vec()));
-    let udp6 = frame(&FrameRepr {
-        vlans: [Some(100), Some(200)],
-        src: ip("2001:db8::1"),
-        dst: ip("2001:db8::2"),
-        transport: TransportRepr::Udp {
-            src_port: 53,
-            dst_port: 5353,
-        },
-        ..tcp_repr(b"dns")
-    });
+    let udp6 = frame(&qinq_udp6_repr());
     let mut v = Vec::new();
     emit_vxlan_payload(7, &udp6, &mut v);
     seeds.push(("vxlan-qinq-ipv6-udp", v));

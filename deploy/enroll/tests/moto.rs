@@ -647,15 +647,6 @@ fn bad_flags_name_the_field() {
     let cases: &[(&[&str], &str)] = &[
         (
             &[
-                "--filter-id",
-                "tmf-0123456789abcdef0",
-                "--select-tag",
-                "a=b",
-            ],
-            "--target-id",
-        ),
-        (
-            &[
                 "--target-id",
                 "tmt-0123456789abcdef0",
                 "--filter-id",
