@@ -171,11 +171,7 @@ cmd_start() {
     is_key_valid
     require_bin
     take_lock garage
-    if pid_alive "$PIDFILE" "$PID_PATTERN"; then
-        log "already running (pid $(read_pid "$PIDFILE")) on $ENDPOINT"
-        return 0
-    fi
-    rm -f "$PIDFILE"
+    already_running "$ENDPOINT" && return 0
     local p
     for p in "$GARAGE_S3_PORT" "$GARAGE_RPC_PORT" "$GARAGE_ADMIN_PORT"; do
         port_open "$p" && die "port $p is already in use by another process (see: ss -ltnp 'sport = :$p')"
@@ -188,11 +184,7 @@ cmd_start() {
     spawn "$PIDFILE" "$OUT" env RUST_LOG="$GARAGE_RUST_LOG" "$GARAGE" -c "$CONF" server
     local deadline=$(( $(date +%s) + GARAGE_START_TIMEOUT ))
     until gcli status >/dev/null 2>"$RUN/status.err"; do
-        if ! pid_alive "$PIDFILE" "$PID_PATTERN"; then
-            show_tail "$OUT" 40
-            rm -f "$PIDFILE"
-            die "garage exited during startup (log: $OUT)"
-        fi
+        die_if_exited "garage exited during startup (log: $OUT)" "$OUT"
         if (( $(date +%s) >= deadline )); then
             show_tail "$OUT" 40
             show_tail "$RUN/status.err" 10
@@ -214,29 +206,14 @@ is_key_valid() {
     [[ $GARAGE_SECRET_KEY =~ ^[0-9a-f]{64}$ ]] || die "GARAGE_SECRET_KEY must be 64 lowercase hex digits"
 }
 
-cmd_stop() {
-    local mode=term
-    case "${1:-}" in
-        --kill | -9) mode="kill" ;;
-        "") ;;
-        *) die "unknown stop option '$1' (expected --kill)" ;;
-    esac
-    take_lock garage
-    stop_pidfile "$PIDFILE" "$PID_PATTERN" "$GARAGE_STOP_TIMEOUT" "$mode"
-}
+cmd_stop() { stop_service "$GARAGE_STOP_TIMEOUT" "$@"; }
+cmd_kill() { cmd_stop --kill; }
 
 cmd_status() {
-    if pid_alive "$PIDFILE" "$PID_PATTERN"; then
-        if port_open "$GARAGE_S3_PORT"; then
-            echo "garage: running (pid $(read_pid "$PIDFILE")) on $ENDPOINT, bucket $MIRRORLAKE_BUCKET, data $RUN"
-            return 0
-        fi
-        echo "garage: process running (pid $(read_pid "$PIDFILE")) but $ENDPOINT not accepting connections"
-        return 1
-    fi
-    echo "garage: stopped"
-    return 3
+    service_status "$ENDPOINT" "bucket $MIRRORLAKE_BUCKET, data $RUN" "not accepting connections" port_open "$GARAGE_S3_PORT"
 }
+
+cmd_installed() { find_garage; }
 
 cmd_cli() {
     require_bin
@@ -244,46 +221,8 @@ cmd_cli() {
     gcli "$@"
 }
 
-cmd_env() {
-    cat <<EOF
-export AWS_ACCESS_KEY_ID=$GARAGE_KEY_ID
-export AWS_SECRET_ACCESS_KEY=$GARAGE_SECRET_KEY
-export AWS_REGION=$GARAGE_REGION
-export AWS_DEFAULT_REGION=$GARAGE_REGION
-export AWS_ENDPOINT_URL=$ENDPOINT
-export AWS_ENDPOINT=$ENDPOINT
-export AWS_ALLOW_HTTP=true
-export AWS_EC2_METADATA_DISABLED=true
-export MIRRORLAKE_BUCKET=$MIRRORLAKE_BUCKET
-export MIRRORLAKE_S3=garage
-EOF
-}
+cmd_env() { s3_env "$GARAGE_KEY_ID" "$GARAGE_SECRET_KEY" "$GARAGE_REGION" garage; }
+cmd_logs() { show_logs "${1:-}" "$OUT"; }
+cmd_reset() { reset_service garage; }
 
-cmd_reset() {
-    take_lock garage
-    pid_alive "$PIDFILE" "$PID_PATTERN" && die "garage is running: stop it first"
-    rm -rf "$RUN"
-    log "deleted $RUN"
-}
-
-main() {
-    local cmd=${1:-}
-    [[ $# -gt 0 ]] && shift
-    case "$cmd" in
-        install) cmd_install ;;
-        start) cmd_start ;;
-        stop) cmd_stop "$@" ;;
-        kill) cmd_stop --kill ;;
-        status) cmd_status ;;
-        installed) find_garage ;;
-        cli) cmd_cli "$@" ;;
-        env) cmd_env ;;
-        logs) show_tail "$OUT" "${1:-50}" ;;
-        reset) cmd_reset ;;
-        -h | --help | help) usage ;;
-        "") usage; exit 2 ;;
-        *) usage; die "unknown command '$cmd'" ;;
-    esac
-}
-
-main "$@"
+run_command "install start stop kill status installed cli env logs reset" "$@"

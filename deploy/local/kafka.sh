@@ -63,14 +63,6 @@ EOF
 }
 
 # ---------------------------------------------------------------- java
-java_major() {
-    local v
-    v=$("$1" -XshowSettings:properties -version 2>&1 | awk -F'= ' '/java.specification.version/ {print $2; exit}') || true
-    v=${v#1.}
-    v=${v%%.*}
-    [[ $v =~ ^[0-9]+$ ]] && echo "$v" || echo 0
-}
-
 find_java() {
     local c m
     if [[ -n ${KAFKA_JAVA:-} ]]; then
@@ -362,11 +354,7 @@ format_storage() {
 cmd_start() {
     is_installed || cmd_install
     take_lock kafka   # (replaces the install lock: one lock per process at a time)
-    if pid_alive "$PIDFILE" "$PID_PATTERN"; then
-        log "already running (pid $(read_pid "$PIDFILE")) on $BOOTSTRAP"
-        return 0
-    fi
-    rm -f "$PIDFILE"
+    already_running "$BOOTSTRAP" && return 0
     local t0
     java_bin
     if port_open "$KAFKA_PORT"; then
@@ -391,12 +379,7 @@ cmd_start() {
         -cp "$CONF:$JARS/*" kafka.Kafka "$CONF/server.properties"
     local deadline=$(( $(date +%s) + KAFKA_START_TIMEOUT )) started=0
     while (( $(date +%s) < deadline )); do
-        if ! pid_alive "$PIDFILE" "$PID_PATTERN"; then
-            show_tail "$OUT" 40
-            show_tail "$SERVER_LOG" 40
-            rm -f "$PIDFILE"
-            die "Kafka exited during startup (logs: $LOGS)"
-        fi
+        die_if_exited "Kafka exited during startup (logs: $LOGS)" "$OUT" "$SERVER_LOG"
         if (( ! started )) && grep -qs 'Kafka Server started' "$SERVER_LOG"; then
             started=1
         fi
@@ -417,16 +400,8 @@ cmd_start() {
     die "Kafka not ready within ${KAFKA_START_TIMEOUT}s (killed it; logs: $LOGS; raise KAFKA_START_TIMEOUT on a slow machine)"
 }
 
-cmd_stop() {
-    local mode=term
-    case "${1:-}" in
-        --kill | -9) mode="kill" ;;
-        "") ;;
-        *) die "unknown stop option '$1' (expected --kill)" ;;
-    esac
-    take_lock kafka
-    stop_pidfile "$PIDFILE" "$PID_PATTERN" "$KAFKA_STOP_TIMEOUT" "$mode"
-}
+cmd_stop() { stop_service "$KAFKA_STOP_TIMEOUT" "$@"; }
+cmd_kill() { cmd_stop --kill; }
 
 cmd_signal() {
     local sig=$1 what=$2
@@ -434,6 +409,8 @@ cmd_signal() {
     kill -"$sig" "$(read_pid "$PIDFILE")"
     log "$what pid $(read_pid "$PIDFILE")"
 }
+cmd_pause() { cmd_signal STOP paused; }
+cmd_resume() { cmd_signal CONT resumed; }
 
 cmd_status() {
     if pid_alive "$PIDFILE" "$PID_PATTERN"; then
@@ -444,15 +421,8 @@ cmd_status() {
             echo "kafka: paused (pid $pid, SIGSTOP) on $BOOTSTRAP"
             return 0
         fi
-        if port_open "$KAFKA_PORT"; then
-            echo "kafka: running (pid $pid) on $BOOTSTRAP, Kafka $KAFKA_VERSION, data $DATA"
-            return 0
-        fi
-        echo "kafka: process running (pid $pid) but $BOOTSTRAP not accepting connections"
-        return 1
     fi
-    echo "kafka: stopped"
-    return 3
+    service_status "$BOOTSTRAP" "Kafka $KAFKA_VERSION, data $DATA" "not accepting connections" port_open "$KAFKA_PORT"
 }
 
 valid_topic() {
@@ -503,40 +473,7 @@ export MIRRORLAKE_KAFKA_SCRAM_PASSWORD_FILE=$SCRAM_PASSWORD_FILE
 EOF
 }
 
-cmd_logs() {
-    local n=${1:-50}
-    ML_SERVICE=kafka show_tail "$OUT" "$n"
-    ML_SERVICE=kafka show_tail "$SERVER_LOG" "$n"
-}
+cmd_logs() { show_logs "${1:-}" "$OUT" "$SERVER_LOG"; }
+cmd_reset() { reset_service Kafka; }
 
-cmd_reset() {
-    take_lock kafka
-    pid_alive "$PIDFILE" "$PID_PATTERN" && die "Kafka is running: stop it first"
-    rm -rf "$RUN"
-    log "deleted $RUN"
-}
-
-main() {
-    local cmd=${1:-}
-    [[ $# -gt 0 ]] && shift
-    case "$cmd" in
-        install) cmd_install ;;
-        start) cmd_start ;;
-        stop) cmd_stop "$@" ;;
-        kill) cmd_stop --kill ;;
-        pause) cmd_signal STOP paused ;;
-        resume) cmd_signal CONT resumed ;;
-        status) cmd_status ;;
-        create-topic) cmd_create_topic "$@" ;;
-        topics) cmd_topics ;;
-        tool) cmd_tool "$@" ;;
-        env) cmd_env ;;
-        logs) cmd_logs "$@" ;;
-        reset) cmd_reset ;;
-        -h | --help | help) usage ;;
-        "") usage; exit 2 ;;
-        *) usage; die "unknown command '$cmd'" ;;
-    esac
-}
-
-main "$@"
+run_command "install start stop kill pause resume status create-topic topics tool env logs reset" "$@"

@@ -136,3 +136,136 @@ elapsed_s() { # elapsed_s START_MS -> "12.3"
     local d=$(( $(now_ms) - $1 ))
     printf '%d.%d' $((d / 1000)) $(((d % 1000) / 100))
 }
+
+# java_major JAVA -> the major version of that java binary ("17"), 0 if unknown.
+java_major() {
+    local v
+    v=$("$1" -XshowSettings:properties -version 2>&1 | awk -F'= ' '/java.specification.version/ {print $2; exit}') || true
+    v=${v#1.}
+    v=${v%%.*}
+    [[ $v =~ ^[0-9]+$ ]] && echo "$v" || echo 0
+}
+
+# ---------------------------------------------------------------- service commands
+# What the service scripts (kafka.sh, garage.sh, moto.sh, trino.sh) share. Each
+# sets, before calling these: RUN (its run directory), PIDFILE (its server's pid
+# file) and PID_PATTERN (what the server's command line contains); the lock of
+# its mutating commands is named $ML_SERVICE.
+
+# run_command "COMMAND..." ARG... : a script's main(). The first ARG names the
+# command: one of the listed COMMANDs runs cmd_COMMAND (with '-' as '_') with
+# the other ARGs; help, -h and --help print the usage; no command prints it and
+# exits 2; any other prints it and dies.
+run_command() {
+    local commands=$1 cmd=${2:-} c
+    shift
+    [[ $# -gt 0 ]] && shift
+    case "$cmd" in
+        -h | --help | help) usage; return ;;
+        "") usage; exit 2 ;;
+    esac
+    for c in $commands; do
+        if [[ $c == "$cmd" ]]; then
+            "cmd_${c//-/_}" "$@"
+            return
+        fi
+    done
+    usage
+    die "unknown command '$cmd'"
+}
+
+# already_running ADDRESS: for `start`: true (saying so) when the server runs;
+# else false, with a stale pid file removed.
+# shellcheck disable=SC2153  # PIDFILE: set by the service script (not a misspelt pidfile)
+already_running() {
+    if pid_alive "$PIDFILE" "$PID_PATTERN"; then
+        log "already running (pid $(read_pid "$PIDFILE")) on $1"
+        return 0
+    fi
+    rm -f "$PIDFILE"
+    return 1
+}
+
+# die_if_exited MESSAGE LOG... : while `start` waits for the server: when it is
+# gone, the last 40 lines of each LOG, then die with MESSAGE.
+die_if_exited() {
+    local message=$1 f
+    shift
+    pid_alive "$PIDFILE" "$PID_PATTERN" && return 0
+    for f in "$@"; do
+        show_tail "$f" 40
+    done
+    rm -f "$PIDFILE"
+    die "$message"
+}
+
+# stop_service GRACE_SECONDS [--kill | -9]: the `stop` command (SIGTERM, then
+# SIGKILL after GRACE_SECONDS; --kill: SIGKILL at once).
+stop_service() {
+    local grace=$1 mode=term
+    shift
+    case "${1:-}" in
+        --kill | -9) mode="kill" ;;
+        "") ;;
+        *) die "unknown stop option '$1' (expected --kill)" ;;
+    esac
+    take_lock "$ML_SERVICE"
+    stop_pidfile "$PIDFILE" "$PID_PATTERN" "$grace" "$mode"
+}
+
+# service_status ADDRESS DETAILS FAILURE PROBE... : the `status` command.
+# "<service>: running (pid P) on ADDRESS, DETAILS" and 0 when the server runs
+# and PROBE succeeds; "<service>: process running (pid P) but ADDRESS FAILURE"
+# and 1 when PROBE fails; "<service>: stopped" and 3 when it does not run.
+service_status() {
+    local address=$1 details=$2 failure=$3 pid
+    shift 3
+    if pid_alive "$PIDFILE" "$PID_PATTERN"; then
+        pid=$(read_pid "$PIDFILE")
+        if "$@"; then
+            echo "$ML_SERVICE: running (pid $pid) on $address, $details"
+            return 0
+        fi
+        echo "$ML_SERVICE: process running (pid $pid) but $address $failure"
+        return 1
+    fi
+    echo "$ML_SERVICE: stopped"
+    return 3
+}
+
+# show_logs N LOG... : the `logs` command: the last N lines (50 when N is
+# empty) of each LOG.
+show_logs() {
+    local n=${1:-50} f
+    shift
+    for f in "$@"; do
+        show_tail "$f" "$n"
+    done
+}
+
+# reset_service NAME: the `reset` command: deletes $RUN, refused while the
+# server runs (NAME: the service as that message calls it).
+reset_service() {
+    take_lock "$ML_SERVICE"
+    pid_alive "$PIDFILE" "$PID_PATTERN" && die "$1 is running: stop it first"
+    rm -rf "$RUN"
+    log "deleted $RUN"
+}
+
+# s3_env ACCESS_KEY_ID SECRET_ACCESS_KEY REGION STORE: the `env` command of an
+# S3 store serving bucket $MIRRORLAKE_BUCKET on $ENDPOINT: export lines for AWS
+# SDKs / object_store.
+s3_env() {
+    cat <<EOF
+export AWS_ACCESS_KEY_ID=$1
+export AWS_SECRET_ACCESS_KEY=$2
+export AWS_REGION=$3
+export AWS_DEFAULT_REGION=$3
+export AWS_ENDPOINT_URL=$ENDPOINT
+export AWS_ENDPOINT=$ENDPOINT
+export AWS_ALLOW_HTTP=true
+export AWS_EC2_METADATA_DISABLED=true
+export MIRRORLAKE_BUCKET=$MIRRORLAKE_BUCKET
+export MIRRORLAKE_S3=$4
+EOF
+}

@@ -138,12 +138,10 @@ cmd_start() {
     is_installed || cmd_install
     take_lock moto
     mkdir -p "$RUN"
-    if pid_alive "$PIDFILE" "$PID_PATTERN"; then
-        log "already running (pid $(read_pid "$PIDFILE")) on $ENDPOINT"
+    if already_running "$ENDPOINT"; then
         py_ready_and_bucket 5 2>&1 | sed "s/^/[$ML_SERVICE] /" >&2 || die "moto is running but not serving S3"
         return 0
     fi
-    rm -f "$PIDFILE"
     if port_open "$MOTO_PORT"; then
         die "port $MOTO_PORT is already in use by another process (see: ss -ltnp 'sport = :$MOTO_PORT'); set MOTO_PORT"
     fi
@@ -162,28 +160,11 @@ cmd_start() {
     log "ready on $ENDPOINT (pid $(read_pid "$PIDFILE")) after $(elapsed_s "$t0")s"
 }
 
-cmd_stop() {
-    local mode=term
-    case "${1:-}" in
-        --kill | -9) mode="kill" ;;
-        "") ;;
-        *) die "unknown stop option '$1' (expected --kill)" ;;
-    esac
-    take_lock moto
-    stop_pidfile "$PIDFILE" "$PID_PATTERN" "$MOTO_STOP_TIMEOUT" "$mode"
-}
+cmd_stop() { stop_service "$MOTO_STOP_TIMEOUT" "$@"; }
+cmd_kill() { cmd_stop --kill; }
 
 cmd_status() {
-    if pid_alive "$PIDFILE" "$PID_PATTERN"; then
-        if port_open "$MOTO_PORT"; then
-            echo "moto: running (pid $(read_pid "$PIDFILE")) on $ENDPOINT, bucket $MIRRORLAKE_BUCKET, moto $MOTO_VERSION"
-            return 0
-        fi
-        echo "moto: process running (pid $(read_pid "$PIDFILE")) but $ENDPOINT not accepting connections"
-        return 1
-    fi
-    echo "moto: stopped"
-    return 3
+    service_status "$ENDPOINT" "bucket $MIRRORLAKE_BUCKET, moto $MOTO_VERSION" "not accepting connections" port_open "$MOTO_PORT"
 }
 
 cmd_reset() {
@@ -197,37 +178,7 @@ EOF
     py_ready_and_bucket 5 2>&1 | sed "s/^/[$ML_SERVICE] /" >&2
 }
 
-cmd_env() {
-    cat <<EOF
-export AWS_ACCESS_KEY_ID=$MOTO_ACCESS_KEY_ID
-export AWS_SECRET_ACCESS_KEY=$MOTO_SECRET_ACCESS_KEY
-export AWS_REGION=$MOTO_REGION
-export AWS_DEFAULT_REGION=$MOTO_REGION
-export AWS_ENDPOINT_URL=$ENDPOINT
-export AWS_ENDPOINT=$ENDPOINT
-export AWS_ALLOW_HTTP=true
-export AWS_EC2_METADATA_DISABLED=true
-export MIRRORLAKE_BUCKET=$MIRRORLAKE_BUCKET
-export MIRRORLAKE_S3=moto
-EOF
-}
+cmd_env() { s3_env "$MOTO_ACCESS_KEY_ID" "$MOTO_SECRET_ACCESS_KEY" "$MOTO_REGION" moto; }
+cmd_logs() { show_logs "${1:-}" "$OUT"; }
 
-main() {
-    local cmd=${1:-}
-    [[ $# -gt 0 ]] && shift
-    case "$cmd" in
-        install) cmd_install ;;
-        start) cmd_start ;;
-        stop) cmd_stop "$@" ;;
-        kill) cmd_stop --kill ;;
-        status) cmd_status ;;
-        reset) cmd_reset ;;
-        env) cmd_env ;;
-        logs) show_tail "$OUT" "${1:-50}" ;;
-        -h | --help | help) usage ;;
-        "") usage; exit 2 ;;
-        *) usage; die "unknown command '$cmd'" ;;
-    esac
-}
-
-main "$@"
+run_command "install start stop kill status reset env logs" "$@"

@@ -109,18 +109,4 @@ cmd_status() {
     return "$rc"
 }
 
-main() {
-    local cmd=${1:-}
-    [[ $# -gt 0 ]] && shift
-    case "$cmd" in
-        up) cmd_up "$@" ;;
-        down) cmd_down "$@" ;;
-        status) cmd_status ;;
-        env) cmd_env ;;
-        -h | --help | help) usage ;;
-        "") usage; exit 2 ;;
-        *) usage; die "unknown command '$cmd'" ;;
-    esac
-}
-
-main "$@"
+run_command "up down status env" "$@"

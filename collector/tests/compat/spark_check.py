@@ -54,20 +54,12 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from check_common import SUMMARY, add_lake_options, elapsed, fail, finish, log, parse_options, show  # noqa: E402
+
 os.environ["TZ"] = "UTC"
 time.tzset()
-
-START = time.monotonic()
-FAILURES = []
-SUMMARY = []  # (kind, name, status, how)
-
-
-def log(msg=""):
-    print(msg, flush=True)
-
-
-def elapsed():
-    return f"{time.monotonic() - START:5.1f}s"
 
 
 def err_line(e):
@@ -79,11 +71,6 @@ def err_line(e):
         if line and not line.startswith("An error occurred while calling"):
             return line[:400]
     return repr(e)[:400]
-
-
-def fail(what):
-    FAILURES.append(what)
-    log(f"  FAIL: {what}")
 
 
 # --------------------------------------------------------------------------
@@ -323,6 +310,18 @@ def ours(args, sql, fmt="json"):
     return [json.loads(l) for l in out.stdout.splitlines() if l.strip()]
 
 
+def ours_or_fail(args, name, sql):
+    """mirrorlake's rows and column names (ours) of the named query `name`
+    (sql: bound to its parameters), or None, recorded as a failure, when
+    mirrorlake's engine failed on it."""
+    try:
+        return ours(args, sql), ours(args, sql, "table")
+    except RuntimeError as e:
+        fail(f"{name}: mirrorlake's engine failed: {e}")
+        SUMMARY.append(("query", name, "FAIL", "mirrorlake failed"))
+        return None
+
+
 # --------------------------------------------------------------------------
 # Comparing results
 
@@ -357,34 +356,13 @@ def norm_ours(v, ty):
     return v
 
 
-def show(row):
-    def one(v):
-        if isinstance(v, tuple) and len(v) == 2 and v[0] == "ts":
-            return dt.datetime.fromtimestamp(v[1] / 1e6, dt.timezone.utc).isoformat()
-        if isinstance(v, str) and len(v) > 40:
-            return v[:37] + "..."
-        return v
-
-    return "(" + ", ".join(repr(one(v)) for v in row) + ")"
-
-
 # --------------------------------------------------------------------------
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--lake", required=True)
-    ap.add_argument("--ddl", required=True)
-    ap.add_argument("--aggregator", required=True)
-    ap.add_argument("--queries", required=True)
-    ap.add_argument("--expect", action="append", default=[], metavar="TABLE=ROWS")
-    ap.add_argument("--query", action="append", default=[], metavar="NAME.sql")
-    args = ap.parse_args()
-    args.lake = str(Path(args.lake).resolve())
-    expect = {}
-    for e in args.expect:
-        t, n = e.split("=", 1)
-        expect[t] = int(n)
+    add_lake_options(ap)
+    args, expect = parse_options(ap)
 
     statements = split_statements(Path(args.ddl).read_text())
     tables = [parse_table(s) for s in statements]
@@ -610,13 +588,9 @@ def check(args, expect, statements, tables, tmp):
         sql = Path(args.queries, name).read_text()
         bound = bind(sql, example_params(sql))
         log(f"-- {name}")
-        try:
-            mine = ours(args, bound)
-            mine_cols = ours(args, bound, "table")
-        except RuntimeError as e:
-            fail(f"{name}: mirrorlake's engine failed: {e}")
-            SUMMARY.append(("query", name, "FAIL", "mirrorlake failed"))
+        if (got_ours := ours_or_fail(args, name, bound)) is None:
             continue
+        mine, mine_cols = got_ours
         # Unchanged first; while Spark fails, the next rewrite whose pattern is
         # in the text, one at a time, each printed with the error it answers.
         text, made, pending, df = bound, [], list(QUERY_REWRITES), None
@@ -670,17 +644,7 @@ def check(args, expect, statements, tables, tmp):
             SUMMARY.append(("query", name, "FAIL", f"rows differ; {how}"))
     log(f"[{elapsed()}] queries done")
     spark.stop()
-
-    log(f"\n== summary: Spark SQL {spark.version} with Hive support")
-    for kind, name, status, how in SUMMARY:
-        log(f"  {status}  {kind:6} {name}: {how}")
-    passed = sum(1 for s in SUMMARY if s[2] == "PASS")
-    # (not in the "N passed, N failed" shape: that is a test runner's closing line)
-    log(f"spark summary: {passed} of {len(SUMMARY)} checks passed in {time.monotonic() - START:.1f}s")
-    if FAILURES:
-        log("\nFAILURES:\n" + "\n".join("  " + f for f in FAILURES))
-        return 1
-    return 0
+    return finish(f"Spark SQL {spark.version} with Hive support", "spark")
 
 
 if __name__ == "__main__":

@@ -41,25 +41,9 @@ from pathlib import Path
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from spark_check import bind, example_params, micros, ours  # noqa: E402
+from check_common import SUMMARY, add_lake_options, elapsed, fail, finish, log, parse_options, show  # noqa: E402
+from spark_check import bind, example_params, micros, ours, ours_or_fail  # noqa: E402
 from trino_lake import CATALOG, Trino, TrinoError, decode_varbinary, qid, register_lake  # noqa: E402
-
-START = time.monotonic()
-FAILURES = []
-SUMMARY = []  # (kind, name, status, how)
-
-
-def log(msg=""):
-    print(msg, flush=True)
-
-
-def elapsed():
-    return f"{time.monotonic() - START:5.1f}s"
-
-
-def fail(what):
-    FAILURES.append(what)
-    log(f"  FAIL: {what}")
 
 
 # --------------------------------------------------------------------------
@@ -123,17 +107,6 @@ def norm_ours(v, ty):
     return v
 
 
-def show(row):
-    def one(v):
-        if isinstance(v, tuple) and len(v) == 2 and v[0] == "ts":
-            return dt.datetime.fromtimestamp(v[1] / 1e6, dt.timezone.utc).isoformat()
-        if isinstance(v, str) and len(v) > 40:
-            return v[:37] + "..."
-        return v
-
-    return "(" + ", ".join(repr(one(v)) for v in row) + ")"
-
-
 def compare(label, result, mine, mine_cols):
     """(ok, how) of Trino's Result against mirrorlake's JSON rows."""
     names = [c["name"] for c in result.columns]
@@ -161,16 +134,9 @@ def compare(label, result, mine, mine_cols):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--server", default="http://127.0.0.1:18080")
-    ap.add_argument("--lake", required=True)
-    ap.add_argument("--ddl", required=True)
-    ap.add_argument("--aggregator", required=True)
-    ap.add_argument("--queries", required=True)
+    add_lake_options(ap)
     ap.add_argument("--schema", help="Hive schema to create the tables in (default: a fresh one)")
-    ap.add_argument("--expect", action="append", default=[], metavar="TABLE=ROWS")
-    ap.add_argument("--query", action="append", default=[], metavar="NAME.sql")
-    args = ap.parse_args()
-    args.lake = str(Path(args.lake).resolve())
-    expect = {t: int(n) for t, n in (e.split("=", 1) for e in args.expect)}
+    args, expect = parse_options(ap)
     schema = args.schema or f"check_{time.strftime('%Y%m%d_%H%M%S')}_{id(args) % 100000}"
     trino = Trino(args.server, schema=schema)
     version = trino.execute("SELECT node_version FROM system.runtime.nodes").rows[0][0]
@@ -199,7 +165,7 @@ def check(args, trino, schema, expect, version):
     except (TrinoError, ValueError) as e:
         fail(f"DDL: {e}")
         SUMMARY.append(("DDL", "CREATE TABLE", "FAIL", str(e)[:200]))
-        return finish(version)
+        return finish(f"Trino {version}", "trino")
     for table, create, cols, parts, props in tables:
         log(f"-- {table}:\n" + "\n".join("   " + l for l in create.splitlines()))
         log(f"   TBLPROPERTIES not carried over (projection -> sync_partition_metadata): {sorted(props)}")
@@ -261,13 +227,9 @@ def check(args, trino, schema, expect, version):
         params = example_params(sql)
         bound = bind(sql, params)
         log(f"-- {name} (parameters: {', '.join(params)})")
-        try:
-            mine = ours(args, bound)
-            mine_cols = ours(args, bound, "table")
-        except RuntimeError as e:
-            fail(f"{name}: mirrorlake's engine failed: {e}")
-            SUMMARY.append(("query", name, "FAIL", "mirrorlake failed"))
+        if (got_ours := ours_or_fail(args, name, bound)) is None:
             continue
+        mine, mine_cols = got_ours
         if not mine:
             fail(f"{name}: no rows on mirrorlake (the fixture lake should give some): nothing compared")
             SUMMARY.append(("query", name, "FAIL", "empty"))
@@ -301,20 +263,7 @@ def check(args, trino, schema, expect, version):
             fail(f"{name}: {bad}")
             SUMMARY.append(("query", name, "FAIL", bad))
     log(f"[{elapsed()}] queries done")
-    return finish(version)
-
-
-def finish(version):
-    log(f"\n== summary: Trino {version}")
-    for kind, name, status, how in SUMMARY:
-        log(f"  {status}  {kind:6} {name}: {how}")
-    passed = sum(1 for s in SUMMARY if s[2] == "PASS")
-    # (not in the "N passed, N failed" shape: that is a test runner's closing line)
-    log(f"trino summary: {passed} of {len(SUMMARY)} checks passed in {time.monotonic() - START:.1f}s")
-    if FAILURES:
-        log("\nFAILURES:\n" + "\n".join("  " + f for f in FAILURES))
-        return 1
-    return 0
+    return finish(f"Trino {version}", "trino")
 
 
 if __name__ == "__main__":
