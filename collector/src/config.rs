@@ -32,6 +32,8 @@ pub struct Config {
     pub allowed_vnis: Vec<u32>,
     /// Batches that may wait for the sink before new ones are dropped.
     pub queue_batches: usize,
+    /// Threads encoding batches for Kafka in parallel (0: one per core).
+    pub encode_threads: usize,
     /// After SIGTERM, keep receiving (with /healthz at 503) this long before
     /// flushing: the NLB's deregistration delay.
     pub drain_ms: u64,
@@ -59,6 +61,8 @@ pub struct KafkaSection {
     /// Largest message sent; batches are split to stay under it. The topic's
     /// `max.message.bytes` must exceed it (checked at start-up).
     pub max_message_bytes: usize,
+    /// ZSTD level of the messages (Arrow IPC body compression).
+    pub zstd_level: i32,
     /// Bound of the producer's local queue, KiB (librdkafka's default is 1 GiB).
     pub queue_kbytes: usize,
     /// Partitions when the collector creates the topic (-1: broker default).
@@ -78,6 +82,7 @@ impl Default for KafkaSection {
             brokers: String::new(),
             topic: mirrorlake_kafka::DEFAULT_TOPIC.into(),
             max_message_bytes: mirrorlake_kafka::DEFAULT_MAX_MESSAGE_BYTES,
+            zstd_level: 1,
             queue_kbytes: 128 * 1024,
             partitions: mirrorlake_kafka::DEFAULT_PARTITIONS,
             replication: -1,
@@ -162,6 +167,7 @@ impl Default for Config {
             allowed_source_cidrs: Vec::new(),
             allowed_vnis: Vec::new(),
             queue_batches: 64,
+            encode_threads: 0,
             drain_ms: 0,
             batch: BatchSection::default(),
             files: FilesSection::default(),
@@ -197,6 +203,14 @@ impl Default for FilesSection {
 }
 
 impl Config {
+    /// Threads that encode batches: `encode_threads`, or one per core.
+    pub fn encoders(&self) -> usize {
+        match self.encode_threads {
+            0 => std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+            n => n,
+        }
+    }
+
     /// Reads a TOML file (unknown keys are errors naming the key).
     pub fn from_file(path: &Path) -> Result<Self> {
         mirrorlake_ops::read_toml(path)
@@ -214,6 +228,9 @@ impl Config {
         }
         if self.queue_batches == 0 {
             fail("queue_batches", "must be at least 1")?;
+        }
+        if self.encode_threads > 256 {
+            fail("encode_threads", "must be at most 256")?;
         }
         if self.rcvbuf_bytes < 4096 {
             fail("rcvbuf_bytes", "must be at least 4096")?;
@@ -249,6 +266,9 @@ impl Config {
             }
             if k.max_message_bytes < 64 * 1024 {
                 fail("kafka.max_message_bytes", "must be at least 65536")?;
+            }
+            if !(1..=22).contains(&k.zstd_level) {
+                fail("kafka.zstd_level", "must be between 1 and 22")?;
             }
             if k.queue_kbytes < k.max_message_bytes / 1024 * 4 {
                 fail(

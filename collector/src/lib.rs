@@ -9,6 +9,7 @@ pub mod cmd;
 pub mod config;
 pub mod http;
 pub mod metrics;
+pub mod ordered;
 pub mod pipeline;
 pub mod sink;
 pub mod udp;

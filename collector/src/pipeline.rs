@@ -387,28 +387,43 @@ fn next_batch(
     }
 }
 
-/// Cluster mode's sink (a blocking thread: encoding is CPU work): publishes
-/// each batch without waiting (to the spool when Kafka cannot take it now),
-/// replays the spool as the brokers acknowledge, and at the end (queue
-/// closed) flushes for up to `flush_timeout`: what is still queued then goes
-/// to the spool, or without one is counted as dropped.
+/// Cluster mode's sink. A feeder thread takes batches off the receive queue
+/// (and hands them to the live tail), `encoders` threads encode them (Arrow
+/// IPC, ZSTD: the CPU work) in parallel, and this thread publishes them in
+/// arrival order without waiting (to the spool when Kafka cannot take them
+/// now), replays the spool as the brokers acknowledge, and at the end
+/// (queue closed) flushes for up to `flush_timeout`: what is still queued
+/// then goes to the spool, or without one is counted as dropped.
 pub fn kafka_sink(
-    mut rx: mpsc::Receiver<RecordBatch>,
+    rx: mpsc::Receiver<RecordBatch>,
     mut publisher: mirrorlake_kafka::Publisher,
     shared: Arc<Shared>,
     tail: mirrorlake_tail::Hub,
+    encoders: usize,
     flush_timeout: Duration,
     spool: Option<Arc<mirrorlake_kafka::SpoolLink>>,
-) {
+) -> anyhow::Result<()> {
     shared.sink_ok.store(true, Ordering::Relaxed);
-    let m = &shared.metrics;
-    let runtime = tokio::runtime::Handle::current();
     // Without a spool there is nothing to do between batches.
     let idle = if spool.is_some() {
         Duration::from_millis(20)
     } else {
         Duration::from_secs(3600)
     };
+    let encode = publisher.encoder();
+    let feed = {
+        let shared = Arc::clone(&shared);
+        let mut rx = rx;
+        move || {
+            let batch = rx.blocking_recv()?;
+            shared.metrics.queue_batches.set(rx.len() as i64);
+            tail.publish(&batch);
+            Some(batch)
+        }
+    };
+    let mut encoded =
+        crate::ordered::spawn("encode", encoders, feed, move |b: RecordBatch| encode(&b))?;
+    let m = &shared.metrics;
     let mut already_stored = 0;
     let mut spool_gauges = |link: &mirrorlake_kafka::SpoolLink| {
         let s = link.stats();
@@ -418,33 +433,32 @@ pub fn kafka_sink(
         already_stored = s.already_stored;
     };
     loop {
-        let next = match next_batch(&mut rx, &runtime, idle) {
-            Next::Batch(b) => Some(b),
-            Next::Idle => None,
-            Next::Closed => break,
-        };
-        if let Some(batch) = next {
-            m.queue_batches.set(rx.len() as i64);
-            tail.publish(&batch);
-            let r = publisher.publish(&batch);
-            m.drop(Drop::KafkaQueueFull, r.queue_full);
-            m.drop(Drop::KafkaRefused, r.error);
-            m.drop(Drop::SpoolFull, r.spool_full);
-            m.spool_rows_written.inc_by(r.spooled);
-            shared.sink_ok.store(
-                r.queue_full + r.error + r.spool_full == 0,
-                Ordering::Relaxed,
-            );
+        match encoded.next(idle) {
+            crate::ordered::Next::Item(batch) => {
+                let r = publisher.publish_encoded(batch);
+                m.drop(Drop::KafkaQueueFull, r.queue_full);
+                m.drop(Drop::KafkaRefused, r.error);
+                m.drop(Drop::SpoolFull, r.spool_full);
+                m.spool_rows_written.inc_by(r.spooled);
+                shared.sink_ok.store(
+                    r.queue_full + r.error + r.spool_full == 0,
+                    Ordering::Relaxed,
+                );
+            }
+            crate::ordered::Next::Idle => {}
+            crate::ordered::Next::Done => break,
         }
         m.drop(Drop::KafkaRefused, publisher.pump());
         if let Some(link) = &spool {
             spool_gauges(link);
         }
     }
+    encoded.join();
     publisher.close(flush_timeout);
     if let Some(link) = &spool {
         spool_gauges(link);
     }
+    Ok(())
 }
 
 /// Single node with a spool: the stage between the receive queue and the

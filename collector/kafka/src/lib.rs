@@ -18,7 +18,7 @@ mod topic;
 
 pub use headers::BatchHeaders;
 pub use oauth::{Client, ConsumerHooks, Hooks, NoHooks, ProducerHooks, token as oauth_token};
-pub use publisher::{PublishObserver, Publisher, Rejected};
+pub use publisher::{EncodedBatch, PublishObserver, Publisher, Rejected};
 // The rdkafka items the daemons use, and only those: the Kafka client stays
 // behind this crate.
 pub use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, Rebalance};

@@ -13,7 +13,7 @@ use arrow::array::AsArray;
 use arrow::datatypes::TimestampMicrosecondType;
 use arrow::record_batch::RecordBatch;
 use mirrorlake_schema::SCHEMA_VERSION;
-use mirrorlake_schema::message::{Codec, encode_split};
+use mirrorlake_schema::message::{Codec, MessageError, encode_split};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{DeliveryResult, Message};
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
@@ -121,6 +121,7 @@ pub struct Publisher {
     topic: String,
     collector: String,
     max_message_bytes: usize,
+    codec: Codec,
     seq: u64,
     inflight: Arc<AtomicU64>,
     spool: Option<Arc<SpoolLink>>,
@@ -136,13 +137,15 @@ impl std::fmt::Debug for Publisher {
 }
 
 impl Publisher {
-    /// A publisher for `settings.topic`, with a local queue of at most
-    /// `queue_kbytes` KiB, and, given a spool, spilling to it what the
-    /// brokers have not taken.
+    /// A publisher for `settings.topic`, of messages of at most
+    /// `max_message_bytes` compressed with ZSTD at `zstd_level`, with a
+    /// local queue of at most `queue_kbytes` KiB, and, given a spool,
+    /// spilling to it what the brokers have not taken.
     pub fn new(
         settings: &KafkaSettings,
         collector: &str,
         max_message_bytes: usize,
+        zstd_level: i32,
         queue_kbytes: usize,
         observer: Arc<dyn PublishObserver>,
         spool: Option<Arc<SpoolLink>>,
@@ -160,6 +163,7 @@ impl Publisher {
             topic: settings.topic.clone(),
             collector: collector.to_owned(),
             max_message_bytes,
+            codec: Codec::Zstd(zstd_level),
             seq: 0,
             inflight,
             spool,
@@ -192,33 +196,46 @@ impl Publisher {
         })
     }
 
-    /// Hands a batch to the producer without waiting; returns the rows that
-    /// were refused or spooled (the rest end in `delivered` or `failed`).
-    /// With a spool, a message goes to the brokers at once only while the
-    /// spool is empty and less than the spool's in-flight bound awaits the
-    /// brokers; otherwise to the spool, in order.
+    /// Encodes and hands a batch to the producer: [`EncodedBatch::encode`]
+    /// then [`publish_encoded`](Self::publish_encoded), on this thread.
     pub fn publish(&mut self, batch: &RecordBatch) -> Rejected {
+        self.publish_encoded(self.encoder()(batch))
+    }
+
+    /// How this publisher's batches are encoded, for encoder threads:
+    /// [`EncodedBatch::encode`] with its codec and message size limit.
+    pub fn encoder(&self) -> impl Fn(&RecordBatch) -> EncodedBatch + Send + Sync + 'static {
+        let (codec, max) = (self.codec, self.max_message_bytes);
+        move |b| EncodedBatch::encode(b, codec, max)
+    }
+
+    /// Hands an encoded batch to the producer without waiting; returns the
+    /// rows that were refused or spooled (the rest end in `delivered` or
+    /// `failed`). With a spool, a message goes to the brokers at once only
+    /// while the spool is empty and less than the spool's in-flight bound
+    /// awaits the brokers; otherwise to the spool, in order. Batches must
+    /// come in the order they were received (their `batch_seq`).
+    pub fn publish_encoded(&mut self, batch: EncodedBatch) -> Rejected {
         self.seq += 1;
         let mut rejected = Rejected::default();
-        let messages = match encode_split(batch, Codec::Zstd, self.max_message_bytes) {
+        let messages = match batch.messages {
             Ok(m) => m,
             Err(e) => {
-                tracing::error!(error = %e, rows = batch.num_rows(), "encoding a batch failed");
-                rejected.error += batch.num_rows() as u64;
+                tracing::error!(error = %e, rows = batch.rows, "encoding a batch failed");
+                rejected.error += batch.rows;
                 return rejected;
             }
         };
         for (part, m) in messages.into_iter().enumerate() {
-            let rows = m.rows as u64;
-            let (ts_min_us, ts_max_us) = ts_range(&batch.slice(m.offset, m.rows));
+            let rows = m.rows;
             let headers = BatchHeaders {
                 schema_version: SCHEMA_VERSION,
                 collector: self.collector.clone(),
                 batch_seq: self.seq,
                 part: part as u32,
                 rows,
-                ts_min_us,
-                ts_max_us,
+                ts_min_us: m.ts_min_us,
+                ts_max_us: m.ts_max_us,
                 spool: None,
             };
             let direct = self.spool.as_ref().is_none_or(|l| {
@@ -306,6 +323,54 @@ impl Publisher {
         if let Some(link) = spool {
             link.close();
         }
+    }
+}
+
+/// One message of an encoded batch.
+#[derive(Debug)]
+pub struct EncodedMessage {
+    rows: u64,
+    ts_min_us: i64,
+    ts_max_us: i64,
+    bytes: Vec<u8>,
+}
+
+/// A batch encoded as the topic's messages (Arrow IPC, ZSTD, split to the
+/// size limit): the CPU work of publishing, done on any thread, so that
+/// encoders can run in parallel while one thread publishes in order.
+#[derive(Debug)]
+pub struct EncodedBatch {
+    rows: u64,
+    messages: Result<Vec<EncodedMessage>, MessageError>,
+}
+
+impl EncodedBatch {
+    /// Encodes `batch` with `codec` in messages of at most
+    /// `max_message_bytes`.
+    pub fn encode(batch: &RecordBatch, codec: Codec, max_message_bytes: usize) -> Self {
+        let messages = encode_split(batch, codec, max_message_bytes).map(|parts| {
+            parts
+                .into_iter()
+                .map(|m| {
+                    let (ts_min_us, ts_max_us) = ts_range(&batch.slice(m.offset, m.rows));
+                    EncodedMessage {
+                        rows: m.rows as u64,
+                        ts_min_us,
+                        ts_max_us,
+                        bytes: m.bytes,
+                    }
+                })
+                .collect()
+        });
+        Self {
+            rows: batch.num_rows() as u64,
+            messages,
+        }
+    }
+
+    /// Rows of the batch.
+    pub fn rows(&self) -> u64 {
+        self.rows
     }
 }
 

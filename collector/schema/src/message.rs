@@ -21,15 +21,14 @@ const MAGIC: &[u8; 4] = b"MLAB";
 const HEADER_LEN: usize = 8;
 
 /// Body compression of the IPC stream (compress once: Kafka compression off).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Codec {
     /// No compression.
     None,
     /// LZ4 frame.
     Lz4,
-    /// Zstandard.
-    #[default]
-    Zstd,
+    /// Zstandard, at this level.
+    Zstd(i32),
 }
 
 impl Codec {
@@ -37,7 +36,7 @@ impl Codec {
         match self {
             Codec::None => 0,
             Codec::Lz4 => 1,
-            Codec::Zstd => 2,
+            Codec::Zstd(_) => 2,
         }
     }
 }
@@ -76,12 +75,15 @@ pub fn encode(batch: &RecordBatch, codec: Codec) -> Result<Vec<u8>, MessageError
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&SCHEMA_VERSION.to_be_bytes());
     out.extend_from_slice(&[codec.byte(), 0]);
-    let compression = match codec {
-        Codec::None => None,
-        Codec::Lz4 => Some(CompressionType::LZ4_FRAME),
-        Codec::Zstd => Some(CompressionType::ZSTD),
+    let options = match codec {
+        Codec::None => IpcWriteOptions::default(),
+        Codec::Lz4 => {
+            IpcWriteOptions::default().try_with_compression(Some(CompressionType::LZ4_FRAME))?
+        }
+        Codec::Zstd(level) => IpcWriteOptions::default()
+            .try_with_compression(Some(CompressionType::ZSTD))?
+            .try_with_compression_level(Some(level))?,
     };
-    let options = IpcWriteOptions::default().try_with_compression(compression)?;
     let mut w = StreamWriter::try_new_with_options(&mut out, &batch.schema(), options)?;
     w.write(batch)?;
     w.finish()?;
@@ -212,7 +214,7 @@ mod tests {
     #[test]
     fn round_trip_each_codec() {
         let b = batch(100);
-        for codec in [Codec::None, Codec::Lz4, Codec::Zstd] {
+        for codec in [Codec::None, Codec::Lz4, Codec::Zstd(1), Codec::Zstd(3)] {
             let msg = encode(&b, codec).expect("encode");
             assert_eq!(version(&msg).expect("ours"), SCHEMA_VERSION);
             assert_eq!(decode(&msg).expect("decode"), vec![b.clone()]);
@@ -253,7 +255,7 @@ mod tests {
             .filter(|&i| b.schema().field(i).name() != "arrival_seq")
             .collect();
         let v1 = b.project(&keep).expect("project");
-        let mut msg = encode(&v1, Codec::Zstd).expect("encode");
+        let mut msg = encode(&v1, Codec::Zstd(1)).expect("encode");
         msg[4..6].copy_from_slice(&1u16.to_be_bytes());
         let got = decode(&msg).expect("decode").remove(0);
         assert_eq!(got.schema(), crate::columns::packet_schema());
@@ -272,13 +274,13 @@ mod tests {
     #[test]
     fn rejects_foreign_and_future_messages() {
         assert!(matches!(decode(b"hello"), Err(MessageError::NotOurs)));
-        let mut msg = encode(&batch(1), Codec::Zstd).expect("encode");
+        let mut msg = encode(&batch(1), Codec::Zstd(1)).expect("encode");
         msg[5] = 99;
         assert!(matches!(
             decode(&msg),
             Err(MessageError::Version { found: 99 })
         ));
-        let mut msg = encode(&batch(1), Codec::Zstd).expect("encode");
+        let mut msg = encode(&batch(1), Codec::Zstd(1)).expect("encode");
         msg.truncate(msg.len() / 2);
         assert!(decode(&msg).is_err());
     }

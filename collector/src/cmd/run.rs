@@ -34,6 +34,9 @@ pub struct RunArgs {
     /// Receive sockets (SO_REUSEPORT); 0 is one per core.
     #[arg(long, env = "MIRRORLAKE_SOCKETS")]
     pub sockets: Option<usize>,
+    /// Threads encoding batches for Kafka in parallel; 0 is one per core.
+    #[arg(long, env = "MIRRORLAKE_ENCODE_THREADS")]
+    pub encode_threads: Option<usize>,
     /// Requested SO_RCVBUF per socket, bytes [default: 67108864].
     #[arg(long, env = "MIRRORLAKE_RCVBUF_BYTES")]
     pub rcvbuf_bytes: Option<usize>,
@@ -93,6 +96,9 @@ impl RunArgs {
         }
         if let Some(v) = self.sockets {
             c.sockets = v;
+        }
+        if let Some(v) = self.encode_threads {
+            c.encode_threads = v;
         }
         if let Some(v) = self.rcvbuf_bytes {
             c.rcvbuf_bytes = v;
@@ -171,6 +177,7 @@ async fn kafka_publisher(
         settings,
         &config.collector_id,
         k.max_message_bytes,
+        k.zstd_level,
         k.queue_kbytes,
         observer,
         spool.cloned(),
@@ -238,7 +245,7 @@ enum Sink {
         tokio::task::JoinHandle<Result<()>>,
         Option<tokio::task::JoinHandle<()>>,
     ),
-    Kafka(tokio::task::JoinHandle<()>),
+    Kafka(tokio::task::JoinHandle<Result<()>>),
 }
 
 /// Runs `run`.
@@ -269,9 +276,10 @@ pub async fn run(args: RunArgs) -> Result<()> {
             let publisher = kafka_publisher(&config, &settings, &shared, spool.as_ref()).await?;
             let shared = shared.clone();
             let flush = Duration::from_secs(10);
+            let encoders = config.encoders();
             (
                 Sink::Kafka(tokio::task::spawn_blocking(move || {
-                    pipeline::kafka_sink(rx, publisher, shared, hub, flush, spool)
+                    pipeline::kafka_sink(rx, publisher, shared, hub, encoders, flush, spool)
                 })),
                 format!("kafka {} topic {}", settings.brokers, settings.topic),
             )
@@ -344,7 +352,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
             }
             t.await.context("sink task")??
         }
-        Sink::Kafka(t) => t.await.context("sink task")?,
+        Sink::Kafka(t) => t.await.context("sink task")??,
     }
     if let Some(t) = tail {
         t.close().await;
