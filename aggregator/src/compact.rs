@@ -100,16 +100,24 @@ pub struct Options {
     pub owner: String,
 }
 
+/// ZSTD level of the files `compact` writes: they are kept for months, so
+/// a slower level than the live writers' pays (docs/benchmarks.md).
+pub const ARCHIVE_ZSTD_LEVEL: i32 = 9;
+
 impl Options {
     /// `compact`'s defaults: hours closed before `closed_before_us`, merged
     /// into files of about `target_file_bytes`; files under 3/4 of that are
-    /// small and merged; the writers' encoding; no dry run.
+    /// small and merged; the writers' encoding at [`ARCHIVE_ZSTD_LEVEL`]; no
+    /// dry run.
     pub fn new(closed_before_us: i64, target_file_bytes: usize, owner: impl Into<String>) -> Self {
         Self {
             closed_before_us,
             target_file_bytes,
             small_file_bytes: (target_file_bytes as u64 * 3).div_ceil(4),
-            files: FileConfig::default(),
+            files: FileConfig {
+                zstd_level: ARCHIVE_ZSTD_LEVEL,
+                ..FileConfig::default()
+            },
             cluster_bytes: CLUSTER_BYTES,
             all_files: false,
             dry_run: false,

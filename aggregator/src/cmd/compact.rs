@@ -24,6 +24,9 @@ pub struct CompactArgs {
     /// (docs/sizing.md).
     #[arg(long)]
     pub all_files: bool,
+    /// ZSTD level of the merged files (the live writers use a faster one).
+    #[arg(long, default_value_t = crate::compact::ARCHIVE_ZSTD_LEVEL, value_parser = clap::value_parser!(i32).range(1..=22))]
+    pub zstd_level: i32,
     /// Print what would be merged; change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -56,6 +59,10 @@ pub async fn compact(a: CompactArgs) -> Result<()> {
             .small_file_mb
             .map_or(defaults.small_file_bytes, |mb| mb << 20),
         all_files: a.all_files,
+        files: mirrorlake_lake::FileConfig {
+            zstd_level: a.zstd_level,
+            ..defaults.files.clone()
+        },
         dry_run: a.dry_run,
         stop_after: a.stop_after,
         ..defaults
