@@ -123,7 +123,7 @@ impl Collector {
         http_get(self.http, "/metrics").expect("metrics").1
     }
 
-    pub(crate) fn sigterm_and_wait(mut self) -> std::process::ExitStatus {
+    pub(crate) fn sigterm(&self) {
         let pid = self.child.id().to_string();
         assert!(
             Command::new("kill")
@@ -132,6 +132,10 @@ impl Collector {
                 .expect("kill")
                 .success()
         );
+    }
+
+    pub(crate) fn sigterm_and_wait(mut self) -> std::process::ExitStatus {
+        self.sigterm();
         self.child.wait().expect("wait")
     }
 }
@@ -401,14 +405,7 @@ fn drain_answers_503_and_keeps_receiving() {
     let dir = tempfile::tempdir().expect("tmp");
     let lake = dir.path().join("lake");
     let c = Collector::start(&lake, &["--drain-ms", "1500"]);
-    let pid = c.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill")
-            .success()
-    );
+    c.sigterm();
     let deadline = Instant::now() + Duration::from_secs(5);
     while http_get(c.http, "/healthz").map(|r| r.0) != Some(503) {
         assert!(Instant::now() < deadline, "healthz never went 503");
@@ -469,27 +466,7 @@ fn import_then_query_equals_the_capture() {
     let lake = dir.path().join("lake");
     const N: u32 = 300;
     let base_us: i64 = 1_764_000_000_000_000; // 2025-11-24T16:00:00Z
-    let mut w =
-        mirrorlake_pcap::PcapWriter::new(std::fs::File::create(&pcap).expect("create"), 1, 65535)
-            .expect("header");
-    for i in 0..N {
-        let p = packet(i);
-        let mut outer = Vec::new();
-        mirrorlake_wire::emit_outer_frame(
-            p.source,
-            [127, 0, 0, 1].into(),
-            50000,
-            p.vni,
-            &p.frame,
-            &mut outer,
-        )
-        .expect("emit");
-        // Every tenth packet is a plain (untunnelled) frame.
-        let rec = if i % 10 == 5 { p.frame.clone() } else { outer };
-        w.write(base_us + i64::from(i) * 1000, rec.len() as u32, &rec)
-            .expect("record");
-    }
-    w.into_inner().expect("flush");
+    crate::s3::write_capture(&pcap, N, 0, base_us, 1000);
     let out = Command::new(collector_bin())
         .args(["import", "--lake"])
         .arg(&lake)

@@ -155,6 +155,19 @@ const SUMMARY: &str = "SELECT mirror_source, vni, direction, dt, hour, count(*) 
 /// extra random bytes each, spread over two hours from 2025-11-24T15:30Z.
 pub(crate) fn write_pcap(path: &Path, n: u32, payload: usize) {
     let base_us: i64 = 1_764_000_000_000_000 - 1_800_000_000;
+    write_capture(
+        path,
+        n,
+        payload,
+        base_us,
+        3_600_000_000 / i64::from(n.max(1)),
+    );
+}
+
+/// A capture of `packet(0..n)`, tunnelled from their sources (every tenth
+/// a plain frame), `payload` extra random bytes each, the first at
+/// `base_us` and one every `step_us`.
+pub(crate) fn write_capture(path: &Path, n: u32, payload: usize, base_us: i64, step_us: i64) {
     let mut w = mirrorlake_pcap::PcapWriter::new(
         std::io::BufWriter::new(std::fs::File::create(path).expect("create")),
         1,
@@ -182,7 +195,7 @@ pub(crate) fn write_pcap(path: &Path, n: u32, payload: usize) {
         )
         .expect("emit");
         let rec = if i % 10 == 5 { inner } else { outer };
-        let ts = base_us + i64::from(i) * (3_600_000_000 / i64::from(n.max(1)));
+        let ts = base_us + i64::from(i) * step_us;
         w.write(ts, rec.len() as u32, &rec).expect("record");
     }
     w.into_inner().expect("flush");
