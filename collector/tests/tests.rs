@@ -8,6 +8,7 @@ mod cluster;
 mod corpus;
 mod duckdb;
 mod e2e;
+mod encode_bench;
 mod export;
 mod flows;
 #[path = "../../aggregator/tests/forensic.rs"]
