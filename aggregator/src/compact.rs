@@ -867,15 +867,20 @@ async fn replace(lake: &Lake, key: PartitionKey, j: &Journal, stop: Option<Step>
 pub async fn discard_published(lake: &Lake, writer: &mut LakeWriter) -> Result<usize> {
     let mut n = 0;
     for path in writer.open_paths() {
-        let parts: Vec<String> = path.parts().map(|p| p.as_ref().to_owned()).collect();
-        let compacted = match parts.as_slice() {
-            [.., dt, hour, name] => match partition_of_folders(dt, hour) {
-                Some(key) => exists(lake, &tombstone(lake, key, name)).await?,
-                None => false,
-            },
-            _ => false,
+        // The file first, then its tombstone: a compaction writes the
+        // tombstone before it deletes the file, so a file gone at the first
+        // check has its tombstone by the second, if it was ever out.
+        let out = exists(lake, &path).await? || {
+            let parts: Vec<String> = path.parts().map(|p| p.as_ref().to_owned()).collect();
+            match parts.as_slice() {
+                [.., dt, hour, name] => match partition_of_folders(dt, hour) {
+                    Some(key) => exists(lake, &tombstone(lake, key, name)).await?,
+                    None => false,
+                },
+                _ => false,
+            }
         };
-        if compacted || exists(lake, &path).await? {
+        if out {
             writer.discard(&path);
             n += 1;
         }

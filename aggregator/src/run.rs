@@ -171,7 +171,7 @@ impl Aggregator {
                 && self.machine.record(p, off, Instant::now())
             {
                 self.m.records.inc();
-                self.drive(Some(payload.as_deref()));
+                self.drive(Some((off, payload.as_deref())));
             }
             self.machine.tick(Instant::now());
             self.drive(None);
@@ -181,9 +181,10 @@ impl Aggregator {
         }
     }
 
-    /// Carries out the machine's actions; `record` is the payload of the
-    /// record just given to it (`Some(None)`: a record without one).
-    fn drive(&mut self, record: Option<Option<&[u8]>>) {
+    /// Carries out the machine's actions; `record` is the offset and
+    /// payload of the record just given to it (a `None` payload: a record
+    /// without one).
+    fn drive(&mut self, record: Option<(i64, Option<&[u8]>)>) {
         while let Some(action) = self.machine.poll_action() {
             let p = action.partition();
             if let Err(e) = self.execute(action, record) {
@@ -194,15 +195,13 @@ impl Aggregator {
         }
     }
 
-    fn execute(&mut self, action: Action, record: Option<Option<&[u8]>>) -> Result<()> {
+    fn execute(&mut self, action: Action, record: Option<(i64, Option<&[u8]>)>) -> Result<()> {
         match action {
             Action::Open { partition, first } => self.open(partition, first),
-            Action::Write { partition, offset } => {
-                let Some(payload) = record else {
-                    bail!("no record to write at offset {offset}");
-                };
-                self.write(partition, offset, payload)
-            }
+            Action::Write { partition, offset } => match record {
+                Some((at, payload)) if at == offset => self.write(partition, offset, payload),
+                _ => bail!("no record at offset {offset} to write"),
+            },
             Action::Decide {
                 partition,
                 first,

@@ -2,7 +2,7 @@
 //! partition, rolled by size and by age. Time is passed in (`now`), so the
 //! roll policy is tested with virtual time. Each packets file gets its
 //! `flows` file (the [`FlowRollup`] of its rows, same partition and name),
-//! completed right after it.
+//! completed right before it.
 
 use crate::flows::FlowRollup;
 use crate::layout::{PartitionKey, TABLE_FLOWS, TABLE_PACKETS};
@@ -394,10 +394,9 @@ impl LakeWriter {
         let started = Instant::now();
         let mut file = file;
         write_sorted(&mut file, &self.config).await?;
-        let mut writer = file.writer;
-        writer.flush().await?;
-        let bytes = writer.bytes_written() as u64;
-        writer.close().await?;
+        // The flows file is completed first: a visible packets file always
+        // has its flows (a Kafka replay leaves out the packets files already
+        // out, `compact::discard_published`, and with them their flows).
         let flow_rows = match file.flows.finish()? {
             Some(flows) => {
                 let name = file.path.filename().unwrap_or_default();
@@ -414,6 +413,10 @@ impl LakeWriter {
             }
             None => 0,
         };
+        let mut writer = file.writer;
+        writer.flush().await?;
+        let bytes = writer.bytes_written() as u64;
+        writer.close().await?;
         Ok(ClosedFile {
             path: file.path,
             rows: file.rows,
