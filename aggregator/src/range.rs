@@ -168,7 +168,7 @@ impl RangeMachine {
         &self.assigned
     }
 
-    /// Partitions with a range open (for shutdown).
+    /// Partitions with a range open.
     pub fn open_ranges(&self) -> usize {
         self.ranges.len()
     }

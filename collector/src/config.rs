@@ -205,10 +205,7 @@ impl Default for FilesSection {
 impl Config {
     /// Threads that encode batches: `encode_threads`, or one per core.
     pub fn encoders(&self) -> usize {
-        match self.encode_threads {
-            0 => std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
-            n => n,
-        }
+        or_one_per_core(self.encode_threads)
     }
 
     /// Reads a TOML file (unknown keys are errors naming the key).
@@ -347,10 +344,15 @@ impl Config {
 
     /// Number of receive sockets to open.
     pub fn socket_count(&self) -> usize {
-        match self.sockets {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            n => n,
-        }
+        or_one_per_core(self.sockets)
+    }
+}
+
+/// `n`, or the number of cores when `n` is 0.
+fn or_one_per_core(n: usize) -> usize {
+    match n {
+        0 => std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+        n => n,
     }
 }
 

@@ -3,7 +3,7 @@
 //! queue, and a call that never waits: when Kafka is slow or away the queue
 //! fills and new batches are refused at once, so the caller counts them.
 //! Every row handed over ends in exactly one observer call: `delivered` or
-//! `failed` (a full queue is reported by `publish` itself).
+//! `failed` (a full queue is reported by `publish_encoded` itself).
 
 use crate::headers::BatchHeaders;
 use crate::oauth::{Client, Hooks, ProducerHooks};
@@ -101,7 +101,7 @@ impl ProducerHooks for Context {
     }
 }
 
-/// Rows `publish` could not hand to the producer.
+/// Rows `publish_encoded` could not hand to the producer.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Rejected {
     /// Refused because the bounded local queue was full (Kafka slow or away)
@@ -194,12 +194,6 @@ impl Publisher {
                 .fetch_sub(body.len() as u64, Ordering::Relaxed);
             (e, r.delivery_opaque)
         })
-    }
-
-    /// Encodes and hands a batch to the producer: [`EncodedBatch::encode`]
-    /// then [`publish_encoded`](Self::publish_encoded), on this thread.
-    pub fn publish(&mut self, batch: &RecordBatch) -> Rejected {
-        self.publish_encoded(self.encoder()(batch))
     }
 
     /// How this publisher's batches are encoded, for encoder threads:
