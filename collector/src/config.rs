@@ -16,6 +16,9 @@ pub struct Config {
     pub collector_id: String,
     /// UDP address mirror traffic arrives on.
     pub listen: SocketAddr,
+    /// UDP address GENEVE from a Gateway Load Balancer arrives on (port
+    /// 6081; the mirror sessions' VXLAN inside), as well as `listen`.
+    pub geneve_listen: Option<SocketAddr>,
     /// HTTP address of /healthz and /metrics.
     pub http: SocketAddr,
     /// Lake location: a path, file:// or s3:// URL (single-node mode).
@@ -159,6 +162,7 @@ impl Default for Config {
                 .and_then(|h| h.into_string().ok())
                 .unwrap_or_else(|| "collector".into()),
             listen: SocketAddr::from(([0, 0, 0, 0], 4789)),
+            geneve_listen: None,
             http: SocketAddr::from(([0, 0, 0, 0], 9090)),
             lake: "./mirrorlake-lake".into(),
             sockets: 0,
@@ -231,6 +235,14 @@ impl Config {
         }
         if self.rcvbuf_bytes < 4096 {
             fail("rcvbuf_bytes", "must be at least 4096")?;
+        }
+        if self
+            .geneve_listen
+            .is_some_and(|g| g.port() == self.listen.port())
+        {
+            // SO_REUSEPORT would bind both, and share the datagrams between
+            // the VXLAN and the GENEVE decoders.
+            fail("geneve_listen", "must be another port than listen")?;
         }
         if let Some(v) = self.allowed_vnis.iter().find(|v| **v > 0x00ff_ffff) {
             fail("allowed_vnis", &format!("{v} is not a 24-bit VNI"))?;
@@ -381,6 +393,14 @@ mod tests {
                 .contains("allowed_vnis")
         );
         c.allowed_vnis.clear();
+        c.geneve_listen = Some(c.listen);
+        assert!(
+            c.validate()
+                .expect_err("same port")
+                .to_string()
+                .contains("geneve_listen")
+        );
+        c.geneve_listen = None;
         c.files.zstd_level = 99;
         assert!(
             c.validate()

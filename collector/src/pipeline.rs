@@ -5,11 +5,12 @@
 use crate::config::Config;
 use crate::metrics::{Drop, Metrics};
 use crate::udp::{self, Datagram, RecvBatch, RecvSocket};
+use anyhow::Context as _;
 use arrow::record_batch::RecordBatch;
 use ipnet::IpNet;
 use mirrorlake_lake::{ClosedFile, LakeWriter};
 use mirrorlake_schema::{Batcher, RowMeta};
-use mirrorlake_wire::{DecodeStats, decode_vxlan_payload};
+use mirrorlake_wire::{DecodeStats, Input, decode_geneve_payload, decode_vxlan_payload};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -86,22 +87,31 @@ impl Shared {
     }
 }
 
-/// Source and VNI allowlists (empty: allow all).
-#[derive(Debug, Clone, Default)]
+/// What a receive socket takes: source and VNI allowlists (empty: allow
+/// all), and its datagrams' shape ([`Input::VxlanPayload`], or
+/// [`Input::GenevePayload`] from a Gateway Load Balancer).
+#[derive(Debug, Clone)]
 pub struct Filters {
     cidrs: Vec<IpNet>,
     vnis: Vec<u32>,
+    input: Input,
 }
 
 impl Filters {
-    /// From the config's allowlists.
+    /// From the config's allowlists, for VXLAN datagrams.
     pub fn new(cidrs: &[IpNet], vnis: &[u32]) -> Self {
         let mut vnis = vnis.to_vec();
         vnis.sort_unstable();
         Self {
             cidrs: cidrs.to_vec(),
             vnis,
+            input: Input::VxlanPayload,
         }
+    }
+
+    /// The same filters for datagrams of `input`.
+    pub fn receiving(self, input: Input) -> Self {
+        Self { input, ..self }
     }
 
     fn source_ok(&self, ip: IpAddr) -> bool {
@@ -167,7 +177,12 @@ pub fn receive_step<'a>(
             c.bad_source += 1;
             continue;
         }
-        let r = decode_vxlan_payload(dg.data, Some(dg.source));
+        // Behind a GWLB the datagram's source is the GWLB; the mirror
+        // source is the inner VXLAN datagram's.
+        let r = match filters.input {
+            Input::GenevePayload => decode_geneve_payload(dg.data),
+            _ => decode_vxlan_payload(dg.data, Some(dg.source)),
+        };
         if let Ok(d) = &r
             && !filters.vni_ok(d.mirror.vni)
         {
@@ -299,17 +314,21 @@ fn hand_over(
     }
 }
 
-/// Opens the receive sockets, logging clearly when the kernel caps the buffer.
-pub fn open_sockets(config: &Config) -> anyhow::Result<Vec<RecvSocket>> {
+/// Opens the receive sockets, each with what it receives (VXLAN on
+/// `listen`; GENEVE on `geneve_listen` when set), logging clearly when the
+/// kernel caps the buffer.
+pub fn open_sockets(config: &Config) -> anyhow::Result<Vec<(RecvSocket, Input)>> {
     let mut out = Vec::new();
-    for _ in 0..config.socket_count() {
-        out.push(udp::bind(
-            config.listen,
-            config.rcvbuf_bytes,
-            Duration::from_millis(100),
-        )?);
+    let listens = std::iter::once((config.listen, Input::VxlanPayload))
+        .chain(config.geneve_listen.map(|a| (a, Input::GenevePayload)));
+    for (addr, input) in listens {
+        for _ in 0..config.socket_count() {
+            let s = udp::bind(addr, config.rcvbuf_bytes, Duration::from_millis(100))
+                .with_context(|| format!("bind {addr}"))?;
+            out.push((s, input));
+        }
     }
-    if let Some(s) = out.first()
+    if let Some((s, _)) = out.first()
         && s.rcvbuf_bytes < config.rcvbuf_bytes
     {
         tracing::warn!(
@@ -733,5 +752,65 @@ mod tests {
             (1_700_000_000_123_456, 1_800_000_000_000_000)
         );
         assert_eq!((seq.value(0), seq.value(1)), (100, 101));
+    }
+
+    /// A socket receiving GENEVE from a GWLB: the row's mirror source is the
+    /// mirrored ENI inside (not the GWLB that sent the datagram), and what
+    /// is not a mirror is counted under its reason.
+    #[test]
+    fn a_geneve_receive_step_takes_the_mirror_source_from_inside() {
+        use mirrorlake_wire::geneve::emit_geneve_payload;
+        use mirrorlake_wire::{FrameRepr, GwlbOptions, TransportRepr};
+        let eni: IpAddr = "10.0.3.7".parse().expect("ip");
+        let gwlb: IpAddr = "10.9.0.5".parse().expect("ip");
+        let vxlan = mirror_payload(7);
+        let mut ip_packet = Vec::new();
+        FrameRepr {
+            src_mac: [2; 6],
+            dst_mac: [3; 6],
+            vlans: [None, None],
+            src: eni,
+            dst: "10.9.0.9".parse().expect("ip"),
+            ttl: 64,
+            transport: TransportRepr::Udp {
+                src_port: 50000,
+                dst_port: mirrorlake_wire::VXLAN_PORT,
+            },
+            payload: &vxlan,
+        }
+        .emit(&mut ip_packet)
+        .expect("frame");
+        let mut good = Vec::new();
+        let aws = GwlbOptions {
+            endpoint_id: Some(42),
+            ..GwlbOptions::default()
+        };
+        emit_geneve_payload(&aws, 0x0800, &ip_packet[14..], &mut good);
+        let good: &'static [u8] = good.leak();
+        let datagrams = [good, &good[..6]].map(|data| Datagram {
+            source: gwlb,
+            data,
+            truncated: false,
+            kernel_ns: Some(1),
+        });
+        let filters = Filters::new(&[], &[]).receiving(Input::GenevePayload);
+        let mut batcher = Batcher::new("c1", Config::default().batcher());
+        let seen = receive_step(
+            datagrams.into_iter(),
+            0,
+            0,
+            Instant::now(),
+            &filters,
+            &mut batcher,
+            |_, _| {},
+        );
+        assert_eq!(seen.decode.decoded, 1);
+        assert_eq!(seen.decode.dropped[DropReason::GeneveTooShort.index()], 1);
+        let rows = batcher.flush().expect("rows").expect("batch");
+        let source = rows.column_by_name("mirror_source").expect("column");
+        assert_eq!(
+            arrow::util::display::array_value_to_string(source, 0).expect("value"),
+            "10.0.3.7"
+        );
     }
 }

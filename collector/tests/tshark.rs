@@ -11,7 +11,10 @@
 //! protocol after IPv6 extension headers, TTL, fragments, TCP fields, ICMP,
 //! VNI, outer source, lengths, the frame bytes, the timestamp), its Community
 //! ID against the spec authors' Python implementation, and the inner rows of
-//! the tunnelled capture against the plain one.
+//! the tunnelled capture against the plain one. The tunnelled capture is also
+//! wrapped as a Gateway Load Balancer delivers it (GENEVE to UDP 6081, AWS's
+//! options): tshark must agree with its rows, which must be the tunnelled
+//! capture's, and sent to `run --geneve-listen` each is stored once.
 //!
 //! Needs root, tshark and tcpdump (skips with a `SKIP:` line otherwise), the
 //! programs make.sh runs, and PyPI for `communityid` the first time (kept in a
@@ -65,6 +68,7 @@ const FIELDS: &[(&str, &str)] = &[
     ("tcp.window_size_value", "tcp"),
     ("udp.srcport", "udp"),
     ("udp.dstport", "udp"),
+    ("udp.length", "udp"),
     ("icmp.type", "icmp"),
     ("icmp.code", "icmp"),
     ("icmpv6.type", "icmpv6"),
@@ -192,17 +196,25 @@ fn expected(f: &TsharkFrame) -> Expected {
         && f.num("udp.dstport", vx - 1) == Some(4789)
         && p.get(vx + 1).map(String::as_str) == Some("eth")
     {
-        let outer_ip = &p[2];
-        let (src, hdr) = match outer_ip.as_str() {
+        // The IP layer of the mirror session's datagram: the outer one, or
+        // the one inside GENEVE from a GWLB.
+        let ip_layer = vx - 2;
+        let (src, hdr) = match p[ip_layer].as_str() {
             "ip" => (
-                f.at("ip.src", 2),
-                f.num("ip.hdr_len", 2).expect("outer ip.hdr_len"),
+                f.at("ip.src", ip_layer),
+                f.num("ip.hdr_len", ip_layer).expect("outer ip.hdr_len"),
             ),
-            _ => (f.at("ipv6.src", 2), 40),
+            _ => (f.at("ipv6.src", ip_layer), 40),
         };
         e.mirror_source = src.map(str::to_owned);
+        e.outer_len = if ip_layer == 2 {
+            14 + hdr + 8 + 8
+        } else {
+            // Everything before the inner frame: the VXLAN datagram's UDP
+            // length counts its header, VXLAN's and the frame.
+            e.frame_len - (f.num("udp.length", vx - 1).expect("udp.length") - 16)
+        };
         e.vni = f.num("vxlan.vni", vx);
-        e.outer_len = 14 + hdr + 8 + 8;
         eth = vx + 1;
     }
     e.ether_type = f.num("eth.type", eth);
@@ -796,6 +808,141 @@ fn compare_plain_tunnelled(
     (matched, boundary)
 }
 
+/// Writes `from`'s outer VXLAN frames as a Gateway Load Balancer delivers
+/// them to a target: Ethernet / IPv4 / UDP 6081 / GENEVE (AWS's options) /
+/// the mirror session's IP datagram.
+fn write_gwlb_capture(from: &Path, to: &Path) {
+    use mirrorlake_wire::geneve::emit_geneve_payload;
+    use mirrorlake_wire::{FrameRepr, GENEVE_PORT, GwlbOptions, TransportRepr};
+    let f = std::fs::File::create(to).expect("create gwlb.pcap");
+    let mut w = mirrorlake_pcap::PcapWriter::new(std::io::BufWriter::new(f), 1, 262_144)
+        .expect("pcap header");
+    for (i, rec) in records(from).into_iter().enumerate() {
+        let protocol = u16::from_be_bytes([rec.data[12], rec.data[13]]);
+        let aws = GwlbOptions {
+            endpoint_id: Some(0x0f00_0000_0000_0001),
+            attachment_id: Some(0x0a00_0000_0000_0002),
+            flow_cookie: Some(i as u32),
+        };
+        let mut geneve = Vec::new();
+        emit_geneve_payload(&aws, protocol, &rec.data[14..], &mut geneve);
+        let mut frame = Vec::new();
+        FrameRepr {
+            src_mac: [2, 0, 0, 0, 0, 0x11],
+            dst_mac: [2, 0, 0, 0, 0, 0x12],
+            vlans: [None, None],
+            src: "192.0.2.1".parse().expect("ip"),
+            dst: "192.0.2.2".parse().expect("ip"),
+            ttl: 64,
+            transport: TransportRepr::Udp {
+                src_port: 40000,
+                dst_port: GENEVE_PORT,
+            },
+            payload: &geneve,
+        }
+        .emit(&mut frame)
+        .expect("emit");
+        let added = (frame.len() - rec.data.len()) as u32;
+        w.write(rec.ts_ns.div_euclid(1000), rec.orig_len + added, &frame)
+            .expect("write record");
+    }
+    w.into_inner().expect("flush gwlb.pcap");
+}
+
+/// Sends `gwlb`'s GENEVE datagrams (each record's UDP payload) to a
+/// collector's `--geneve-listen` and checks that the lake holds exactly
+/// `want`'s rows (the same capture as plain VXLAN, decoded), each once.
+/// Returns the rows stored and the records too large to send.
+fn run_gwlb_capture(gwlb: &Path, want: &[Value], errs: &mut Vec<String>) -> (usize, usize) {
+    let lake = tempfile::tempdir().expect("lake dir");
+    let port = crate::e2e::free_port();
+    let geneve = format!("127.0.0.1:{port}");
+    let c = crate::e2e::Collector::start(lake.path(), &["--geneve-listen", &geneve]);
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    // A GWLB sends at most 8,568 bytes of IP (its 8,500-byte MTU and 68
+    // bytes of encapsulation); the capture's larger frames (segmentation
+    // offload on the veth) are not sent.
+    let all = records(gwlb);
+    let total = all.len();
+    let recs: Vec<(Record, &Value)> = all
+        .into_iter()
+        .zip(want)
+        .filter(|(rec, _)| rec.data.len() - 14 <= 8568)
+        .collect();
+    let want: Vec<&Value> = recs.iter().map(|(_, w)| *w).collect();
+    for (i, (rec, _)) in recs.iter().enumerate() {
+        // Ethernet (14), IPv4 (20), UDP (8): the rest is what a GWLB sends.
+        sock.send_to(&rec.data[42..], &geneve).expect("send");
+        if i % 64 == 63 {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    }
+    let deadline = Instant::now() + std::time::Duration::from_secs(20);
+    while crate::e2e::metric(&c.metrics(), "mirrorlake_packets_received_total").unwrap_or(0)
+        < recs.len() as u64
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the collector did not receive every datagram"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let dropped = crate::e2e::dropped_total(&c.metrics());
+    let status = c.sigterm_and_wait();
+    assert!(status.success(), "collector exit: {status}");
+    let key = |r: &Value| {
+        [
+            "mirror_source",
+            "vni",
+            "community_id",
+            "src_ip",
+            "dst_ip",
+            "wire_len",
+            "cap_len",
+        ]
+        .iter()
+        .map(|k| r[*k].to_string().trim_matches('"').to_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+    };
+    let mut stored: Vec<String> = crate::support::query_json(
+        lake.path(),
+        "SELECT mirror_source, vni, community_id, src_ip, dst_ip, wire_len, cap_len FROM packets",
+    )
+    .iter()
+    .map(key)
+    .collect();
+    let mut expected: Vec<String> = want.iter().map(|r| key(r)).collect();
+    stored.sort();
+    expected.sort();
+    if stored != expected {
+        let only = |a: &[String], b: &[String]| -> Vec<String> {
+            let mut b = b.to_vec();
+            a.iter()
+                .filter(|x| match b.iter().position(|y| y == *x) {
+                    Some(i) => {
+                        b.swap_remove(i);
+                        false
+                    }
+                    None => true,
+                })
+                .cloned()
+                .collect()
+        };
+        errs.push(format!(
+            "run --geneve-listen stored {} rows ({dropped} dropped), the capture decodes to {}; only stored: {:?}; only expected: {:?}",
+            stored.len(),
+            expected.len(),
+            only(&stored, &expected),
+            only(&expected, &stored),
+        ));
+    }
+    if dropped != 0 {
+        errs.push(format!("run --geneve-listen dropped {dropped} packets"));
+    }
+    (stored.len(), total - want.len())
+}
+
 #[test]
 fn real_captures_match_tshark_and_reference_community_id() {
     let started = Instant::now();
@@ -834,6 +981,46 @@ fn real_captures_match_tshark_and_reference_community_id() {
         mismatches.extend(r.mismatches);
         by_capture.insert(file, rows);
     }
+
+    // The tunnelled capture as a GWLB delivers it (GENEVE to UDP 6081):
+    // tshark agrees, and every row is the tunnelled capture's.
+    let gwlb = dir.join("gwlb.pcap");
+    write_gwlb_capture(&dir.join("tunnelled.pcap"), &gwlb);
+    let (r, rows) = compare_capture(&gwlb, false, &mut tuples);
+    let _ = writeln!(
+        summary,
+        "  gwlb.pcap (tunnelled.pcap in GENEVE): {} packets ({} tunnelled), {} fields compared, {} mismatches",
+        r.packets,
+        r.tunnelled,
+        r.fields,
+        r.mismatches.len()
+    );
+    mismatches.extend(r.mismatches);
+    let same = |a: &Value, b: &Value| {
+        // The capture times are the same; only the outer frame differs.
+        let strip = |v: &Value| {
+            let mut v = v.clone();
+            v.as_object_mut().map(|o| o.remove("ts"));
+            v
+        };
+        strip(a) == strip(b)
+    };
+    let tunnelled_rows = &by_capture["tunnelled.pcap"];
+    if rows.len() != tunnelled_rows.len()
+        || !rows.iter().zip(tunnelled_rows).all(|(a, b)| same(a, b))
+    {
+        mismatches.push("gwlb.pcap does not decode to tunnelled.pcap's rows".into());
+    }
+    assert!(
+        r.tunnelled > 0,
+        "gwlb.pcap: no GENEVE-wrapped mirror packet decoded"
+    );
+    let (ran, too_large) = run_gwlb_capture(&gwlb, tunnelled_rows, &mut mismatches);
+    let _ = writeln!(
+        summary,
+        "  gwlb.pcap through run --geneve-listen: {ran} rows, each sent packet once \
+         ({too_large} not sent: larger than a GWLB's 8,568 bytes)"
+    );
 
     // Community ID of every packet with a flow tuple, by the reference.
     let lines: Vec<String> = tuples

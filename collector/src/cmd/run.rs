@@ -22,6 +22,9 @@ pub struct RunArgs {
     /// UDP address to receive mirror traffic on [default: 0.0.0.0:4789].
     #[arg(long, env = "MIRRORLAKE_LISTEN")]
     pub listen: Option<SocketAddr>,
+    /// Also receive GENEVE from a Gateway Load Balancer here (e.g. 0.0.0.0:6081).
+    #[arg(long, env = "MIRRORLAKE_GENEVE_LISTEN")]
+    pub geneve_listen: Option<SocketAddr>,
     /// HTTP address for /healthz and /metrics [default: 0.0.0.0:9090].
     #[arg(long, env = "MIRRORLAKE_HTTP")]
     pub http: Option<SocketAddr>,
@@ -84,6 +87,9 @@ impl RunArgs {
         };
         if let Some(v) = self.listen {
             c.listen = v;
+        }
+        if let Some(v) = self.geneve_listen {
+            c.geneve_listen = Some(v);
         }
         if let Some(v) = self.http {
             c.http = v;
@@ -263,7 +269,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
     shared
         .metrics
         .socket_rcvbuf_bytes
-        .set(sockets.first().map_or(0, |s| s.rcvbuf_bytes as i64));
+        .set(sockets.first().map_or(0, |(s, _)| s.rcvbuf_bytes as i64));
     let (tx, rx) = tokio::sync::mpsc::channel(config.queue_batches);
     let gate_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (sink, destination) = match config.kafka_settings() {
@@ -314,18 +320,20 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let threads: Vec<_> = sockets
         .into_iter()
         .enumerate()
-        .map(|(i, s)| {
+        .map(|(i, (s, input))| {
             let (config, filters, tx, shared) =
                 (config.clone(), filters.clone(), tx.clone(), shared.clone());
             std::thread::Builder::new()
                 .name(format!("recv-{i}"))
-                .spawn(move || pipeline::receive_loop(s, config, filters, tx, shared))
+                .spawn(move || {
+                    pipeline::receive_loop(s, config, filters.receiving(input), tx, shared)
+                })
         })
         .collect::<std::io::Result<_>>()
         .context("spawn receive threads")?;
     drop(tx);
     tracing::info!(
-        listen = %config.listen, http = %config.http, to = %destination, sockets = threads.len(),
+        listen = %config.listen, geneve_listen = ?config.geneve_listen, http = %config.http, to = %destination, sockets = threads.len(),
         collector_id = %config.collector_id, "collector running"
     );
     let sig = mirrorlake_ops::shutdown_signal().await?;

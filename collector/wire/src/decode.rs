@@ -21,9 +21,14 @@ pub enum Input {
     OuterFrame,
     /// A plain Ethernet frame with no tunnel.
     Ethernet,
-    /// A frame from a capture file: an outer VXLAN frame when it is one (UDP to
-    /// port 4789 with a valid VXLAN header), otherwise a plain Ethernet frame.
+    /// A frame from a capture file: an outer VXLAN or GENEVE frame when it is
+    /// one (UDP to port 4789 with a valid VXLAN header, or to port 6081 with a
+    /// mirrored VXLAN datagram inside), otherwise a plain Ethernet frame.
     Capture,
+    /// The payload of a UDP datagram received on port 6081 from a Gateway
+    /// Load Balancer: GENEVE header and options + the mirror session's VXLAN
+    /// datagram (IP / UDP 4789 / VXLAN / frame).
+    GenevePayload,
 }
 
 /// Where a tunnelled packet came from.
@@ -33,6 +38,9 @@ pub struct Mirror {
     pub source: Option<IpAddr>,
     /// VXLAN network identifier: the mirror session.
     pub vni: Option<u32>,
+    /// The Gateway Load Balancer endpoint the packet came through (GENEVE
+    /// option of AWS's class), when it came through one.
+    pub gwlb_endpoint: Option<u64>,
 }
 
 /// IP fragmentation fields, present when the packet is a fragment.
@@ -222,11 +230,49 @@ pub(crate) fn decode_with<const STRICT: bool>(
                 DropReason::OuterNotVxlan
                 | DropReason::OuterMalformed
                 | DropReason::VxlanNoVni
-                | DropReason::VxlanTooShort,
+                | DropReason::VxlanTooShort
+                | DropReason::GeneveTooShort
+                | DropReason::GeneveMalformed
+                | DropReason::GeneveNotMirror,
             ) => decode_ethernet_with::<STRICT>(bytes, orig_len, OrigLen::Exact),
             other => other,
         },
+        Input::GenevePayload => decode_geneve::<STRICT>(bytes, orig_len),
     }
+}
+
+/// Decodes the payload of a UDP datagram sent to port 6081 by a Gateway Load
+/// Balancer: GENEVE around a mirror session's VXLAN datagram. The mirror
+/// source is the inner IP source (the mirrored ENI), not the GWLB's.
+pub fn decode_geneve_payload(bytes: &[u8]) -> Result<Decoded<'_>, DropReason> {
+    decode_geneve::<true>(bytes, None)
+}
+
+fn decode_geneve<const STRICT: bool>(
+    bytes: &[u8],
+    orig_len: Option<u32>,
+) -> Result<Decoded<'_>, DropReason> {
+    let g = crate::geneve::Geneve::parse(bytes)?;
+    let header = u32::try_from(bytes.len() - g.payload.len()).unwrap_or(u32::MAX);
+    let inner_orig = orig_len.map(|o| o.saturating_sub(header));
+    let inner = match g.protocol {
+        ETHERTYPE_IPV4 | ETHERTYPE_IPV6 => {
+            let mut ip = Decoded::empty(g.payload, g.protocol);
+            decode_ip(&mut ip, g.payload, 0, g.protocol);
+            vxlan_in::<STRICT>(ip, g.payload, inner_orig)
+        }
+        crate::geneve::PROTOCOL_ETHERNET => {
+            decode_outer_frame_with::<STRICT>(g.payload, inner_orig)
+        }
+        _ => return Err(DropReason::GeneveNotMirror),
+    };
+    let mut d = inner.map_err(|e| match e {
+        DropReason::OuterNotVxlan => DropReason::GeneveNotMirror,
+        DropReason::OuterMalformed => DropReason::GeneveMalformed,
+        other => other,
+    })?;
+    d.mirror.gwlb_endpoint = g.aws.endpoint_id;
+    Ok(d)
 }
 
 /// Decodes the payload of a UDP datagram sent to port 4789 by a mirror session.
@@ -266,6 +312,7 @@ fn decode_vxlan<const STRICT: bool>(
         d.mirror = Mirror {
             source,
             vni: Some(vx.vni()),
+            gwlb_endpoint: None,
         };
     };
     // The inner frame's length in the outer record is that of the mirrored
@@ -283,7 +330,8 @@ fn decode_vxlan<const STRICT: bool>(
     Ok(d)
 }
 
-/// Decodes a whole captured outer frame (Ethernet / IP / UDP 4789 / VXLAN).
+/// Decodes a whole captured outer frame: Ethernet / IP / UDP 4789 / VXLAN,
+/// or Ethernet / IP / UDP 6081 / GENEVE around such a datagram.
 pub fn decode_outer_frame(bytes: &[u8], orig_len: Option<u32>) -> Result<Decoded<'_>, DropReason> {
     decode_outer_frame_with::<true>(bytes, orig_len)
 }
@@ -299,6 +347,27 @@ fn decode_outer_frame_with<const STRICT: bool>(
     if outer.ether_type != ETHERTYPE_IPV4 && outer.ether_type != ETHERTYPE_IPV6 {
         return Err(DropReason::OuterNotVxlan);
     }
+    if outer.protocol == Some(17)
+        && outer.dst_port == Some(crate::GENEVE_PORT)
+        && outer.fragment.is_none_or(|f| f.offset == 0)
+        && let Some(start) = outer.payload_offset
+    {
+        let geneve = bytes
+            .get(start as usize..)
+            .ok_or(DropReason::OuterMalformed)?;
+        return decode_geneve::<STRICT>(geneve, orig_len.map(|o| o.saturating_sub(start)));
+    }
+    vxlan_in::<STRICT>(outer, bytes, orig_len)
+}
+
+/// The mirror session's VXLAN datagram in `outer`, the decoded outer
+/// headers of `bytes` (an Ethernet frame or an IP packet): UDP to port 4789,
+/// not a later fragment. The mirror source is the outer IP source.
+fn vxlan_in<'a, const STRICT: bool>(
+    outer: Decoded<'_>,
+    bytes: &'a [u8],
+    orig_len: Option<u32>,
+) -> Result<Decoded<'a>, DropReason> {
     if outer.ip_version.is_none() {
         return Err(DropReason::OuterMalformed);
     }

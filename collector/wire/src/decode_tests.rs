@@ -354,7 +354,8 @@ fn outer_frame_and_capture_auto_detection() {
             d.mirror,
             Mirror {
                 source: Some(ip("10.0.3.7")),
-                vni: Some(77)
+                vni: Some(77),
+                gwlb_endpoint: None,
             }
         );
         assert_eq!(d.frame, &inner[..]);
@@ -551,6 +552,7 @@ fn paths_agree(bytes: &[u8], orig_len: Option<u32>) -> Result<bool, TestCaseErro
         Input::OuterFrame,
         Input::Ethernet,
         Input::Capture,
+        Input::GenevePayload,
     ] {
         let fast = decode_with::<true>(input, bytes, orig_len);
         let lax = decode_with::<false>(input, bytes, orig_len);
@@ -655,5 +657,193 @@ proptest! {
         f.extend_from_slice(&rest);
         paths_agree(&f, orig_len)?;
         paths_agree(&raw, orig_len)?;
+    }
+}
+
+/// The mirror session's VXLAN datagram as a GWLB endpoint receives it (IP /
+/// UDP 4789 / VXLAN / `inner`, from the mirrored ENI), wrapped as the GWLB
+/// delivers it to a target: the UDP 6081 payload, and the whole outer frame.
+fn gwlb_wrapped(eni: IpAddr, inner: &[u8], aws: &GwlbOptions) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    let mut vxlan_frame = Vec::new();
+    let endpoint = if eni.is_ipv4() {
+        ip("10.0.9.9")
+    } else {
+        ip("fd00::9:9")
+    };
+    emit_outer_frame(eni, endpoint, 50000, 77, inner, &mut vxlan_frame).expect("emit");
+    let ip_packet = &vxlan_frame[14..];
+    let protocol = if eni.is_ipv4() { 0x0800 } else { 0x86dd };
+    let mut payload = Vec::new();
+    geneve::emit_geneve_payload(aws, protocol, ip_packet, &mut payload);
+    let mut outer = Vec::new();
+    FrameRepr {
+        src_mac: [2; 6],
+        dst_mac: [3; 6],
+        vlans: [None, None],
+        src: ip("192.168.7.1"),
+        dst: ip("192.168.7.2"),
+        ttl: 64,
+        transport: TransportRepr::Udp {
+            src_port: 40000,
+            dst_port: GENEVE_PORT,
+        },
+        payload: &payload,
+    }
+    .emit(&mut outer)
+    .expect("emit");
+    (vxlan_frame, payload, outer)
+}
+
+#[test]
+fn geneve_from_a_gwlb_decodes_as_the_vxlan_it_carries() {
+    let aws = GwlbOptions {
+        endpoint_id: Some(0x0123_4567_89ab_cdef),
+        attachment_id: Some(1),
+        flow_cookie: Some(2),
+    };
+    let inner = frame(&FrameRepr {
+        src_mac: [2; 6],
+        dst_mac: [4; 6],
+        vlans: [None, None],
+        src: ip("10.0.3.7"),
+        dst: ip("93.184.216.34"),
+        ttl: 63,
+        transport: TransportRepr::Tcp {
+            src_port: 40000,
+            dst_port: 443,
+            seq: 1,
+            ack: 2,
+            flags: 0x18,
+            window: 501,
+        },
+        payload: b"hello",
+    });
+    for eni in [ip("10.0.3.7"), ip("fd00::3:7")] {
+        let (vxlan_frame, payload, outer) = gwlb_wrapped(eni, &inner, &aws);
+        let plain = decode(Input::OuterFrame, &vxlan_frame, None).expect("vxlan");
+        let mut want = plain.clone();
+        want.mirror.gwlb_endpoint = aws.endpoint_id;
+        assert_eq!(decode_geneve_payload(&payload), Ok(want.clone()));
+        assert_eq!(
+            decode(Input::GenevePayload, &payload, None),
+            Ok(want.clone())
+        );
+        for input in [Input::OuterFrame, Input::Capture] {
+            assert_eq!(decode(input, &outer, None), Ok(want.clone()));
+        }
+        assert_eq!(want.mirror.source, Some(eni));
+        assert_eq!(want.mirror.vni, Some(77));
+        // A snap-length cut outer frame: the inner original length follows.
+        let cut = &outer[..outer.len() - 3];
+        let d = decode(Input::Capture, cut, Some(outer.len() as u32)).expect("cut");
+        assert_eq!(d.wire_len as usize, inner.len());
+        assert!(d.truncated());
+        // GENEVE around an Ethernet frame (protocol type 0x6558) too.
+        let mut eth = Vec::new();
+        geneve::emit_geneve_payload(&aws, geneve::PROTOCOL_ETHERNET, &vxlan_frame, &mut eth);
+        assert_eq!(decode(Input::GenevePayload, &eth, None), Ok(want));
+    }
+}
+
+#[test]
+fn geneve_that_is_not_a_mirror_is_dropped_by_reason_or_kept_plain() {
+    let aws = GwlbOptions::default();
+    let inner = frame(&FrameRepr {
+        src_mac: [2; 6],
+        dst_mac: [4; 6],
+        vlans: [None, None],
+        src: ip("10.0.3.7"),
+        dst: ip("10.0.3.8"),
+        ttl: 63,
+        transport: TransportRepr::Udp {
+            src_port: 1,
+            dst_port: 53,
+        },
+        payload: b"q",
+    });
+    let (_, payload, outer) = gwlb_wrapped(ip("10.0.3.7"), &inner, &aws);
+    // The inner packet is not UDP to 4789: not a mirror.
+    let mut not_vxlan = payload.clone();
+    let udp_dst = 8 + 20 + 2;
+    not_vxlan[udp_dst..udp_dst + 2].copy_from_slice(&53u16.to_be_bytes());
+    assert_eq!(
+        decode(Input::GenevePayload, &not_vxlan, None),
+        Err(DropReason::GeneveNotMirror)
+    );
+    // An unknown protocol type, a cut header, a bad version.
+    let mut other = payload.clone();
+    other[2..4].copy_from_slice(&0x88ccu16.to_be_bytes());
+    assert_eq!(
+        decode(Input::GenevePayload, &other, None),
+        Err(DropReason::GeneveNotMirror)
+    );
+    assert_eq!(
+        decode(Input::GenevePayload, &payload[..5], None),
+        Err(DropReason::GeneveTooShort)
+    );
+    let mut v1 = payload.clone();
+    v1[0] |= 0x80;
+    assert_eq!(
+        decode(Input::GenevePayload, &v1, None),
+        Err(DropReason::GeneveMalformed)
+    );
+    // An inner IP header cut short.
+    assert_eq!(
+        decode(Input::GenevePayload, &payload[..8 + 10], None),
+        Err(DropReason::GeneveMalformed)
+    );
+    // In a capture, GENEVE that is not a mirror is kept as the plain frame.
+    let mut plain_geneve = outer.clone();
+    let at = outer.len() - payload.len() + udp_dst;
+    plain_geneve[at..at + 2].copy_from_slice(&53u16.to_be_bytes());
+    let d = decode(Input::Capture, &plain_geneve, None).expect("plain");
+    assert_eq!(d.mirror, Mirror::default());
+    assert_eq!(d.dst_port, Some(GENEVE_PORT));
+    assert_eq!(
+        decode(Input::OuterFrame, &plain_geneve, None),
+        Err(DropReason::GeneveNotMirror)
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    /// Any frame a mirror session carries decodes the same through a GWLB
+    /// as through an NLB, but for the endpoint id; and GENEVE payloads cut or
+    /// changed anywhere decode the same on both paths, without a panic.
+    #[test]
+    fn geneve_wrapping_changes_nothing_but_the_endpoint(
+        (src, dst) in arb_ip_pair(),
+        transport in arb_transport(),
+        payload in proptest::collection::vec(any::<u8>(), 0..200),
+        eni_v6: bool,
+        endpoint in proptest::option::of(any::<u64>()),
+        cookie in proptest::option::of(any::<u32>()),
+        cut in proptest::option::of(0usize..300),
+        edits in proptest::collection::vec((0usize..120, any::<u8>()), 0..4),
+    ) {
+        let repr = FrameRepr { src_mac: [2; 6], dst_mac: [3; 6], vlans: [None, None], src, dst, ttl: 9, transport, payload: &payload };
+        let inner = frame(&repr);
+        let eni = if eni_v6 { ip("fd00::3:7") } else { ip("10.0.3.7") };
+        let aws = GwlbOptions { endpoint_id: endpoint, attachment_id: None, flow_cookie: cookie };
+        let (vxlan_frame, mut geneve_payload, mut outer) = gwlb_wrapped(eni, &inner, &aws);
+        let mut want = decode(Input::OuterFrame, &vxlan_frame, None).expect("vxlan");
+        want.mirror.gwlb_endpoint = endpoint;
+        prop_assert_eq!(decode(Input::GenevePayload, &geneve_payload, None), Ok(want.clone()));
+        prop_assert_eq!(decode(Input::Capture, &outer, None), Ok(want));
+        if let Some(cut) = cut {
+            geneve_payload.truncate(cut);
+            outer.truncate(cut);
+        }
+        for &(at, byte) in &edits {
+            if let Some(b) = geneve_payload.get_mut(at) {
+                *b = byte;
+            }
+            if let Some(b) = outer.get_mut(at) {
+                *b = byte;
+            }
+        }
+        paths_agree(&geneve_payload, None)?;
+        paths_agree(&outer, None)?;
     }
 }

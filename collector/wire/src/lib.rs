@@ -2,13 +2,16 @@
 //!
 //! This crate turns bytes into [`Decoded`] values and never does I/O, never
 //! allocates per packet and never panics on any input (it is fuzzed). It knows
-//! three input shapes ([`Input`]):
+//! these input shapes ([`Input`]):
 //!
 //! * the payload of a UDP datagram received on port 4789 (what a collector
 //!   reads from its socket): a VXLAN header followed by the inner frame;
 //! * a whole captured outer frame (Ethernet / IPv4 or IPv6 / UDP 4789 / VXLAN),
 //!   as `tcpdump` on a mirror target records it;
-//! * a plain Ethernet frame with no tunnel (an ordinary capture).
+//! * a plain Ethernet frame with no tunnel (an ordinary capture);
+//! * the payload of a UDP datagram received on port 6081 from a Gateway Load
+//!   Balancer: GENEVE around the mirror session's VXLAN datagram
+//!   ([`geneve`]); a captured outer frame may be GENEVE too.
 //!
 //! The inner Ethernet frame is decoded laxly: a truncated copy keeps what could
 //! be parsed and says so ([`Anomalies`]). Well-formed frames (0-2 VLAN tags,
@@ -23,6 +26,7 @@ mod community_id;
 mod decode;
 mod direction;
 mod emit;
+pub mod geneve;
 mod reason;
 mod stats;
 mod strict;
@@ -30,13 +34,14 @@ mod vxlan;
 
 pub use community_id::{CommunityId, FlowKey};
 pub use decode::{
-    Decoded, Fragment, Input, Mirror, decode, decode_ethernet, decode_lax_only, decode_outer_frame,
-    decode_vxlan_payload, decode_vxlan_payload_lax_only,
+    Decoded, Fragment, Input, Mirror, decode, decode_ethernet, decode_geneve_payload,
+    decode_lax_only, decode_outer_frame, decode_vxlan_payload, decode_vxlan_payload_lax_only,
 };
 pub use direction::Direction;
 pub use emit::{
     EmitError, FrameRepr, TransportRepr, aws_source_port, emit_outer_frame, emit_vxlan_payload,
 };
+pub use geneve::{GENEVE_PORT, GwlbOptions};
 pub use reason::{Anomalies, Anomaly, DropReason};
 pub use stats::DecodeStats;
 pub use vxlan::{VXLAN_PORT, VxlanHeader, VxlanPacket};

@@ -26,17 +26,30 @@ pub enum DropReason {
     /// A capture's link type is not Ethernet.
     #[error("capture link type is not Ethernet")]
     UnsupportedLinkType,
+    /// A GENEVE datagram shorter than its header and options.
+    #[error("datagram shorter than its GENEVE header and options")]
+    GeneveTooShort,
+    /// A GENEVE header of another version, or options whose lengths do not fit.
+    #[error("GENEVE header malformed (version or option lengths)")]
+    GeneveMalformed,
+    /// A GENEVE control message, or a payload that is not a mirror session's
+    /// VXLAN datagram (IP / UDP 4789 / VXLAN, or Ethernet around them).
+    #[error("GENEVE payload is not a mirrored VXLAN datagram")]
+    GeneveNotMirror,
 }
 
 impl DropReason {
     /// Every reason, in a fixed order (the index is [`DropReason::index`]).
-    pub const ALL: [DropReason; 6] = [
+    pub const ALL: [DropReason; 9] = [
         DropReason::VxlanTooShort,
         DropReason::VxlanNoVni,
         DropReason::InnerTooShort,
         DropReason::OuterNotVxlan,
         DropReason::OuterMalformed,
         DropReason::UnsupportedLinkType,
+        DropReason::GeneveTooShort,
+        DropReason::GeneveMalformed,
+        DropReason::GeneveNotMirror,
     ];
 
     /// Short stable code for metric labels and summaries.
@@ -48,6 +61,9 @@ impl DropReason {
             DropReason::OuterNotVxlan => "outer_not_vxlan",
             DropReason::OuterMalformed => "outer_malformed",
             DropReason::UnsupportedLinkType => "unsupported_link_type",
+            DropReason::GeneveTooShort => "geneve_too_short",
+            DropReason::GeneveMalformed => "geneve_malformed",
+            DropReason::GeneveNotMirror => "geneve_not_mirror",
         }
     }
 

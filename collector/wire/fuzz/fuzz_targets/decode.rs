@@ -7,7 +7,13 @@ use libfuzzer_sys::fuzz_target;
 use mirrorlake_wire::{FrameRepr, Input, decode, decode_lax_only};
 
 fuzz_target!(|data: &[u8]| {
-    for input in [Input::VxlanPayload, Input::OuterFrame, Input::Ethernet, Input::Capture] {
+    for input in [
+        Input::VxlanPayload,
+        Input::OuterFrame,
+        Input::Ethernet,
+        Input::Capture,
+        Input::GenevePayload,
+    ] {
         let result = decode(input, data, None);
         assert_eq!(result, decode_lax_only(input, data, None));
         if let Ok(d) = result {
