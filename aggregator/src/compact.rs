@@ -48,7 +48,6 @@ use mirrorlake_lake::{
     FileConfig, HOUR_US, Lake, LakeWriter, PartitionKey, RollPolicy, SequenceNamer, TABLE_FLOWS,
     TABLE_PACKETS,
 };
-use mirrorlake_schema::packet_schema;
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
@@ -734,11 +733,11 @@ impl Input {
             .with_context(|| format!("read {}", self.meta.location))?;
         let mut out = Vec::with_capacity(batches.len());
         for b in batches {
-            // Same columns; the file's schema may carry other metadata.
-            let b =
-                RecordBatch::try_new(packet_schema(), b.columns().to_vec()).with_context(|| {
-                    format!("{} does not hold packet schema v1", self.meta.location)
-                })?;
+            // By name: an older file lacks the newer columns (null), and
+            // the file's schema may carry other metadata.
+            let b = mirrorlake_schema::upgrade_packet_batch(&b).with_context(|| {
+                format!("{} does not hold the packet schema", self.meta.location)
+            })?;
             let keep = range.mask(b.column_by_name("mirror_source").context("mirror_source")?)?;
             let b = arrow::compute::filter_record_batch(&b, &keep)?;
             if b.num_rows() > 0 {

@@ -851,7 +851,7 @@ fn write_gwlb_capture(from: &Path, to: &Path) {
 
 /// Sends `gwlb`'s GENEVE datagrams (each record's UDP payload) to a
 /// collector's `--geneve-listen` and checks that the lake holds exactly
-/// `want`'s rows (the same capture as plain VXLAN, decoded), each once.
+/// `want`'s rows (the capture, decoded), each once.
 /// Returns the rows stored and the records too large to send.
 fn run_gwlb_capture(gwlb: &Path, want: &[Value], errs: &mut Vec<String>) -> (usize, usize) {
     let lake = tempfile::tempdir().expect("lake dir");
@@ -894,6 +894,7 @@ fn run_gwlb_capture(gwlb: &Path, want: &[Value], errs: &mut Vec<String>) -> (usi
         [
             "mirror_source",
             "vni",
+            "gwlb_endpoint",
             "community_id",
             "src_ip",
             "dst_ip",
@@ -907,7 +908,8 @@ fn run_gwlb_capture(gwlb: &Path, want: &[Value], errs: &mut Vec<String>) -> (usi
     };
     let mut stored: Vec<String> = crate::support::query_json(
         lake.path(),
-        "SELECT mirror_source, vni, community_id, src_ip, dst_ip, wire_len, cap_len FROM packets",
+        "SELECT mirror_source, vni, gwlb_endpoint, community_id, src_ip, dst_ip, wire_len, cap_len \
+         FROM packets",
     )
     .iter()
     .map(key)
@@ -996,14 +998,16 @@ fn real_captures_match_tshark_and_reference_community_id() {
         r.mismatches.len()
     );
     mismatches.extend(r.mismatches);
-    let same = |a: &Value, b: &Value| {
-        // The capture times are the same; only the outer frame differs.
+    let same = |gwlb: &Value, vxlan: &Value| {
+        // The same capture times and packets; only the endpoint is new.
         let strip = |v: &Value| {
             let mut v = v.clone();
-            v.as_object_mut().map(|o| o.remove("ts"));
+            v.as_object_mut().map(|o| o.remove("gwlb_endpoint"));
             v
         };
-        strip(a) == strip(b)
+        gwlb["gwlb_endpoint"] == "0f00000000000001"
+            && vxlan["gwlb_endpoint"].is_null()
+            && strip(gwlb) == strip(vxlan)
     };
     let tunnelled_rows = &by_capture["tunnelled.pcap"];
     if rows.len() != tunnelled_rows.len()
@@ -1015,7 +1019,7 @@ fn real_captures_match_tshark_and_reference_community_id() {
         r.tunnelled > 0,
         "gwlb.pcap: no GENEVE-wrapped mirror packet decoded"
     );
-    let (ran, too_large) = run_gwlb_capture(&gwlb, tunnelled_rows, &mut mismatches);
+    let (ran, too_large) = run_gwlb_capture(&gwlb, &rows, &mut mismatches);
     let _ = writeln!(
         summary,
         "  gwlb.pcap through run --geneve-listen: {ran} rows, each sent packet once \

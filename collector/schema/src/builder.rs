@@ -46,6 +46,7 @@ pub struct PacketBatchBuilder {
     arrival_seq: Int64Builder,
     mirror_source: StringBuilder,
     vni: Int32Builder,
+    gwlb_endpoint: StringBuilder,
     direction: StringBuilder,
     vlan_outer: Int32Builder,
     vlan_inner: Int32Builder,
@@ -106,6 +107,7 @@ impl PacketBatchBuilder {
             arrival_seq: l(),
             mirror_source: s(),
             vni: i(),
+            gwlb_endpoint: StringBuilder::new(),
             direction: StringBuilder::with_capacity(rows, rows * 7),
             vlan_outer: i(),
             vlan_inner: i(),
@@ -165,6 +167,13 @@ impl PacketBatchBuilder {
         self.arrival_seq.append_value(meta.arrival_seq);
         opt_ip(&mut self.mirror_source, d.mirror.source);
         self.vni.append_option(d.mirror.vni.map(i32_of));
+        match d.mirror.gwlb_endpoint {
+            Some(id) => {
+                let _ = write!(self.gwlb_endpoint, "{id:016x}");
+                self.gwlb_endpoint.append_value("");
+            }
+            None => self.gwlb_endpoint.append_null(),
+        }
         self.direction.append_value(d.direction().as_str());
         self.vlan_outer.append_option(d.vlan_outer.map(i32::from));
         self.vlan_inner.append_option(d.vlan_inner.map(i32::from));
@@ -239,6 +248,7 @@ impl PacketBatchBuilder {
             Arc::new(full.arrival_seq.finish()),
             Arc::new(full.mirror_source.finish()),
             Arc::new(full.vni.finish()),
+            Arc::new(full.gwlb_endpoint.finish()),
             Arc::new(full.direction.finish()),
             Arc::new(full.vlan_outer.finish()),
             Arc::new(full.vlan_inner.finish()),

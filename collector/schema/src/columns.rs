@@ -5,7 +5,7 @@ use std::sync::{Arc, OnceLock};
 
 /// Version of the record schema, carried in every Kafka message and in the
 /// Parquet key-value metadata. Bump it on any change to [`PACKET_COLUMNS`].
-pub const SCHEMA_VERSION: u16 = 2;
+pub const SCHEMA_VERSION: u16 = 3;
 
 /// The logical type of a column, restricted to types Athena reads correctly
 /// (no unsigned integers, microsecond UTC timestamps, strings for addresses).
@@ -105,9 +105,15 @@ pub const PACKET_COLUMNS: &[Column] = &[
         "mirror_source",
         Kind::String,
         true,
-        "outer source IP: the mirrored ENI's primary private IP (null for plain captures)",
+        "source IP of the mirror session's VXLAN datagram (the outer one, or inside GENEVE from a GWLB): the mirrored ENI's primary private IP (null for plain captures)",
     ),
     VNI,
+    col(
+        "gwlb_endpoint",
+        Kind::String,
+        true,
+        "the Gateway Load Balancer endpoint the packet came through: the 64-bit endpoint id of AWS's GENEVE option, 16 hex digits (null when not received through a GWLB, and before schema v3)",
+    ),
     col(
         "direction",
         Kind::String,
@@ -481,6 +487,38 @@ pub fn markdown_reference() -> String {
         }
     }
     s
+}
+
+/// A `packets` batch of an older schema version (a Kafka message of a
+/// collector not yet upgraded, a lake file written before) in the current
+/// packet schema: columns matched by name, the ones it lacks (all
+/// nullable) null.
+pub fn upgrade_packet_batch(
+    batch: &arrow::record_batch::RecordBatch,
+) -> Result<arrow::record_batch::RecordBatch, arrow::error::ArrowError> {
+    let schema = packet_schema();
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| match batch.column_by_name(f.name()) {
+            Some(c) if c.data_type() == f.data_type() => Ok(c.clone()),
+            Some(c) => Err(arrow::error::ArrowError::SchemaError(format!(
+                "column {} is {}, not {}",
+                f.name(),
+                c.data_type(),
+                f.data_type()
+            ))),
+            None if f.is_nullable() => Ok(arrow::array::new_null_array(
+                f.data_type(),
+                batch.num_rows(),
+            )),
+            None => Err(arrow::error::ArrowError::SchemaError(format!(
+                "column {} is missing",
+                f.name()
+            ))),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    arrow::record_batch::RecordBatch::try_new(schema, columns)
 }
 
 #[cfg(test)]

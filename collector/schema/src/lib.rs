@@ -35,6 +35,6 @@ pub use batcher::{Batcher, BatcherConfig};
 pub use builder::{PacketBatchBuilder, RowMeta};
 pub use columns::{
     Column, FLOW_COLUMNS, FLOW_WINDOW_US, FLOWS, Kind, PACKET_COLUMNS, PACKETS, SCHEMA_VERSION,
-    TABLES, Table, flow_schema, packet_schema,
+    TABLES, Table, flow_schema, packet_schema, upgrade_packet_batch,
 };
 pub use frames::{FrameColumns, FrameRow, interface_names};

@@ -161,36 +161,8 @@ pub fn decode(msg: &[u8]) -> Result<Vec<RecordBatch>, MessageError> {
     }
     batches
         .iter()
-        .map(|b| upgrade(b).map_err(Into::into))
+        .map(|b| crate::columns::upgrade_packet_batch(b).map_err(Into::into))
         .collect()
-}
-
-/// A batch of an older schema version in the current packet schema: columns
-/// matched by name, the ones it lacks (all nullable) null.
-fn upgrade(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
-    let schema = crate::columns::packet_schema();
-    let columns = schema
-        .fields()
-        .iter()
-        .map(|f| match batch.column_by_name(f.name()) {
-            Some(c) if c.data_type() == f.data_type() => Ok(c.clone()),
-            Some(c) => Err(ArrowError::SchemaError(format!(
-                "column {} is {}, not {}",
-                f.name(),
-                c.data_type(),
-                f.data_type()
-            ))),
-            None if f.is_nullable() => Ok(arrow::array::new_null_array(
-                f.data_type(),
-                batch.num_rows(),
-            )),
-            None => Err(ArrowError::SchemaError(format!(
-                "column {} is missing",
-                f.name()
-            ))),
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    RecordBatch::try_new(schema, columns)
 }
 
 #[cfg(test)]
@@ -246,29 +218,36 @@ mod tests {
         ));
     }
 
-    /// A collector not yet upgraded still publishes schema v1 (no
-    /// `arrival_seq`): its rows arrive in the current schema, the column null.
+    /// A collector not yet upgraded still publishes an older schema (v1: no
+    /// `arrival_seq` nor `gwlb_endpoint`; v2: no `gwlb_endpoint`): its rows
+    /// arrive in the current schema, those columns null.
     #[test]
-    fn reads_a_v1_message_into_the_current_schema() {
-        let b = batch(3);
-        let keep: Vec<usize> = (0..b.num_columns())
-            .filter(|&i| b.schema().field(i).name() != "arrival_seq")
-            .collect();
-        let v1 = b.project(&keep).expect("project");
-        let mut msg = encode(&v1, Codec::Zstd(1)).expect("encode");
-        msg[4..6].copy_from_slice(&1u16.to_be_bytes());
-        let got = decode(&msg).expect("decode").remove(0);
-        assert_eq!(got.schema(), crate::columns::packet_schema());
-        let seq = got.column_by_name("arrival_seq").expect("column");
+    fn reads_older_messages_into_the_current_schema() {
         use arrow::array::Array as _;
-        assert_eq!(seq.null_count(), 3);
-        assert_eq!(got.project(&keep).expect("project"), v1);
-        // Version 0 never existed.
-        msg[4..6].copy_from_slice(&0u16.to_be_bytes());
-        assert!(matches!(
-            decode(&msg),
-            Err(MessageError::Version { found: 0 })
-        ));
+        let b = batch(3);
+        for (version, lacks) in [
+            (1u16, &["arrival_seq", "gwlb_endpoint"][..]),
+            (2, &["gwlb_endpoint"][..]),
+        ] {
+            let keep: Vec<usize> = (0..b.num_columns())
+                .filter(|&i| !lacks.contains(&b.schema().field(i).name().as_str()))
+                .collect();
+            let old = b.project(&keep).expect("project");
+            let mut msg = encode(&old, Codec::Zstd(1)).expect("encode");
+            msg[4..6].copy_from_slice(&version.to_be_bytes());
+            let got = decode(&msg).expect("decode").remove(0);
+            assert_eq!(got.schema(), crate::columns::packet_schema());
+            for c in lacks {
+                assert_eq!(got.column_by_name(c).expect("column").null_count(), 3);
+            }
+            assert_eq!(got.project(&keep).expect("project"), old);
+            // Version 0 never existed.
+            msg[4..6].copy_from_slice(&0u16.to_be_bytes());
+            assert!(matches!(
+                decode(&msg),
+                Err(MessageError::Version { found: 0 })
+            ));
+        }
     }
 
     #[test]
