@@ -99,6 +99,49 @@ pub struct Settings {
     /// Create/delete calls in flight at once
     #[arg(long, env = "MIRRORLAKE_ENROLL_CONCURRENCY", default_value_t = 4)]
     pub concurrency: usize,
+
+    /// Also reconcile these member accounts through these IAM roles
+    /// (arn:aws:iam::ACCOUNT:role/NAME, repeatable; environment:
+    /// comma-separated); each account's mirror target and filter are the ones
+    /// tagged mirrorlake:owner=DEPLOYMENT in each region
+    #[arg(
+        long = "member-role",
+        env = "MIRRORLAKE_ENROLL_MEMBER_ROLES",
+        value_delimiter = ','
+    )]
+    pub member_roles: Vec<String>,
+
+    /// Also reconcile every active account of the AWS Organization (listed
+    /// from this account: the management or a delegated administrator
+    /// account), through the role of this name in each; accounts without a
+    /// tagged mirror target are reported and left alone
+    #[arg(long, env = "MIRRORLAKE_ENROLL_ORGANIZATION_ROLE")]
+    pub organization_role: Option<String>,
+
+    /// Regions to reconcile (comma-separated; default: --region alone); in
+    /// regions other than --region the target and filter are found by tag
+    #[arg(long, env = "MIRRORLAKE_ENROLL_REGIONS", value_delimiter = ',')]
+    pub regions: Vec<String>,
+}
+
+/// The accounts and regions a run reconciles beyond the caller's account in
+/// its region: validated [`Settings::member_roles`],
+/// [`Settings::organization_role`] and [`Settings::regions`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Members {
+    /// Role ARNs of listed member accounts.
+    pub roles: Vec<String>,
+    /// Role name to assume in every account of the Organization.
+    pub organization_role: Option<String>,
+    /// Extra regions (the primary region excluded).
+    pub regions: Vec<String>,
+}
+
+impl Members {
+    /// Whether the run is the caller's account in its region alone.
+    pub fn is_empty(&self) -> bool {
+        self.roles.is_empty() && self.organization_role.is_none() && self.regions.is_empty()
+    }
 }
 
 /// A setting that does not validate. `Display` names the flag and variable.
@@ -161,7 +204,79 @@ fn tag(field: &'static str, v: &str) -> Result<TagSelector, ConfigError> {
     })
 }
 
+/// The account id of an IAM role ARN (`arn:PARTITION:iam::ACCOUNT:role/PATH/NAME`).
+pub fn role_account(arn: &str) -> Option<&str> {
+    let rest = arn.strip_prefix("arn:")?;
+    let (partition, rest) = rest.split_once(':')?;
+    let rest = rest.strip_prefix("iam::")?;
+    let (account, role) = rest.split_once(':')?;
+    let name = role.strip_prefix("role/")?;
+    let name_ok = |n: &str| {
+        !n.is_empty()
+            && n.len() <= 512
+            && n.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-/".contains(&b))
+    };
+    (partition.starts_with("aws")
+        && account.len() == 12
+        && account.bytes().all(|b| b.is_ascii_digit())
+        && name_ok(name))
+    .then_some(account)
+}
+
 impl Settings {
+    /// The member accounts and regions, or the first bad field.
+    pub fn members(&self) -> Result<Members, ConfigError> {
+        const ROLES: &str = "--member-role (MIRRORLAKE_ENROLL_MEMBER_ROLES)";
+        let mut roles: Vec<String> = Vec::new();
+        for r in self.member_roles.iter().filter(|s| !s.is_empty()) {
+            if role_account(r).is_none() {
+                return Err(err(
+                    ROLES,
+                    format!("'{r}' is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)"),
+                ));
+            }
+            if roles.contains(r) {
+                return Err(err(ROLES, format!("'{r}' is listed twice")));
+            }
+            roles.push(r.clone());
+        }
+        let organization_role = match self.organization_role.as_deref() {
+            None | Some("") => None,
+            Some(n) => {
+                let ok = n.len() <= 64
+                    && n.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b));
+                if !ok {
+                    return Err(err(
+                        "--organization-role (MIRRORLAKE_ENROLL_ORGANIZATION_ROLE)",
+                        format!("'{n}' is not an IAM role name (1-64 of A-Z a-z 0-9 +=,.@_-)"),
+                    ));
+                }
+                Some(n.to_owned())
+            }
+        };
+        const REGIONS: &str = "--regions (MIRRORLAKE_ENROLL_REGIONS)";
+        let mut regions: Vec<String> = Vec::new();
+        for r in self.regions.iter().filter(|s| !s.is_empty()) {
+            let ok = r.len() <= 32
+                && r.contains('-')
+                && r.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if !ok {
+                return Err(err(REGIONS, format!("'{r}' is not a region name")));
+            }
+            if Some(r) != self.region.as_ref() && !regions.contains(r) {
+                regions.push(r.clone());
+            }
+        }
+        Ok(Members {
+            roles,
+            organization_role,
+            regions,
+        })
+    }
+
     /// The policy, or the first bad field.
     pub fn policy(&self) -> Result<Policy, ConfigError> {
         let strict = self.endpoint_url.is_none();
@@ -414,5 +529,61 @@ mod tests {
     fn no_select_tag_refused() {
         let e = parse(&OK[..4]).expect_err("no selector");
         assert!(e.contains("--select-tag"), "{e}");
+    }
+
+    fn members(args: &[&str]) -> Result<Members, String> {
+        let cli = Cli::try_parse_from(std::iter::once("x").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())?;
+        cli.s.members().map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn member_accounts_and_regions() {
+        assert!(members(&[]).expect("none").is_empty());
+        let m = members(&[
+            "--member-role",
+            "arn:aws:iam::111111111111:role/mirrorlake-enroll",
+            "--member-role",
+            "arn:aws-us-gov:iam::222222222222:role/ops/mirrorlake",
+            "--organization-role",
+            "mirrorlake-enroll",
+            "--region",
+            "eu-west-1",
+            "--regions",
+            "eu-west-1,us-east-1",
+        ])
+        .expect("valid");
+        assert_eq!(m.roles.len(), 2);
+        assert_eq!(m.organization_role.as_deref(), Some("mirrorlake-enroll"));
+        assert_eq!(
+            m.regions,
+            vec!["us-east-1".to_owned()],
+            "the primary region is not extra"
+        );
+        assert_eq!(role_account(&m.roles[1]), Some("222222222222"));
+        for (args, field) in [
+            (
+                &["--member-role", "arn:aws:iam::1111:role/x"][..],
+                "--member-role",
+            ),
+            (
+                &["--member-role", "arn:aws:iam::111111111111:user/x"][..],
+                "--member-role",
+            ),
+            (
+                &[
+                    "--member-role",
+                    "arn:aws:iam::111111111111:role/x",
+                    "--member-role",
+                    "arn:aws:iam::111111111111:role/x",
+                ][..],
+                "--member-role",
+            ),
+            (&["--organization-role", "a/b"][..], "--organization-role"),
+            (&["--regions", "EU_WEST"][..], "--regions"),
+        ] {
+            let e = members(args).expect_err(&format!("{args:?} should fail"));
+            assert!(e.contains(field), "{args:?}: '{e}' should name {field}");
+        }
     }
 }

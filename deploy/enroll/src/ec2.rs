@@ -68,37 +68,138 @@ fn error_text<E: ProvideErrorMetadata + std::fmt::Debug>(e: &E) -> String {
     }
 }
 
+/// The AWS configuration of the settings in `region` (default: the usual
+/// sources'), over a rustls/ring HTTPS client with adaptive retries.
+pub async fn sdk_config(
+    s: &Settings,
+    region: Option<&str>,
+) -> anyhow::Result<aws_config::SdkConfig> {
+    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http)
+        .retry_config(
+            RetryConfig::adaptive()
+                .with_max_attempts(s.max_attempts)
+                .with_initial_backoff(Duration::from_millis(200))
+                .with_max_backoff(Duration::from_secs(20)),
+        );
+    if let Some(r) = region {
+        loader = loader.region(aws_config::Region::new(r.to_owned()));
+    }
+    if let Some(url) = &s.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    let conf = loader.load().await;
+    if conf.region().is_none() {
+        bail!("no AWS region: set --region or AWS_REGION");
+    }
+    Ok(conf)
+}
+
 impl Ec2 {
     /// Loads the AWS configuration (credentials and region from the usual
     /// sources; `--region`, `--endpoint-url` win) over a rustls/ring HTTPS client.
     pub async fn connect(s: &Settings) -> anyhow::Result<Self> {
-        use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-            .build_https();
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .http_client(http)
-            .retry_config(
-                RetryConfig::adaptive()
-                    .with_max_attempts(s.max_attempts)
-                    .with_initial_backoff(Duration::from_millis(200))
-                    .with_max_backoff(Duration::from_secs(20)),
-            );
-        if let Some(r) = &s.region {
-            loader = loader.region(aws_config::Region::new(r.clone()));
-        }
-        if let Some(url) = &s.endpoint_url {
-            loader = loader.endpoint_url(url);
-        }
-        let conf = loader.load().await;
-        if conf.region().is_none() {
-            bail!("no AWS region: set --region or AWS_REGION");
-        }
-        Ok(Self {
-            client: Client::new(&conf),
+        let conf = sdk_config(s, s.region.as_deref()).await?;
+        Ok(Self::from_config(&conf, s))
+    }
+
+    /// [`Ec2::connect`] in `region` (default: the settings'), as `role_arn`
+    /// when given (STS AssumeRole with the caller's credentials; the
+    /// temporary credentials are renewed before they expire).
+    pub async fn connect_as(
+        s: &Settings,
+        region: &str,
+        role_arn: Option<&str>,
+    ) -> anyhow::Result<Self> {
+        let conf = sdk_config(s, Some(region)).await?;
+        let conf = match role_arn {
+            None => conf,
+            Some(role) => {
+                let provider = aws_config::sts::AssumeRoleProvider::builder(role)
+                    .session_name("mirrorlake-enroll")
+                    .configure(&conf)
+                    .build()
+                    .await;
+                conf.into_builder()
+                    .credentials_provider(aws_sdk_ec2::config::SharedCredentialsProvider::new(
+                        provider,
+                    ))
+                    .build()
+            }
+        };
+        Ok(Self::from_config(&conf, s))
+    }
+
+    fn from_config(conf: &aws_config::SdkConfig, s: &Settings) -> Self {
+        Self {
+            client: Client::new(conf),
             page_size: s.page_size,
             concurrency: s.concurrency,
-        })
+        }
+    }
+
+    /// The mirror target and filter tagged [`OWNER_TAG_KEY`]=`deployment`
+    /// in this account and region: `None` when there is no such target,
+    /// an error when there are several, or a target without a filter.
+    pub async fn tagged_target_and_filter(
+        &self,
+        deployment: &str,
+    ) -> anyhow::Result<Option<(String, String)>> {
+        let owned =
+            |tags: &[Tag]| tags_of(tags).get(OWNER_TAG_KEY).map(String::as_str) == Some(deployment);
+        let mut targets = Vec::new();
+        let mut pages = self
+            .client
+            .describe_traffic_mirror_targets()
+            .set_max_results(self.page_size)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page
+                .map_err(|e| anyhow::anyhow!(error_text(&e)))
+                .context("DescribeTrafficMirrorTargets")?;
+            targets.extend(
+                page.traffic_mirror_targets()
+                    .iter()
+                    .filter(|t| owned(t.tags()))
+                    .filter_map(|t| t.traffic_mirror_target_id().map(str::to_owned)),
+            );
+        }
+        let mut filters = Vec::new();
+        let mut pages = self
+            .client
+            .describe_traffic_mirror_filters()
+            .set_max_results(self.page_size)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page
+                .map_err(|e| anyhow::anyhow!(error_text(&e)))
+                .context("DescribeTrafficMirrorFilters")?;
+            filters.extend(
+                page.traffic_mirror_filters()
+                    .iter()
+                    .filter(|f| owned(f.tags()))
+                    .filter_map(|f| f.traffic_mirror_filter_id().map(str::to_owned)),
+            );
+        }
+        match (targets.as_slice(), filters.as_slice()) {
+            ([], _) => Ok(None),
+            ([t], [f]) => Ok(Some((t.clone(), f.clone()))),
+            ([_], []) => bail!(
+                "mirror target {} is tagged {OWNER_TAG_KEY}={deployment} but no mirror filter is",
+                targets[0]
+            ),
+            (t, f) => bail!(
+                "{} mirror targets and {} mirror filters are tagged {OWNER_TAG_KEY}={deployment}: tag one of each",
+                t.len(),
+                f.len()
+            ),
+        }
     }
 
     /// The client, for tests that build fixtures.

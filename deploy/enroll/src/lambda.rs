@@ -96,6 +96,41 @@ pub async fn run_once(
     (counts, Ok(body))
 }
 
+/// A full run over every scope (accounts and regions).
+async fn run_members(
+    settings: &Settings,
+    policy: &Policy,
+    members: &crate::config::Members,
+) -> (Counts, Result<Value, String>) {
+    match crate::accounts::run_all(settings, policy, members, false).await {
+        Ok(runs) => {
+            let counts = crate::report::scope_counts(&runs);
+            let body: Value =
+                serde_json::from_str(&crate::report::render_scopes_json(&runs)).unwrap_or_default();
+            let failed: Vec<String> = runs
+                .iter()
+                .filter(|(_, o)| o.failed())
+                .map(|(s, _)| s.label())
+                .collect();
+            if failed.is_empty() {
+                (counts, Ok(body))
+            } else {
+                (
+                    counts,
+                    Err(format!("failed in {}: {body}", failed.join(", "))),
+                )
+            }
+        }
+        Err(e) => (
+            Counts {
+                reconcile_errors: 1,
+                ..Counts::default()
+            },
+            Err(format!("{e:#}")),
+        ),
+    }
+}
+
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -114,10 +149,11 @@ pub async fn serve(settings: &Settings) -> anyhow::Result<()> {
         .context("http client")?;
     let init = async {
         let policy = settings.policy()?;
+        let members = settings.members()?;
         let ec2 = Ec2::connect(settings).await?;
-        anyhow::Ok((policy, ec2))
+        anyhow::Ok((policy, members, ec2))
     };
-    let (policy, ec2) = match init.await {
+    let (policy, members, ec2) = match init.await {
         Ok(v) => v,
         Err(e) => {
             let body = json!({ "errorMessage": format!("{e:#}"), "errorType": "InitError" });
@@ -150,6 +186,12 @@ pub async fn serve(settings: &Settings) -> anyhow::Result<()> {
             .map_err(|e| format!("event is not JSON: {e}"))
             .and_then(|v| classify(&v))
         {
+            // A full run covers every member account and region; a
+            // state-change event names an instance of this account.
+            Ok(Trigger::Full) if !members.is_empty() => {
+                let (c, r) = run_members(settings, &policy, &members).await;
+                (Trigger::Full.label(), c, r)
+            }
             Ok(t) => {
                 let (c, r) = run_once(&ec2, &policy, &t).await;
                 (t.label(), c, r)

@@ -5,8 +5,10 @@
 //! - [`config`]: flags and environment, validated into a [`plan::Policy`].
 //! - [`report`]: text/JSON output and CloudWatch EMF metric lines.
 //! - [`lambda`]: the Lambda custom runtime loop and event parsing.
+//! - [`accounts`]: member accounts and regions, each reconciled as a [`accounts::Scope`].
 #![forbid(unsafe_code)]
 
+pub mod accounts;
 pub mod config;
 pub mod ec2;
 pub mod lambda;

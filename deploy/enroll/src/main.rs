@@ -5,7 +5,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use mirrorlake_enroll::{config, ec2, lambda, plan, report};
+use mirrorlake_enroll::{accounts, config, ec2, lambda, plan, report};
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
@@ -67,6 +67,27 @@ async fn reconcile(a: &ReconcileArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
+    let members = match a.settings.members() {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    // An instance id names an instance of the caller's account.
+    if !members.is_empty() && a.instance_id.is_none() {
+        let runs = accounts::run_all(&a.settings, &policy, &members, a.dry_run).await?;
+        let out = match a.format {
+            Format::Text => report::render_scopes_text(&runs),
+            Format::Json => report::render_scopes_json(&runs) + "\n",
+        };
+        print!("{out}");
+        return Ok(if runs.iter().any(|(_, o)| o.failed()) {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        });
+    }
     let ec2 = ec2::Ec2::connect(&a.settings).await?;
     let inventory = match &a.instance_id {
         Some(id) => ec2.inventory_of_instance(id).await,

@@ -2,6 +2,7 @@
 //! CLI, and CloudWatch Embedded Metric Format lines for the Lambda (the
 //! failure counts become metrics and alarms without a CloudWatch client).
 
+use crate::accounts::{Outcome, Scope};
 use crate::ec2::ApplyReport;
 use crate::plan::{Plan, Policy};
 use serde::Serialize;
@@ -158,6 +159,77 @@ pub fn render_json(policy: &Policy, plan: &Plan, applied: Option<&ApplyReport>) 
         "applied": applied,
     })
     .to_string()
+}
+
+/// The value of [`render_json`] as JSON, with `scope` added.
+fn scope_value(scope: &Scope, outcome: &Outcome) -> serde_json::Value {
+    match outcome {
+        Outcome::Ran {
+            policy,
+            plan,
+            applied,
+        } => {
+            let mut v: serde_json::Value =
+                serde_json::from_str(&render_json(policy, plan, applied.as_ref()))
+                    .unwrap_or_default();
+            v["scope"] = serde_json::json!(scope);
+            v
+        }
+        Outcome::NoTarget => serde_json::json!({ "scope": scope, "no_target": true }),
+        Outcome::Failed(e) => serde_json::json!({ "scope": scope, "error": e }),
+    }
+}
+
+/// Every scope's plan as text: a heading per account and region.
+pub fn render_scopes_text(runs: &[(Scope, Outcome)]) -> String {
+    let mut s = String::new();
+    for (scope, outcome) in runs {
+        let _ = writeln!(s, "== {}", scope.label());
+        match outcome {
+            Outcome::Ran {
+                policy,
+                plan,
+                applied,
+            } => s.push_str(&render_text(policy, plan, applied.as_ref())),
+            Outcome::NoTarget => {
+                let _ = writeln!(s, "no mirror target of this deployment there: left alone");
+            }
+            Outcome::Failed(e) => {
+                let _ = writeln!(s, "failed: {e}");
+            }
+        }
+    }
+    let failed = runs.iter().filter(|(_, o)| o.failed()).count();
+    let _ = writeln!(s, "{} scopes, {failed} failed", runs.len());
+    s
+}
+
+/// Every scope's plan as one JSON document: `{"scopes": [...]}`, each
+/// [`render_json`]'s document with its `scope` (or `no_target`, or `error`).
+pub fn render_scopes_json(runs: &[(Scope, Outcome)]) -> String {
+    let scopes: Vec<serde_json::Value> = runs.iter().map(|(s, o)| scope_value(s, o)).collect();
+    serde_json::json!({ "scopes": scopes }).to_string()
+}
+
+/// Counts of every scope of a run (a failed scope is a reconcile error).
+pub fn scope_counts(runs: &[(Scope, Outcome)]) -> Counts {
+    let mut c = Counts::default();
+    for (_, o) in runs {
+        match o {
+            Outcome::Ran {
+                applied: Some(r), ..
+            } => {
+                let r = Counts::from_report(r);
+                c.created += r.created;
+                c.deleted += r.deleted;
+                c.skipped += r.skipped;
+                c.failed += r.failed;
+            }
+            Outcome::Ran { applied: None, .. } | Outcome::NoTarget => {}
+            Outcome::Failed(_) => c.reconcile_errors += 1,
+        }
+    }
+    c
 }
 
 #[cfg(test)]

@@ -87,6 +87,63 @@ async fn client(env: &[(String, String)]) -> Client {
         None,
         "moto",
     );
+    client_with(env, creds)
+}
+
+/// The caller's configuration on moto (STS and Organizations clients).
+fn sdk_config(env: &[(String, String)]) -> aws_config::SdkConfig {
+    let creds = aws_sdk_ec2::config::Credentials::new(
+        env_get(env, "AWS_ACCESS_KEY_ID"),
+        env_get(env, "AWS_SECRET_ACCESS_KEY"),
+        None,
+        None,
+        "moto",
+    );
+    aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(
+            env_get(env, "AWS_REGION").to_owned(),
+        ))
+        .endpoint_url(env_get(env, "AWS_ENDPOINT_URL"))
+        .credentials_provider(aws_sdk_ec2::config::SharedCredentialsProvider::new(creds))
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .build()
+}
+
+/// An EC2 client in another account, as `role_arn` (moto's STS gives
+/// credentials its other services take as that account's).
+async fn client_as(env: &[(String, String)], role_arn: &str) -> Client {
+    let out = aws_sdk_sts::Client::new(&sdk_config(env))
+        .assume_role()
+        .role_arn(role_arn)
+        .role_session_name("test")
+        .send()
+        .await
+        .expect("assume role");
+    let c = out.credentials().expect("credentials");
+    let creds = aws_sdk_ec2::config::Credentials::new(
+        c.access_key_id(),
+        c.secret_access_key(),
+        Some(c.session_token().to_owned()),
+        None,
+        "moto-assumed",
+    );
+    client_with(env, creds)
+}
+
+/// A random account id, so that tests sharing a moto server never meet.
+fn random_account() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!(
+        "{:012}",
+        (nanos ^ u128::from(std::process::id()) << 20) % 900_000_000_000 + 100_000_000_000
+    )
+}
+
+fn client_with(env: &[(String, String)], creds: aws_sdk_ec2::config::Credentials) -> Client {
     let conf = aws_sdk_ec2::Config::builder()
         .behavior_version(aws_sdk_ec2::config::BehaviorVersion::latest())
         .region(aws_sdk_ec2::config::Region::new(
@@ -127,7 +184,11 @@ struct World {
 
 impl World {
     async fn new(env: &'static [(String, String)], name: &str) -> Self {
-        let ec2 = client(env).await;
+        Self::with_client(env, name, client(env).await).await
+    }
+
+    /// A world in the account of `ec2`'s credentials.
+    async fn with_client(env: &'static [(String, String)], name: &str, ec2: Client) -> Self {
         let vpc = ec2
             .create_vpc()
             .cidr_block("10.9.0.0/16")
@@ -316,6 +377,45 @@ impl World {
             String::from_utf8_lossy(&out.stderr)
         );
         serde_json::from_slice(&out.stdout).expect("json output")
+    }
+
+    /// Gives this world a target and filter tagged as `deployment`'s (how a
+    /// member account's are found; moto tags them only at creation).
+    async fn tagged_target_and_filter(&mut self, deployment: &str) {
+        let owner = |kind: ResourceType| {
+            TagSpecification::builder()
+                .resource_type(kind)
+                .tags(tag("mirrorlake:owner", deployment))
+                .build()
+        };
+        let target = self
+            .ec2
+            .create_traffic_mirror_target()
+            .network_load_balancer_arn(format!(
+                "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/net/{}/0123456789abcdef",
+                unique("nlb")
+            ))
+            .tag_specifications(owner(ResourceType::TrafficMirrorTarget))
+            .send()
+            .await
+            .expect("create tagged target");
+        self.target = target
+            .traffic_mirror_target()
+            .and_then(|t| t.traffic_mirror_target_id())
+            .expect("target id")
+            .to_owned();
+        let filter = self
+            .ec2
+            .create_traffic_mirror_filter()
+            .tag_specifications(owner(ResourceType::TrafficMirrorFilter))
+            .send()
+            .await
+            .expect("create tagged filter");
+        self.filter = filter
+            .traffic_mirror_filter()
+            .and_then(|f| f.traffic_mirror_filter_id())
+            .expect("filter id")
+            .to_owned();
     }
 }
 
@@ -903,4 +1003,126 @@ async fn lambda_events_and_emf_metrics() {
         "mirrorlake/enroll"
     );
     assert_eq!(w.sessions_on(&[&a_eni, &b_eni]).await.len(), 2);
+}
+
+/// One reconcile from the caller's account enrolls a member account's fleet
+/// too, through the listed role, on the member's own (tagged) target; a
+/// listed member without a tagged target fails the run, the others proceed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_account_is_enrolled_on_its_own_target() {
+    let Some(env) = moto_or_skip("a_member_account_is_enrolled_on_its_own_target") else {
+        return;
+    };
+    let home = World::new(env, "home").await;
+    let role = format!("arn:aws:iam::{}:role/mirrorlake-enroll", random_account());
+    let mut member = World::with_client(env, "member", client_as(env, &role).await).await;
+    member.select = home.select.clone();
+    member.deployment = home.deployment.clone();
+    member.tagged_target_and_filter(&home.deployment).await;
+    let (_, home_eni) = home.instance("m5.large", &[home.selected()]).await;
+    let (_, member_eni) = member.instance("m5.large", &[member.selected()]).await;
+
+    let doc = home.enroll_json(&["--member-role", &role]);
+    let scopes = doc["scopes"].as_array().expect("scopes");
+    assert_eq!(scopes.len(), 2, "{doc}");
+    assert_eq!(scopes[1]["scope"]["role_arn"], role.as_str());
+    assert_eq!(scopes[1]["target_id"], member.target.as_str(), "{doc}");
+    assert_eq!(creates(&scopes[0]), vec![home_eni.clone()]);
+    assert_eq!(creates(&scopes[1]), vec![member_eni.clone()]);
+    let on_home = home.sessions_on(&[&home_eni]).await;
+    assert_eq!(on_home.len(), 1, "{on_home:?}");
+    assert_eq!(on_home[0].2, home.target);
+    let on_member = member.sessions_on(&[&member_eni]).await;
+    assert_eq!(on_member.len(), 1, "{on_member:?}");
+    assert_eq!(on_member[0].2, member.target);
+    assert_eq!(on_member[0].4.as_deref(), Some(home.deployment.as_str()));
+    // Each account sees only its own sessions: the member's is not in the caller's account.
+    assert!(home.sessions_on(&[&member_eni]).await.is_empty());
+
+    // A second run changes nothing; an untagged member fails the run, and
+    // the others are still reconciled.
+    let bare = format!("arn:aws:iam::{}:role/mirrorlake-enroll", random_account());
+    let out = home.enroll(&[
+        "--member-role",
+        &role,
+        "--member-role",
+        &bare,
+        "--format",
+        "json",
+    ]);
+    assert!(
+        !out.status.success(),
+        "an untagged member must fail the run"
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let scopes = doc["scopes"].as_array().expect("scopes");
+    assert_eq!(scopes.len(), 3, "{doc}");
+    assert!(
+        creates(&scopes[0]).is_empty() && creates(&scopes[1]).is_empty(),
+        "{doc}"
+    );
+    let err = scopes[2]["error"].as_str().expect("error");
+    assert!(err.contains("no mirror target is tagged"), "{err}");
+}
+
+/// With `--organization-role`, every active account of the Organization is
+/// reconciled through that role; accounts without a tagged target are left
+/// alone (not a failure).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_organization_is_enrolled_account_by_account() {
+    let Some(env) = moto_or_skip("an_organization_is_enrolled_account_by_account") else {
+        return;
+    };
+    let conf = sdk_config(env);
+    let org = aws_sdk_organizations::Client::new(&conf);
+    // moto keeps one Organization per server: the first test makes it.
+    let _ = org
+        .create_organization()
+        .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
+        .send()
+        .await;
+    let name = unique("acct");
+    let created = org
+        .create_account()
+        .account_name(&name)
+        .email(format!("{name}@example.invalid"))
+        .send()
+        .await
+        .expect("create account");
+    let account = created
+        .create_account_status()
+        .and_then(|s| s.account_id())
+        .expect("account id")
+        .to_owned();
+    let role_name = "mirrorlake-enroll";
+    let role = format!("arn:aws:iam::{account}:role/{role_name}");
+    let home = World::new(env, "org-home").await;
+    let mut member = World::with_client(env, "org-member", client_as(env, &role).await).await;
+    member.select = home.select.clone();
+    member.deployment = home.deployment.clone();
+    member.tagged_target_and_filter(&home.deployment).await;
+    let (_, member_eni) = member.instance("m5.large", &[member.selected()]).await;
+
+    let doc = home.enroll_json(&["--organization-role", role_name]);
+    let scopes = doc["scopes"].as_array().expect("scopes");
+    let ours: Vec<&Value> = scopes
+        .iter()
+        .filter(|s| s["scope"]["account"] == account.as_str())
+        .collect();
+    assert_eq!(ours.len(), 1, "{doc}");
+    assert_eq!(ours[0]["scope"]["role_arn"], role.as_str());
+    assert_eq!(ours[0]["scope"]["from_organization"], true);
+    assert_eq!(creates(ours[0]), vec![member_eni.clone()]);
+    let on_member = member.sessions_on(&[&member_eni]).await;
+    assert_eq!(on_member.len(), 1, "{on_member:?}");
+    assert_eq!(on_member[0].2, member.target);
+    // The Organization's other accounts (the management account's own is
+    // the caller's scope) hold no target of this deployment: left alone.
+    assert!(
+        scopes[1..]
+            .iter()
+            .filter(|s| s["scope"]["account"] != account.as_str())
+            .all(|s| s["no_target"] == true),
+        "{doc}"
+    );
 }
