@@ -2,14 +2,16 @@
 //! (IPv4/IPv6, TCP/UDP/ICMP, VLAN, jumbo, truncated): decode alone (and
 //! through the lax etherparse path alone, without the strict fast path),
 //! decode + Community ID, and decode + Community ID + append to the Arrow
-//! builder.
+//! builder; and decode of the same datagrams as a Gateway Load Balancer
+//! delivers them (GENEVE around the VXLAN datagram's IPv4 packet).
 //! Criterion reports time per packet (throughput in elements).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use mirrorlake_schema::{Batcher, BatcherConfig, RowMeta};
+use mirrorlake_wire::geneve::emit_geneve_payload;
 use mirrorlake_wire::{
-    FrameRepr, TransportRepr, decode_vxlan_payload, decode_vxlan_payload_lax_only,
-    emit_vxlan_payload,
+    FrameRepr, GwlbOptions, TransportRepr, decode_geneve_payload, decode_vxlan_payload,
+    decode_vxlan_payload_lax_only, emit_vxlan_payload,
 };
 use std::hint::black_box;
 use std::net::IpAddr;
@@ -101,6 +103,44 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             for p in &packets {
                 let _ = black_box(decode_vxlan_payload_lax_only(black_box(p), Some(source)));
+            }
+        })
+    });
+    // The same datagrams through a GWLB: GENEVE (AWS's three options)
+    // around IPv4 / UDP 4789 from the mirrored ENI.
+    let aws = GwlbOptions {
+        endpoint_id: Some(1),
+        attachment_id: Some(2),
+        flow_cookie: Some(3),
+    };
+    let geneve: Vec<Vec<u8>> = packets
+        .iter()
+        .map(|p| {
+            let mut ip = Vec::new();
+            FrameRepr {
+                src_mac: [2; 6],
+                dst_mac: [3; 6],
+                vlans: [None, None],
+                src: source,
+                dst: [10, 0, 9, 9].into(),
+                ttl: 64,
+                transport: TransportRepr::Udp {
+                    src_port: 50000,
+                    dst_port: mirrorlake_wire::VXLAN_PORT,
+                },
+                payload: p,
+            }
+            .emit(&mut ip)
+            .expect("emit");
+            let mut out = Vec::new();
+            emit_geneve_payload(&aws, 0x0800, &ip[14..], &mut out);
+            out
+        })
+        .collect();
+    g.bench_function("decode_geneve", |b| {
+        b.iter(|| {
+            for p in &geneve {
+                let _ = black_box(decode_geneve_payload(black_box(p)));
             }
         })
     });
