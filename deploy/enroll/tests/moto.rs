@@ -1126,3 +1126,61 @@ async fn an_organization_is_enrolled_account_by_account() {
         "{doc}"
     );
 }
+
+/// The Lambda's scheduled run covers the member accounts too: one response
+/// with every scope, EMF counts summed over them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lambdas_scheduled_run_covers_member_accounts() {
+    let Some(env) = moto_or_skip("the_lambdas_scheduled_run_covers_member_accounts") else {
+        return;
+    };
+    let home = World::new(env, "lambda-home").await;
+    let role = format!("arn:aws:iam::{}:role/mirrorlake-enroll", random_account());
+    let mut member = World::with_client(env, "lambda-member", client_as(env, &role).await).await;
+    member.select = home.select.clone();
+    member.deployment = home.deployment.clone();
+    member.tagged_target_and_filter(&home.deployment).await;
+    let (_, home_eni) = home.instance("m5.large", &[home.selected()]).await;
+    let (_, member_eni) = member.instance("m5.large", &[member.selected()]).await;
+    let fake = std::sync::Arc::new(runtime_api::Fake::default());
+    fake.events.lock().expect("lock").push_back((
+        "req-1".into(),
+        serde_json::json!({ "detail-type": "Scheduled Event", "source": "aws.events", "detail": {} })
+            .to_string(),
+    ));
+    let api = runtime_api::start(fake.clone()).await;
+    let mut c = Command::new(lambda_bootstrap());
+    c.envs(env.iter().map(|(k, v)| (k, v)))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("MIRRORLAKE_LOG", "warn")
+        .env("AWS_LAMBDA_RUNTIME_API", &api)
+        .env("MIRRORLAKE_ENROLL_TARGET_ID", &home.target)
+        .env("MIRRORLAKE_ENROLL_FILTER_ID", &home.filter)
+        .env(
+            "MIRRORLAKE_ENROLL_SELECT_TAGS",
+            format!("{SELECT_KEY}={}", home.select),
+        )
+        .env("MIRRORLAKE_ENROLL_DEPLOYMENT", &home.deployment)
+        .env("MIRRORLAKE_ENROLL_MEMBER_ROLES", &role);
+    let out = tokio::task::spawn_blocking(move || c.output().expect("run"))
+        .await
+        .expect("join");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let results = fake.results.lock().expect("lock").clone();
+    assert_eq!(results.len(), 1, "{stderr}");
+    assert_eq!(results[0].1, "response", "{stderr}: {}", results[0].2);
+    let body: Value = serde_json::from_str(&results[0].2).expect("json");
+    let scopes = body["scopes"].as_array().expect("scopes");
+    assert_eq!(scopes.len(), 2, "{body}");
+    assert_eq!(creates(&scopes[0]), vec![home_eni.clone()]);
+    assert_eq!(creates(&scopes[1]), vec![member_eni.clone()]);
+    let emf: Value = serde_json::from_str(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .expect("an EMF line"),
+    )
+    .expect("EMF json");
+    assert_eq!(emf["SessionsCreated"], 2, "{emf}");
+    assert_eq!(member.sessions_on(&[&member_eni]).await.len(), 1);
+}
