@@ -7,7 +7,9 @@ replaced (mirrorlake_ops::render_template_placeholders: "x" inside a string, 1 e
 each must parse as TOML, every key must be a field of the matching struct in config.rs (the
 structs deny unknown fields), both must set a spool.dir (the disk spool serves both modes: what
 Kafka, or the lake writer, cannot take now), the cluster template must set kafka.brokers, and the
-single-node one must set an s3:// lake and no [kafka] at all. Run by test.sh.
+single-node one must set an s3:// lake and no [kafka] at all. The Gateway Load Balancer fragment
+(collector-geneve.toml.tftpl), inserted before the http line as modules/collectors/main.tf does
+with target_kind = "gwlb", must keep both templates loadable and set geneve_listen. Run by test.sh.
 
     check_collector_templates.py     exit 1 when a template would not load
 """
@@ -62,21 +64,36 @@ def check_keys(table: dict, path: tuple, source: str, where: str) -> list[str]:
     return errors
 
 
+GENEVE = "collector-geneve.toml.tftpl"
+# Where modules/collectors/main.tf inserts the GENEVE fragment (replace(..., "\nhttp = ", ...)).
+ANCHOR = "\nhttp = "
+
+
 def main() -> int:
     source = CONFIG_RS.read_text()
     errors = []
     configs = {}
+    geneve = (TEMPLATES / GENEVE).read_text()
+    if "%{" in geneve:
+        errors.append(f"{GENEVE}: a %{{ }} directive")
     for name in ("collector.toml.tftpl", "collector-single-node.toml.tftpl"):
         path = TEMPLATES / name
         text = path.read_text()
         if "%{" in text:
             errors.append(f"{name}: a %{{ }} directive (the Rust test replaces ${{...}} only)")
-        try:
-            configs[name] = tomllib.loads(render_placeholders(text))
-        except tomllib.TOMLDecodeError as e:
-            errors.append(f"{name}: not TOML once its placeholders are filled: {e}")
-            continue
-        errors.extend(check_keys(configs[name], (), source, name))
+        if text.count(ANCHOR) != 1:
+            errors.append(f"{name}: needs exactly one line starting 'http = ' (where the GENEVE fragment goes)")
+        for variant, body in ((name, text), (f"{name} + {GENEVE}", text.replace(ANCHOR, "\n" + geneve + "http = ", 1))):
+            try:
+                config = tomllib.loads(render_placeholders(body))
+            except tomllib.TOMLDecodeError as e:
+                errors.append(f"{variant}: not TOML once its placeholders are filled: {e}")
+                continue
+            errors.extend(check_keys(config, (), source, variant))
+            if variant == name:
+                configs[name] = config
+            elif not config.get("geneve_listen"):
+                errors.append(f"{variant}: geneve_listen must be set (target_kind = \"gwlb\")")
     cluster = configs.get("collector.toml.tftpl", {})
     single = configs.get("collector-single-node.toml.tftpl", {})
     if not cluster.get("kafka", {}).get("brokers"):
@@ -91,7 +108,7 @@ def main() -> int:
         errors.append("collector-single-node.toml.tftpl: lake must be an s3:// URL")
     for e in errors:
         print(e)
-    print(f"{len(configs)} collector templates checked against {CONFIG_RS.relative_to(HERE.parent)}, {len(errors)} problems")
+    print(f"{len(configs)} collector templates (with and without {GENEVE}) checked against {CONFIG_RS.relative_to(HERE.parent)}, {len(errors)} problems")
     return 1 if errors else 0
 
 

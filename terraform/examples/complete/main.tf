@@ -1,5 +1,8 @@
 # mirrorlake, complete: VPC Traffic Mirroring -> NLB (UDP 4789) -> collectors -> MSK ->
 # aggregators -> Parquet on S3 -> Glue/Athena, with alarms on the silent failure modes.
+# mirror_target_kind = "gwlb" puts a Gateway Load Balancer in front of the collectors instead
+# (mirror sessions -> this VPC's GWLB endpoint -> GWLB -> GENEVE/UDP 6081 -> collectors); other
+# VPCs and accounts then connect endpoints of their own (examples/multi-account).
 
 provider "aws" {
   region = var.region
@@ -8,6 +11,9 @@ provider "aws" {
     tags = var.tags
   }
 }
+
+data "aws_partition" "current" {}
+data "aws_caller_identity" "current" {}
 
 data "aws_vpc" "this" {
   id = var.vpc_id
@@ -49,9 +55,14 @@ locals {
   vpc_cidr_blocks           = concat(local.vpc_ipv4_cidr_blocks, local.vpc_ipv6_cidr_blocks)
   nlb_subnet_cidr_blocks    = distinct([for s in data.aws_subnet.private : s.cidr_block])
   mirror_source_cidr_blocks = coalesce(var.mirror_source_cidr_blocks, local.vpc_cidr_blocks)
-  topic                     = "mirrorlake.packets"
-  consumer_group            = "mirrorlake-aggregator"
-  deregistration_delay      = 120
+  gwlb                      = var.mirror_target_kind == "gwlb"
+  # With the GWLB, the sources of this VPC send to their own endpoint's mirror target.
+  traffic_mirror_target_id = local.gwlb ? module.source_endpoint[0].traffic_mirror_target_id : module.mirror_target.traffic_mirror_target_id
+  # A GWLB endpoint carries 8,500 bytes of IP: a null packet_length becomes its maximum (8,464).
+  packet_length        = var.packet_length != null ? var.packet_length : (local.gwlb ? module.source_endpoint[0].max_packet_length : null)
+  topic                = "mirrorlake.packets"
+  consumer_group       = "mirrorlake-aggregator"
+  deregistration_delay = 120
 }
 
 module "lake" {
@@ -82,11 +93,28 @@ module "msk" {
 module "mirror_target" {
   source = "../../modules/mirror-target"
 
+  kind                         = var.mirror_target_kind
   name                         = var.name
   vpc_id                       = var.vpc_id
   subnet_ids                   = var.private_subnet_ids
   deregistration_delay_seconds = local.deregistration_delay
   enable_deletion_protection   = var.enable_deletion_protection
+  # gwlb: this account (its own endpoint below) and the accounts listed.
+  allowed_principals = local.gwlb ? distinct(concat(["arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"], var.gwlb_allowed_principals)) : []
+}
+
+# gwlb: this VPC's sources reach the GWLB through an endpoint of their own, like any other VPC's.
+module "source_endpoint" {
+  source = "../../modules/mirror-source-endpoint"
+  count  = local.gwlb ? 1 : 0
+
+  name         = var.name
+  service_name = module.mirror_target.endpoint_service_name
+  vpc_id       = var.vpc_id
+  subnet_id    = coalesce(var.gwlb_endpoint_subnet_id, var.private_subnet_ids[0])
+
+  # The endpoint service must allow this account before the endpoint connects.
+  depends_on = [module.mirror_target]
 }
 
 module "collectors" {
@@ -98,9 +126,11 @@ module "collectors" {
   instance_type                  = var.collector_instance_type
   architecture                   = can(regex("^[a-z]+[0-9]+g", var.collector_instance_type)) ? "arm64" : "x86_64"
   target_group_arns              = [module.mirror_target.target_group_arn]
-  mirror_source_cidr_blocks      = local.mirror_source_cidr_blocks
+  target_kind                    = module.mirror_target.kind
+  gwlb_subnet_ids                = local.gwlb ? module.mirror_target.subnet_ids : null
+  mirror_source_cidr_blocks      = local.gwlb ? [] : local.mirror_source_cidr_blocks
   health_check_port              = module.mirror_target.health_check_port
-  health_check_cidr_blocks       = local.nlb_subnet_cidr_blocks
+  health_check_cidr_blocks       = local.gwlb ? [] : local.nlb_subnet_cidr_blocks
   monitoring_cidr_blocks         = var.monitoring_cidr_blocks
   deregistration_delay_seconds   = local.deregistration_delay
   kafka_bootstrap_brokers        = module.msk.bootstrap_brokers_sasl_iam
@@ -156,12 +186,15 @@ module "mirror_sessions" {
   source = "../../modules/mirror-sessions"
 
   name                        = var.name
-  traffic_mirror_target_id    = module.mirror_target.traffic_mirror_target_id
+  traffic_mirror_target_id    = local.traffic_mirror_target_id
   source_eni_ids              = var.source_eni_ids
   excluded_eni_ids            = data.aws_network_interfaces.collectors.ids
   excluded_security_group_ids = [module.collectors.security_group_id]
   virtual_network_id          = var.virtual_network_id
   packet_length               = var.packet_length
+  max_packet_length           = local.gwlb ? module.source_endpoint[0].max_packet_length : null
+  east_west_once              = var.east_west_once
+  fleet_cidrs                 = var.fleet_cidrs
 }
 
 module "alarms" {
@@ -169,6 +202,7 @@ module "alarms" {
 
   name                    = var.name
   email_endpoints         = var.alarm_emails
+  target_kind             = module.mirror_target.kind
   nlb_arn_suffix          = module.mirror_target.lb_arn_suffix
   target_group_arn_suffix = module.mirror_target.target_group_arn_suffix
   msk_cluster_name        = module.msk.cluster_name
@@ -193,13 +227,13 @@ module "enrollment" {
 
   name                     = var.name
   lambda_zip_path          = var.enrollment_lambda_zip_path
-  traffic_mirror_target_id = module.mirror_target.traffic_mirror_target_id
+  traffic_mirror_target_id = local.traffic_mirror_target_id
   traffic_mirror_filter_id = module.mirror_sessions.traffic_mirror_filter_id
   select_tags              = var.enrollment_select_tags
   deployment               = var.name
   deployment_instance_tags = [module.collectors.instance_tags, module.aggregators.instance_tags]
   vpc_ids                  = [var.vpc_id]
   vni_overrides            = var.virtual_network_id == null ? {} : { (var.vpc_id) = var.virtual_network_id }
-  packet_length            = var.packet_length
+  packet_length            = local.packet_length
   alarm_actions            = [module.alarms.sns_topic_arn]
 }

@@ -1,6 +1,11 @@
 output "traffic_mirror_target_id" {
-  description = "Traffic Mirror target (tmt-...) for sessions created outside this configuration (for example by event-driven enrollment)."
-  value       = module.mirror_target.traffic_mirror_target_id
+  description = "Traffic Mirror target (tmt-...) of this VPC's sources (the NLB's, or with gwlb this VPC's endpoint's) for sessions created outside this configuration (for example by event-driven enrollment)."
+  value       = local.traffic_mirror_target_id
+}
+
+output "endpoint_service_name" {
+  description = "mirror_target_kind = gwlb: the VPC endpoint service other VPCs connect their GWLB endpoints to (mirror-source-endpoint's service_name). null with nlb."
+  value       = module.mirror_target.endpoint_service_name
 }
 
 output "traffic_mirror_filter_id" {
@@ -14,12 +19,12 @@ output "mirror_session_ids" {
 }
 
 output "nlb_arn" {
-  description = "ARN of the mirror NLB."
+  description = "ARN of the mirror load balancer (the NLB, or the GWLB with mirror_target_kind = gwlb)."
   value       = module.mirror_target.lb_arn
 }
 
 output "target_group_arn" {
-  description = "ARN of the collectors' UDP target group (check target health here)."
+  description = "ARN of the collectors' target group, UDP or GENEVE (check target health here)."
   value       = module.mirror_target.target_group_arn
 }
 

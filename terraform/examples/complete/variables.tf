@@ -32,6 +32,36 @@ variable "monitoring_cidr_blocks" {
   default     = []
 }
 
+variable "mirror_target_kind" {
+  description = "nlb: an internal NLB and its mirror target (sources in this VPC, or routed to it). gwlb: a Gateway Load Balancer behind a VPC endpoint service; this VPC's sources send to a GWLB endpoint of their own (mirror-source-endpoint), other VPCs and accounts (gwlb_allowed_principals) can connect theirs (examples/multi-account)."
+  type        = string
+  default     = "nlb"
+}
+
+variable "gwlb_allowed_principals" {
+  description = "mirror_target_kind = gwlb: principals of other accounts allowed to connect GWLB endpoints (arn:aws:iam::<account>:root). This account is always allowed."
+  type        = list(string)
+  default     = []
+}
+
+variable "gwlb_endpoint_subnet_id" {
+  description = "mirror_target_kind = gwlb: subnet of this VPC's GWLB endpoint. null = the first of private_subnet_ids."
+  type        = string
+  default     = null
+}
+
+variable "east_west_once" {
+  description = "Mirror a conversation between two mirrored ENIs once (as the receiver's ingress) instead of twice: egress to fleet_cidrs is not mirrored. Correct only if every address of fleet_cidrs is mirrored (modules/mirror-sessions/README.md, \"East-west traffic stored once\")."
+  type        = bool
+  default     = false
+}
+
+variable "fleet_cidrs" {
+  description = "east_west_once: the blocks in which every address is a mirrored ENI (the mirrored instances' subnets, not the VPC block: load balancers, NAT gateways and endpoints cannot be mirrored)."
+  type        = list(string)
+  default     = []
+}
+
 variable "source_eni_ids" {
   description = "ENIs to mirror with static sessions (known ids). Leave empty to deploy the pipeline first."
   type        = list(string)
@@ -45,7 +75,7 @@ variable "virtual_network_id" {
 }
 
 variable "packet_length" {
-  description = "Bytes kept of each mirrored packet (null = 8500, the maximum for an NLB target)."
+  description = "Bytes kept of each mirrored packet (null = 8500, the maximum for an NLB target; with mirror_target_kind = gwlb, 8464, what a GWLB endpoint carries)."
   type        = number
   default     = null
 }
@@ -124,7 +154,7 @@ variable "alarm_emails" {
 }
 
 variable "enable_deletion_protection" {
-  description = "Protect the mirror NLB from deletion (turn off only for throw-away environments)."
+  description = "Protect the mirror load balancer (NLB or GWLB) from deletion (turn off only for throw-away environments)."
   type        = bool
   default     = true
 }

@@ -24,6 +24,15 @@ locals {
 
   directions = ["In", "Out"]
 
+  # The mirror target's load balancer: an NLB (AWS/NetworkELB) or a GWLB (AWS/GatewayELB, issue 24).
+  # Both publish HealthyHostCount and UnHealthyHostCount per LoadBalancer and TargetGroup; an alarm
+  # in the wrong namespace never sees data (and the healthy-hosts one, breaching on missing data,
+  # would fire forever).
+  gwlb         = var.target_kind == "gwlb"
+  lb_namespace = local.gwlb ? "AWS/GatewayELB" : "AWS/NetworkELB"
+  lb_label     = local.gwlb ? "gwlb" : "nlb"
+  lb_name      = local.gwlb ? "Gateway Load Balancer" : "NLB"
+
   drop_alarms = {
     packets_dropped = {
       metric_name = var.dropped_metric_name
@@ -118,13 +127,13 @@ resource "aws_sns_topic_subscription" "email" {
 }
 
 ################################################################################
-# NLB: the mirror target must have healthy collectors
+# NLB or GWLB: the mirror target must have healthy collectors
 ################################################################################
 
 resource "aws_cloudwatch_metric_alarm" "unhealthy_hosts" {
-  alarm_name          = "${var.name}-nlb-unhealthy-collectors"
-  alarm_description   = "At least one collector fails its HTTP health check (readiness, /healthz) behind the mirror NLB: it is down, draining, or dropping what it receives (its spool full, or no spool and Kafka or S3 behind). Check the instance's mirrorlake-collector service, /healthz, /livez and the drop counters per reason."
-  namespace           = "AWS/NetworkELB"
+  alarm_name          = "${var.name}-${local.lb_label}-unhealthy-collectors"
+  alarm_description   = "At least one collector fails its HTTP health check (readiness, /healthz) behind the mirror ${local.lb_name}: it is down, draining, or dropping what it receives (its spool full, or no spool and Kafka or S3 behind). Check the instance's mirrorlake-collector service, /healthz, /livez and the drop counters per reason."
+  namespace           = local.lb_namespace
   metric_name         = "UnHealthyHostCount"
   statistic           = "Maximum"
   period              = 60
@@ -143,12 +152,20 @@ resource "aws_cloudwatch_metric_alarm" "unhealthy_hosts" {
   ok_actions    = local.actions
 
   tags = var.tags
+
+  lifecycle {
+    # An NLB's ARN suffix starts net/, a GWLB's gwy/: the other kind's namespace has no such series.
+    precondition {
+      condition     = startswith(var.nlb_arn_suffix, local.gwlb ? "gwy/" : "net/")
+      error_message = "nlb_arn_suffix (${var.nlb_arn_suffix}) is not a ${local.lb_name}'s: set target_kind to the mirror-target module's kind (\"gwlb\" for gwy/..., \"nlb\" for net/...)."
+    }
+  }
 }
 
 resource "aws_cloudwatch_metric_alarm" "healthy_hosts" {
-  alarm_name          = "${var.name}-nlb-too-few-healthy-collectors"
-  alarm_description   = "Fewer healthy collectors than ${var.min_healthy_hosts}: with none, the NLB drops all mirrored traffic without any error at the sources."
-  namespace           = "AWS/NetworkELB"
+  alarm_name          = "${var.name}-${local.lb_label}-too-few-healthy-collectors"
+  alarm_description   = "Fewer healthy collectors than ${var.min_healthy_hosts}: with none, the ${local.lb_name} drops all mirrored traffic without any error at the sources."
+  namespace           = local.lb_namespace
   metric_name         = "HealthyHostCount"
   statistic           = "Minimum"
   period              = 60

@@ -27,17 +27,28 @@ variable "email_endpoints" {
 }
 
 variable "nlb_arn_suffix" {
-  description = "ARN suffix of the mirror NLB (mirror-target output lb_arn_suffix), the LoadBalancer dimension."
+  description = "ARN suffix of the mirror target's load balancer (mirror-target output lb_arn_suffix: net/... for an NLB, gwy/... for a GWLB), the LoadBalancer dimension."
   type        = string
 }
 
+variable "target_kind" {
+  description = "The mirror-target module's kind: nlb (health alarms on AWS/NetworkELB, named <name>-nlb-*) or gwlb (AWS/GatewayELB, named <name>-gwlb-*)."
+  type        = string
+  default     = "nlb"
+
+  validation {
+    condition     = contains(["nlb", "gwlb"], var.target_kind)
+    error_message = "target_kind must be \"nlb\" or \"gwlb\" (the mirror-target module's kind)."
+  }
+}
+
 variable "target_group_arn_suffix" {
-  description = "ARN suffix of the UDP target group (mirror-target output target_group_arn_suffix), the TargetGroup dimension."
+  description = "ARN suffix of the mirror target's target group (mirror-target output target_group_arn_suffix), the TargetGroup dimension."
   type        = string
 }
 
 variable "min_healthy_hosts" {
-  description = "Alarm when fewer collectors than this are healthy. With zero healthy targets the NLB drops every mirrored packet, silently."
+  description = "Alarm when fewer collectors than this are healthy. With zero healthy targets the load balancer drops every mirrored packet, silently."
   type        = number
   default     = 1
 

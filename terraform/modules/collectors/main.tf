@@ -12,13 +12,22 @@ locals {
   region    = data.aws_region.current.name
   cluster   = var.mode == "cluster"
 
+  # target_kind = "gwlb": the collectors sit behind a Gateway Load Balancer (mirror-target, kind =
+  # "gwlb"), which sends GENEVE to UDP 6081 (and health-checks the health port) from its own
+  # addresses in its subnets; those subnets' blocks are the only sources the security group needs
+  # on that path (no mirror_source_cidr_blocks: the sources' addresses never reach the collectors).
+  gwlb             = var.target_kind == "gwlb"
+  geneve_port      = 6081
+  gwlb_subnet_ids  = local.gwlb ? (var.gwlb_subnet_ids != null ? var.gwlb_subnet_ids : var.subnet_ids) : []
+  gwlb_cidr_blocks = [for s in data.aws_subnet.gwlb : s.cidr_block]
+
   # arn:aws:kafka:REGION:ACCOUNT:cluster/NAME/UUID -> topic/NAME/UUID/TOPIC
   kafka_topic_arn = local.cluster && var.msk_cluster_arn != null ? "${replace(var.msk_cluster_arn, ":cluster/", ":topic/")}/${var.kafka_topic}" : null
 
   # single_node without lake_bucket_name fails the plan (a precondition on the security group).
   lake_bucket_arn = "arn:${local.partition}:s3:::${coalesce(var.lake_bucket_name, "unset")}"
 
-  collector_toml = var.collector_config_toml != null ? var.collector_config_toml : (local.cluster ?
+  collector_toml_rendered = (local.cluster ?
     templatefile("${path.module}/templates/collector.toml.tftpl", {
       vxlan_port                  = var.vxlan_port
       health_check_port           = var.health_check_port
@@ -43,6 +52,14 @@ locals {
       spool_max_bytes             = var.spool_max_bytes
     })
   )
+
+  # target_kind = "gwlb": geneve_listen joins the top-level keys, right before http (TOML keys of
+  # the root table must come before the first [table]). A fragment of its own rather than a
+  # %{ if } in the templates: collector/src/config.rs parses collector.toml.tftpl as it is
+  # (placeholders replaced), and scripts/check_collector_templates.py checks both templates with
+  # and without the fragment against the collector's config.
+  geneve_toml    = templatefile("${path.module}/templates/collector-geneve.toml.tftpl", { geneve_port = local.geneve_port })
+  collector_toml = var.collector_config_toml != null ? var.collector_config_toml : (local.gwlb ? replace(local.collector_toml_rendered, "\nhttp = ", "\n${local.geneve_toml}http = ") : local.collector_toml_rendered)
 
   # Drop counters published to CloudWatch: the CloudWatch agent scrapes the collector's /metrics
   # (Prometheus) and sends the selected counters as embedded metric format (EMF) records to a log
@@ -111,8 +128,29 @@ resource "aws_security_group" "this" {
     create_before_destroy = true
 
     precondition {
-      condition     = length(var.health_check_cidr_blocks) + length(var.health_check_security_group_ids) > 0
+      condition     = local.gwlb || length(var.health_check_cidr_blocks) + length(var.health_check_security_group_ids) > 0
       error_message = "Allow the health port from the NLB: set health_check_cidr_blocks (the VPC CIDR) or health_check_security_group_ids, or every collector fails its health check."
+    }
+
+    # Behind an NLB the collectors see the mirrored ENIs' own addresses: without them, nothing is
+    # admitted. (Behind a GWLB they see the GWLB's, admitted from gwlb_subnet_ids.)
+    precondition {
+      condition     = local.gwlb || length(var.mirror_source_cidr_blocks) > 0
+      error_message = "mirror_source_cidr_blocks must hold at least one CIDR block with target_kind = \"nlb\" (the NLB preserves the sources' addresses: UDP 4789 is admitted from these blocks only)."
+    }
+
+    # A rule for a block that a GWLB subnet's rule already covers on the same port is refused by
+    # EC2 (duplicate) at apply: the GWLB's subnets are admitted on their own.
+    precondition {
+      condition     = length(setintersection(toset(local.gwlb_cidr_blocks), toset(concat(var.health_check_cidr_blocks, var.monitoring_cidr_blocks)))) == 0
+      error_message = "health_check_cidr_blocks and monitoring_cidr_blocks must not repeat the block of a GWLB subnet (gwlb_subnet_ids): with target_kind = \"gwlb\" those are admitted on the health port already."
+    }
+
+    # Behind a GWLB everything arrives as GENEVE on 6081: a config of the caller's without
+    # geneve_listen would leave the collectors deaf (healthy, receiving nothing).
+    precondition {
+      condition     = !local.gwlb || var.collector_config_toml == null || can(regex("(?m)^geneve_listen\\s*=", coalesce(var.collector_config_toml, "-")))
+      error_message = "collector_config_toml must set geneve_listen (for example geneve_listen = \"0.0.0.0:6081\") with target_kind = \"gwlb\": the GWLB sends everything as GENEVE to UDP 6081."
     }
 
     precondition {
@@ -150,7 +188,9 @@ resource "aws_security_group" "this" {
 }
 
 # The NLB preserves the client IP for UDP: mirrored packets arrive from the source ENIs' addresses.
-# Every block may be IPv4 or IPv6 (a rule takes one of cidr_ipv4 / cidr_ipv6).
+# Every block may be IPv4 or IPv6 (a rule takes one of cidr_ipv4 / cidr_ipv6). Behind a GWLB these
+# rules are only needed while the collectors are also behind an NLB (a migration): leave
+# mirror_source_cidr_blocks empty otherwise.
 resource "aws_vpc_security_group_ingress_rule" "vxlan" {
   for_each = toset(var.mirror_source_cidr_blocks)
 
@@ -161,6 +201,41 @@ resource "aws_vpc_security_group_ingress_rule" "vxlan" {
   to_port           = var.vxlan_port
   cidr_ipv4         = strcontains(each.value, ":") ? null : each.value
   cidr_ipv6         = strcontains(each.value, ":") ? each.value : null
+
+  tags = var.tags
+}
+
+# target_kind = "gwlb": the GWLB sends GENEVE and its health checks from its own addresses in its
+# subnets (cross-zone: any of them to any collector). The rules are keyed by subnet id, known at
+# plan time even when the subnets' blocks are not.
+data "aws_subnet" "gwlb" {
+  for_each = toset(local.gwlb_subnet_ids)
+
+  id = each.value
+}
+
+resource "aws_vpc_security_group_ingress_rule" "gwlb_geneve" {
+  for_each = data.aws_subnet.gwlb
+
+  security_group_id = aws_security_group.this.id
+  description       = "GENEVE (mirror VXLAN inside) from the Gateway Load Balancer in ${each.key}"
+  ip_protocol       = "udp"
+  from_port         = local.geneve_port
+  to_port           = local.geneve_port
+  cidr_ipv4         = each.value.cidr_block
+
+  tags = var.tags
+}
+
+resource "aws_vpc_security_group_ingress_rule" "gwlb_health" {
+  for_each = data.aws_subnet.gwlb
+
+  security_group_id = aws_security_group.this.id
+  description       = "GWLB HTTP health checks from ${each.key}"
+  ip_protocol       = "tcp"
+  from_port         = var.health_check_port
+  to_port           = var.health_check_port
+  cidr_ipv4         = each.value.cidr_block
 
   tags = var.tags
 }

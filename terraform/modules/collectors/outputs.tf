@@ -69,11 +69,12 @@ output "metrics_log_group_name" {
 }
 
 output "ingress_cidr_blocks" {
-  description = "CIDR blocks the security group admits, per port: vxlan (UDP from the mirror sources), health (the health/metrics port: NLB health checks) and metrics (the same port: the monitoring networks)."
+  description = "CIDR blocks the security group admits, per port: vxlan (UDP from the mirror sources), health (the health/metrics port: NLB health checks), metrics (the same port: the monitoring networks) and gwlb (target_kind = gwlb: the GWLB's subnets, on UDP 6081 and the health port)."
   value = {
     vxlan   = sort(keys(aws_vpc_security_group_ingress_rule.vxlan))
     health  = sort(keys(aws_vpc_security_group_ingress_rule.health_cidr))
     metrics = sort(keys(aws_vpc_security_group_ingress_rule.metrics_cidr))
+    gwlb    = sort(local.gwlb_cidr_blocks)
   }
 }
 

@@ -117,12 +117,12 @@ variable "cpu_target_percent" {
 }
 
 variable "target_group_arns" {
-  description = "NLB target groups to register the collectors with (the mirror-target module's UDP target group)."
+  description = "Target groups to register the collectors with (the mirror-target module's target_group_arn: its UDP target group, or its GENEVE one with target_kind = gwlb)."
   type        = list(string)
 
   validation {
     condition     = length(var.target_group_arns) >= 1
-    error_message = "target_group_arns must hold the mirror target's UDP target group: collectors outside it receive nothing."
+    error_message = "target_group_arns must hold the mirror target's target group: collectors outside it receive nothing."
   }
 }
 
@@ -138,28 +138,51 @@ variable "vxlan_port" {
 }
 
 variable "mirror_source_cidr_blocks" {
-  description = "CIDR blocks of the mirror sources, IPv4 or IPv6: every block of their VPCs (secondary CIDRs included). The NLB preserves the client IP for UDP, so the collectors see the mirrored ENIs' own addresses: UDP 4789 is allowed from these blocks."
+  description = "CIDR blocks of the mirror sources, IPv4 or IPv6: every block of their VPCs (secondary CIDRs included). The NLB preserves the client IP for UDP, so the collectors see the mirrored ENIs' own addresses: UDP 4789 is allowed from these blocks. Required (at least one) with target_kind = nlb; leave empty with gwlb (the GWLB's subnets are admitted instead), unless the collectors are behind an NLB as well."
   type        = list(string)
+  default     = []
 
   validation {
-    condition     = length(var.mirror_source_cidr_blocks) >= 1 && alltrue([for c in var.mirror_source_cidr_blocks : can(cidrhost(c, 0))])
-    error_message = "mirror_source_cidr_blocks must hold at least one CIDR block (IPv4 or IPv6)."
+    condition     = alltrue([for c in var.mirror_source_cidr_blocks : can(cidrhost(c, 0))])
+    error_message = "mirror_source_cidr_blocks must hold CIDR blocks (IPv4 or IPv6)."
+  }
+}
+
+variable "target_kind" {
+  description = "The mirror-target module's kind (its kind output). nlb: VXLAN on UDP 4789 from the mirror sources' own addresses (mirror_source_cidr_blocks) and health checks from health_check_cidr_blocks / health_check_security_group_ids. gwlb: collector.toml gets geneve_listen = \"0.0.0.0:6081\" and the security group admits UDP 6081 (GENEVE) and the health port from the GWLB's subnets (gwlb_subnet_ids), no CIDR list needed."
+  type        = string
+  default     = "nlb"
+
+  validation {
+    condition     = contains(["nlb", "gwlb"], var.target_kind)
+    error_message = "target_kind must be \"nlb\" or \"gwlb\" (the mirror-target module's kind)."
+  }
+}
+
+variable "gwlb_subnet_ids" {
+  description = "target_kind = gwlb: the GWLB's subnets (the mirror-target module's subnet_ids output); their IPv4 blocks, read from EC2, are admitted on UDP 6081 and the health port. null = subnet_ids (the GWLB in the collectors' subnets). Ignored with nlb."
+  type        = list(string)
+  default     = null
+
+  validation {
+    condition     = var.gwlb_subnet_ids == null ? true : length(var.gwlb_subnet_ids) >= 1 && alltrue([for s in var.gwlb_subnet_ids : can(regex("^subnet-[0-9a-f]{8,17}$", s))])
+    error_message = "gwlb_subnet_ids must be null or hold at least one subnet id (subnet-...)."
   }
 }
 
 variable "health_check_port" {
-  description = "TCP port of the collector's HTTP health endpoint (/healthz), health-checked by the NLB."
+  description = "TCP port of the collector's HTTP health endpoint (/healthz), health-checked by the NLB or the GWLB."
   type        = number
   default     = 9090
 
   validation {
-    condition     = var.health_check_port >= 1 && var.health_check_port <= 65535 && var.health_check_port != 4789
-    error_message = "health_check_port must be a port number other than 4789."
+    condition     = var.health_check_port >= 1 && var.health_check_port <= 65535 && var.health_check_port != 4789 && var.health_check_port != 6081
+    error_message = "health_check_port must be a port number other than 4789 (VXLAN) and 6081 (GENEVE)."
   }
 }
 
 variable "health_check_cidr_blocks" {
-  description = "CIDR blocks allowed to reach the health port (IPv4 or IPv6): the NLB's subnets' CIDR blocks (NLB health checks come from the NLB's private addresses in its subnets)."
+  description = "CIDR blocks allowed to reach the health port (IPv4 or IPv6): the NLB's subnets' CIDR blocks (NLB health checks come from the NLB's private addresses in its subnets). Not needed with target_kind = gwlb (the GWLB's subnets are admitted from gwlb_subnet_ids)."
   type        = list(string)
   default     = []
 

@@ -7,6 +7,13 @@
 # our target and filter and to sessions tagged mirrorlake:owner = deployment at creation; deletion
 # to sessions carrying that tag. The three Describe calls do not support resource-level
 # permissions in EC2 (they must be granted on "*").
+#
+# Member accounts and other regions (member_role_arns, organization_role_name, regions): the
+# function finds the target and filter there by their owner tag; modules/ec2-policy/main.tf holds
+# those statements, shared with the enrollment-member module (the role each member account
+# provides). The function role may then assume exactly the listed roles (and, with an
+# Organization role name, that name in any account) and list the Organization's accounts. STS
+# GetCallerIdentity, which it calls to know its own account, needs no permission.
 
 data "aws_partition" "current" {}
 data "aws_region" "current" {}
@@ -22,6 +29,10 @@ locals {
   ec2_arn        = "arn:${local.partition}:ec2:${local.region}:${local.account_id}"
   session_arns   = "${local.ec2_arn}:traffic-mirror-session/*"
   owner_tag_key  = "mirrorlake:owner"
+
+  # Regions of the function's own account beyond its primary one (where the target is explicit);
+  # the binary drops the primary region from MIRRORLAKE_ENROLL_REGIONS the same way.
+  extra_regions = [for r in distinct(var.regions) : r if r != local.region]
 
   # The binary reads the same settings as its CLI flags from these variables.
   environment = merge(
@@ -39,7 +50,45 @@ locals {
     length(var.vni_overrides) == 0 ? {} : { MIRRORLAKE_ENROLL_VNIS = join(",", [for k in sort(keys(var.vni_overrides)) : "${k}=${var.vni_overrides[k]}"]) },
     var.packet_length == null ? {} : { MIRRORLAKE_ENROLL_PACKET_LENGTH = tostring(var.packet_length) },
     var.unsupported_instance_types == null ? {} : { MIRRORLAKE_ENROLL_UNSUPPORTED_TYPES = join(",", var.unsupported_instance_types) },
+    length(var.member_role_arns) == 0 ? {} : { MIRRORLAKE_ENROLL_MEMBER_ROLES = join(",", var.member_role_arns) },
+    var.organization_role_name == null ? {} : { MIRRORLAKE_ENROLL_ORGANIZATION_ROLE = var.organization_role_name },
+    length(var.regions) == 0 ? {} : { MIRRORLAKE_ENROLL_REGIONS = join(",", var.regions) },
   )
+
+  # Beyond the caller's account in its region: assume the member roles, list the Organization.
+  member_statements = concat(
+    [for arns in [var.member_role_arns] : {
+      Sid      = "AssumeOnlyListedMemberRoles"
+      Effect   = "Allow"
+      Action   = "sts:AssumeRole"
+      Resource = arns
+    } if length(arns) > 0],
+    [for n in compact([var.organization_role_name]) : {
+      # Any account's role of that name: the accounts come from the Organization at run time.
+      # Each such role trusts this function's role alone (enrollment-member module).
+      Sid      = "AssumeOrganizationRole"
+      Effect   = "Allow"
+      Action   = "sts:AssumeRole"
+      Resource = "arn:${local.partition}:iam::*:role/${n}"
+    }],
+    [for n in compact([var.organization_role_name]) : {
+      # organizations:ListAccounts has no resource-level permissions: "*" is the only valid resource.
+      Sid      = "ListOrganizationAccounts"
+      Effect   = "Allow"
+      Action   = "organizations:ListAccounts"
+      Resource = "*"
+    }],
+  )
+}
+
+# The function's own account in the extra regions: target and filter found by tag there.
+module "ec2_policy_by_tag" {
+  source = "./modules/ec2-policy"
+
+  partition  = local.partition
+  account_id = local.account_id
+  regions    = local.extra_regions
+  deployment = var.deployment
 }
 
 ################################################################################
@@ -78,7 +127,7 @@ resource "aws_iam_role_policy" "this" {
 
   policy = jsonencode({
     Version = "2012-10-17"
-    Statement = [
+    Statement = concat([
       {
         # EC2 Describe* actions have no resource-level permissions: "*" is the only valid resource.
         Sid      = "DescribeNotResourceScopable"
@@ -122,7 +171,7 @@ resource "aws_iam_role_policy" "this" {
         Action   = ["logs:CreateLogStream", "logs:PutLogEvents"]
         Resource = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.log_group_name}:*"
       },
-    ]
+    ], module.ec2_policy_by_tag.statements, local.member_statements)
   })
 }
 

@@ -13,6 +13,11 @@ output "role_arn" {
   value       = aws_iam_role.this.arn
 }
 
+output "policy_json" {
+  description = "The function role's inline IAM policy (JSON): what it may do, in this account and through member roles."
+  value       = aws_iam_role_policy.this.policy
+}
+
 output "instance_running_rule_arn" {
   description = "ARN of the EventBridge rule on EC2 instances entering running."
   value       = aws_cloudwatch_event_rule.instance_running.arn

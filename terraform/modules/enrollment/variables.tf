@@ -163,6 +163,44 @@ variable "unsupported_instance_types" {
   default     = null
 }
 
+variable "member_role_arns" {
+  description = "IAM roles of member accounts the function also reconciles (arn:aws:iam::ACCOUNT:role/NAME, one per account; the enrollment-member module makes them). There the mirror target and filter are those tagged mirrorlake:owner = deployment, in every region the function covers. The function's role may assume exactly these. Empty = none."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for a in var.member_role_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=.@_/-]{1,512}$", a))])
+    error_message = "member_role_arns must be IAM role ARNs (arn:aws:iam::123456789012:role/NAME), without ',' (the function reads them comma-separated)."
+  }
+
+  validation {
+    condition     = length(distinct(var.member_role_arns)) == length(var.member_role_arns)
+    error_message = "member_role_arns must not list a role twice."
+  }
+}
+
+variable "organization_role_name" {
+  description = "Also reconcile every ACTIVE account of the AWS Organization (listed with organizations:ListAccounts: deploy this module in the management or a delegated administrator account), assuming the role of this name in each (arn:PARTITION:iam::ACCOUNT:role/NAME, path /; the enrollment-member module's role_name). Accounts without a tagged target are reported and left alone. null = no Organization."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.organization_role_name == null ? true : can(regex("^[A-Za-z0-9+=,.@_-]{1,64}$", var.organization_role_name))
+    error_message = "organization_role_name must be null or an IAM role name (1-64 characters of A-Z a-z 0-9 + = , . @ _ -)."
+  }
+}
+
+variable "regions" {
+  description = "Regions reconciled, in this account and in every member account (eu-west-1, ...). The function's own region is always reconciled, with traffic_mirror_target_id; elsewhere the target and filter are those tagged mirrorlake:owner = deployment. Empty = the function's region alone."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for r in var.regions : can(regex("^[a-z]{2,4}(-[a-z]+)+-[0-9]{1,2}$", r))])
+    error_message = "regions must be AWS region names such as eu-west-1 or us-gov-west-1."
+  }
+}
+
 variable "reconcile_schedule" {
   description = "EventBridge schedule of the full reconcile (repairs drift, enrolls instances whose event was missed)."
   type        = string

@@ -27,3 +27,13 @@ output "virtual_network_id" {
   description = "VNI configured on the sessions (null = chosen by AWS per session)."
   value       = var.virtual_network_id
 }
+
+output "east_west_reject_cidrs" {
+  description = "The blocks whose egress is not mirrored (east_west_once): each such packet is stored once, as its receiver's ingress. [] without east_west_once."
+  value       = [for r in local.east_west_rules : r.destination_cidr_block]
+}
+
+output "packet_length" {
+  description = "packet_length of the sessions (null = the whole packet): packet_length, or max_packet_length when packet_length is null. The enrollment of the same sources should use it too."
+  value       = local.packet_length
+}

@@ -112,6 +112,40 @@ variable "filter_rules" {
   }
 }
 
+variable "east_west_once" {
+  description = "Store a conversation between two mirrored ENIs once instead of twice (once as the sender's egress, once as the receiver's ingress): egress to fleet_cidrs is not mirrored (one reject rule per block, rules 1..N, before filter_rules), so each such packet is stored once, as its receiver's ingress. Correct only if every address in fleet_cidrs is itself mirrored with ingress accepted: egress to an unmirrored address inside them is lost. See README, \"East-west traffic stored once\"."
+  type        = bool
+  default     = false
+}
+
+variable "fleet_cidrs" {
+  description = "east_west_once: the CIDR blocks (IPv4 or IPv6) in which every address is a mirrored ENI, for example the subnets of the mirrored instances. Not a VPC block holding load balancers, NAT gateways, VPC endpoints, RDS or other requester-managed interfaces, which cannot be mirrored: egress to them would be lost. At most 10 minus the egress rules of filter_rules (8 with the default rules). Ignored without east_west_once."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for c in var.fleet_cidrs : can(cidrhost(c, 0))])
+    error_message = "fleet_cidrs must hold IPv4 or IPv6 CIDR blocks."
+  }
+
+  validation {
+    # 0.0.0.0/0 or ::/0 would reject all egress: everything sent to the internet or any
+    # unmirrored address would be lost.
+    condition     = alltrue([for c in var.fleet_cidrs : try(tonumber(split("/", c)[1]), 1) > 0])
+    error_message = "fleet_cidrs must not hold 0.0.0.0/0 or ::/0: egress to every unmirrored address would be lost."
+  }
+
+  validation {
+    condition     = length(distinct(var.fleet_cidrs)) == length(var.fleet_cidrs)
+    error_message = "fleet_cidrs must not repeat a block."
+  }
+
+  validation {
+    condition     = length(var.fleet_cidrs) <= 10
+    error_message = "fleet_cidrs holds at most 10 blocks (one egress rule each; a filter holds 10 per direction)."
+  }
+}
+
 variable "network_services" {
   description = "Extra network services to mirror besides regular traffic: [] or [\"amazon-dns\"] (Route 53 Resolver queries)."
   type        = list(string)
@@ -191,6 +225,17 @@ variable "packet_length" {
   validation {
     condition     = var.packet_length == null ? true : (var.packet_length == floor(var.packet_length) && var.packet_length >= 1 && var.packet_length <= 8500)
     error_message = "packet_length must be null or an integer from 1 to 8500 (the maximum for an NLB target)."
+  }
+}
+
+variable "max_packet_length" {
+  description = "The largest packet_length the mirror target carries whole. null = no limit below 8500 (an NLB target). With a GWLB endpoint target pass the mirror-source-endpoint module's max_packet_length (8464): a null packet_length then becomes it, and a larger one fails the plan."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.max_packet_length == null ? true : (var.max_packet_length == floor(var.max_packet_length) && var.max_packet_length >= 1 && var.max_packet_length <= 8500)
+    error_message = "max_packet_length must be null or an integer from 1 to 8500."
   }
 }
 

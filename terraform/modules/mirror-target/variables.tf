@@ -1,5 +1,16 @@
+variable "kind" {
+  description = "Which load balancer fronts the collectors. nlb: an internal Network Load Balancer (UDP 4789) and the Traffic Mirror target pointing at it, for mirror sources in this VPC or routed to it. gwlb: a Gateway Load Balancer (GENEVE, UDP 6081 to the collectors) behind a VPC endpoint service; every source VPC, in any account of allowed_principals, connects a GWLB endpoint and makes it its mirror target (modules/mirror-source-endpoint). Changing it replaces the load balancer."
+  type        = string
+  default     = "nlb"
+
+  validation {
+    condition     = contains(["nlb", "gwlb"], var.kind)
+    error_message = "kind must be \"nlb\" (internal Network Load Balancer and mirror target) or \"gwlb\" (Gateway Load Balancer and VPC endpoint service)."
+  }
+}
+
 variable "name" {
-  description = "Name prefix for the NLB, target group and mirror target. Lowercase letters, digits and hyphens; at most 24 characters (ELB names are capped at 32 and the module appends suffixes)."
+  description = "Name prefix for the load balancer, target group and mirror target. Lowercase letters, digits and hyphens; at most 24 characters (ELB names are capped at 32 and the module appends suffixes)."
   type        = string
   default     = "mirrorlake"
 
@@ -20,7 +31,7 @@ variable "vpc_id" {
 }
 
 variable "subnet_ids" {
-  description = "Private subnets for the internal NLB, one per Availability Zone that has mirror sources or collectors. Subnets cannot be removed from an NLB later without replacing it."
+  description = "Private subnets for the load balancer, one per Availability Zone that has mirror sources (NLB) or GWLB endpoints (GWLB, matched by AZ id across accounts) or collectors. Subnets cannot be removed from an NLB later without replacing it."
   type        = list(string)
 
   validation {
@@ -35,7 +46,7 @@ variable "subnet_ids" {
 }
 
 variable "security_group_ids" {
-  description = "Optional security groups for the NLB. NLB security groups can only be set when the NLB is created (an NLB created without one can never get one). If set, they must allow UDP 4789 from the mirror sources; the collectors' group can then allow the health port from these groups instead of the VPC CIDR. Empty = no security group on the NLB (the collectors' group does the filtering, since the NLB preserves the client IP for UDP)."
+  description = "kind = nlb only (a GWLB cannot have any: must stay empty). Optional security groups for the NLB. NLB security groups can only be set when the NLB is created (an NLB created without one can never get one). If set, they must allow UDP 4789 from the mirror sources; the collectors' group can then allow the health port from these groups instead of the VPC CIDR. Empty = no security group on the NLB (the collectors' group does the filtering, since the NLB preserves the client IP for UDP)."
   type        = list(string)
   default     = []
 
@@ -46,7 +57,7 @@ variable "security_group_ids" {
 }
 
 variable "vxlan_port" {
-  description = "UDP port of the listener and the target group. VPC Traffic Mirroring always sends VXLAN to 4789; change it only for tests."
+  description = "kind = nlb only: UDP port of the listener and the target group. VPC Traffic Mirroring always sends VXLAN to 4789; change it only for tests. (A GWLB always uses GENEVE on 6081.)"
   type        = number
   default     = 4789
 
@@ -57,13 +68,13 @@ variable "vxlan_port" {
 }
 
 variable "health_check_port" {
-  description = "TCP port of the collectors' HTTP health endpoint. NLB health checks cannot use UDP, so the collectors serve HTTP on this separate port."
+  description = "TCP port of the collectors' HTTP health endpoint. Health checks cannot use UDP (NLB) or GENEVE (GWLB), so the collectors serve HTTP on this separate port."
   type        = number
   default     = 9090
 
   validation {
-    condition     = var.health_check_port == floor(var.health_check_port) && var.health_check_port >= 1 && var.health_check_port <= 65535 && var.health_check_port != 4789
-    error_message = "health_check_port must be an integer port number (1-65535) other than 4789."
+    condition     = var.health_check_port == floor(var.health_check_port) && var.health_check_port >= 1 && var.health_check_port <= 65535 && var.health_check_port != 4789 && var.health_check_port != 6081
+    error_message = "health_check_port must be an integer port number (1-65535) other than 4789 (VXLAN) and 6081 (GENEVE)."
   }
 }
 
@@ -79,7 +90,7 @@ variable "health_check_path" {
 }
 
 variable "health_check_interval_seconds" {
-  description = "Seconds between health checks of one target (NLB accepts 5-300)."
+  description = "Seconds between health checks of one target (NLB and GWLB accept 5-300)."
   type        = number
   default     = 10
 
@@ -123,7 +134,7 @@ variable "unhealthy_threshold" {
 }
 
 variable "deregistration_delay_seconds" {
-  description = "Seconds a deregistering collector keeps receiving packets of its existing flows (draining). The NLB UDP idle timeout is fixed at 120 s, so 120 lets flows move naturally; the ASG lifecycle hook then gives the collector time to flush."
+  description = "Seconds a deregistering collector keeps receiving packets of its existing flows (draining), both kinds. The NLB UDP idle timeout is fixed at 120 s, so 120 lets flows move naturally; then the NLB closes them (connection_termination) or the GWLB rehashes them (target_failover = rebalance). The ASG lifecycle hook then gives the collector time to flush; the collectors' drain_ms is this delay."
   type        = number
   default     = 120
 
@@ -134,15 +145,37 @@ variable "deregistration_delay_seconds" {
 }
 
 variable "connection_termination" {
-  description = "Close the UDP flows of a deregistered target at the end of the deregistration delay, so the NLB re-hashes them onto the remaining collectors instead of sending them to a dying instance. Keep true for UDP."
+  description = "kind = nlb only: close the UDP flows of a deregistered target at the end of the deregistration delay, so the NLB re-hashes them onto the remaining collectors instead of sending them to a dying instance. Keep true for UDP. (The GWLB does the same with target_failover = rebalance, always set.)"
   type        = bool
   default     = true
 }
 
 variable "enable_deletion_protection" {
-  description = "Protect the NLB against deletion: deleting it silently stops all mirroring into this target."
+  description = "Protect the load balancer against deletion: deleting it silently stops all mirroring into this target (and, for a GWLB, through every source VPC's endpoint)."
   type        = bool
   default     = true
+}
+
+variable "allowed_principals" {
+  description = "kind = gwlb: IAM principals allowed to connect GWLB endpoints to the endpoint service, as ARNs: arn:aws:iam::<account>:root for every account with mirror sources (this account's too, when it has some), or a role/user ARN to narrow it. At least one is required with gwlb; \"*\" (every AWS account) is refused. Ignored with nlb."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for p in var.allowed_principals : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:(root|role/[A-Za-z0-9+=,.@_/-]+|user/[A-Za-z0-9+=,.@_/-]+)$", p))])
+    error_message = "allowed_principals must hold IAM principal ARNs: arn:aws:iam::<12-digit account>:root, ...:role/NAME or ...:user/NAME (\"*\", every AWS account, is refused)."
+  }
+
+  validation {
+    condition     = length(distinct(var.allowed_principals)) == length(var.allowed_principals)
+    error_message = "allowed_principals must not repeat a principal."
+  }
+}
+
+variable "acceptance_required" {
+  description = "kind = gwlb: whether each endpoint connection must be accepted by hand in this account (aws ec2 accept-vpc-endpoint-connections). false = the endpoints of allowed_principals are accepted at once. With true, a source VPC mirrors nothing until its endpoint is accepted."
+  type        = bool
+  default     = false
 }
 
 variable "tags" {

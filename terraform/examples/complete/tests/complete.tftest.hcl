@@ -320,3 +320,87 @@ run "drain_ms_is_the_deregistration_delay" {
     error_message = "a terminating collector's lifecycle watcher must wait out the target group's deregistration delay before stopping it"
   }
 }
+
+# Issue 24 (3): the GWLB path. The collectors sit behind a Gateway Load Balancer; this VPC's
+# sources send to a GWLB endpoint of their own, like any other VPC's (examples/multi-account).
+run "gwlb_path" {
+  command = plan
+
+  variables {
+    mirror_target_kind      = "gwlb"
+    gwlb_allowed_principals = ["arn:aws:iam::444455556666:root"]
+  }
+
+  override_resource {
+    target          = module.mirror_target.aws_vpc_endpoint_service.this
+    override_during = plan
+    values = {
+      id           = "vpce-svc-0123456789abcdef0"
+      service_name = "com.amazonaws.vpce.ap-northeast-1.vpce-svc-0123456789abcdef0"
+    }
+  }
+
+  override_resource {
+    target          = module.source_endpoint[0].aws_ec2_traffic_mirror_target.this
+    override_during = plan
+    values          = { id = "tmt-0bbbbbbbbbbbbbbb1" }
+  }
+
+  assert {
+    condition = (
+      module.mirror_target.kind == "gwlb" &&
+      module.mirror_target.traffic_mirror_target_id == null &&
+      module.mirror_target.allowed_principals == tolist(["arn:aws:iam::111122223333:root", "arn:aws:iam::444455556666:root"])
+    )
+    error_message = "a GWLB allowing this account and the listed ones, no NLB mirror target"
+  }
+
+  assert {
+    condition = (
+      length(module.source_endpoint) == 1 &&
+      output.endpoint_service_name == "com.amazonaws.vpce.ap-northeast-1.vpce-svc-0123456789abcdef0" &&
+      output.traffic_mirror_target_id == "tmt-0bbbbbbbbbbbbbbb1" &&
+      toset(keys(module.mirror_sessions.session_ids)) == toset(var.source_eni_ids)
+    )
+    error_message = "this VPC's sessions must send to its own GWLB endpoint's mirror target"
+  }
+
+  assert {
+    condition     = module.mirror_sessions.packet_length == 8464
+    error_message = "behind a GWLB endpoint the sessions keep at most 8,464 bytes of each frame"
+  }
+
+  assert {
+    condition = (
+      strcontains(one([for f in yamldecode(module.collectors.user_data).write_files : f.content if f.path == "/etc/mirrorlake/collector.toml"]), "\ngeneve_listen = \"0.0.0.0:6081\"\n") &&
+      length(module.collectors.ingress_cidr_blocks.vxlan) == 0 &&
+      length(module.collectors.ingress_cidr_blocks.health) == 0 &&
+      distinct(module.collectors.ingress_cidr_blocks.gwlb) == tolist(["10.20.1.0/24"])
+    )
+    error_message = "the collectors listen for GENEVE and admit the GWLB's subnets only (no CIDR lists)"
+  }
+
+  assert {
+    condition = (
+      contains(keys(module.alarms.alarm_arns), "mltest-gwlb-unhealthy-collectors") &&
+      contains(keys(module.alarms.alarm_arns), "mltest-gwlb-too-few-healthy-collectors")
+    )
+    error_message = "the health alarms must watch the GWLB (AWS/GatewayELB)"
+  }
+}
+
+run "nlb_path_by_default" {
+  command = plan
+
+  assert {
+    condition = (
+      module.mirror_target.kind == "nlb" &&
+      length(module.source_endpoint) == 0 &&
+      output.endpoint_service_name == null &&
+      module.mirror_sessions.packet_length == null &&
+      !strcontains(module.collectors.user_data, "geneve_listen") &&
+      contains(keys(module.alarms.alarm_arns), "mltest-nlb-unhealthy-collectors")
+    )
+    error_message = "the default stays the NLB path, unchanged"
+  }
+}

@@ -137,3 +137,45 @@ run "collector_drops_with_dimensions" {
     error_message = "consumer lag alarm expected when the MSK cluster is named"
   }
 }
+
+# Issue 24: behind a Gateway Load Balancer the health metrics are in AWS/GatewayELB.
+run "gwlb_alarms" {
+  command = plan
+
+  variables {
+    target_kind             = "gwlb"
+    nlb_arn_suffix          = "gwy/mltest-gwlb/0123456789abcdef"
+    target_group_arn_suffix = "targetgroup/mltest-geneve/0123456789abcdef"
+  }
+
+  assert {
+    condition = (
+      aws_cloudwatch_metric_alarm.unhealthy_hosts.namespace == "AWS/GatewayELB" &&
+      aws_cloudwatch_metric_alarm.healthy_hosts.namespace == "AWS/GatewayELB" &&
+      aws_cloudwatch_metric_alarm.unhealthy_hosts.alarm_name == "mltest-gwlb-unhealthy-collectors" &&
+      aws_cloudwatch_metric_alarm.healthy_hosts.alarm_name == "mltest-gwlb-too-few-healthy-collectors" &&
+      aws_cloudwatch_metric_alarm.healthy_hosts.dimensions == tomap({ LoadBalancer = var.nlb_arn_suffix, TargetGroup = var.target_group_arn_suffix })
+    )
+    error_message = "the GWLB's health alarms must read AWS/GatewayELB for its load balancer and target group"
+  }
+}
+
+run "nlb_alarm_names_unchanged" {
+  command = plan
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.unhealthy_hosts.alarm_name == "mltest-nlb-unhealthy-collectors" && aws_cloudwatch_metric_alarm.healthy_hosts.alarm_name == "mltest-nlb-too-few-healthy-collectors"
+    error_message = "the NLB's alarms keep their names"
+  }
+}
+
+# A GWLB's suffix with the NLB's namespace: the alarms would never see data.
+run "rejects_kind_not_matching_the_load_balancer" {
+  command = plan
+
+  variables {
+    nlb_arn_suffix = "gwy/mltest-gwlb/0123456789abcdef"
+  }
+
+  expect_failures = [aws_cloudwatch_metric_alarm.unhealthy_hosts]
+}

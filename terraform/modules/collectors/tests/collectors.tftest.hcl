@@ -572,3 +572,30 @@ run "rejects_no_kafka_egress" {
 
   expect_failures = [aws_security_group.this]
 }
+
+# Issue 24 (3): behind the NLB (target_kind defaults to "nlb") nothing of the GWLB path: no
+# geneve_listen, no rules for a GWLB's subnets.
+run "nlb_path_has_no_geneve" {
+  command = plan
+
+  assert {
+    condition = (
+      !strcontains(one([for f in yamldecode(output.user_data).write_files : f.content if f.path == "/etc/mirrorlake/collector.toml"]), "geneve_listen") &&
+      length(aws_vpc_security_group_ingress_rule.gwlb_geneve) == 0 &&
+      length(aws_vpc_security_group_ingress_rule.gwlb_health) == 0 &&
+      length(output.ingress_cidr_blocks.gwlb) == 0
+    )
+    error_message = "no GENEVE listener and no GWLB rules behind the NLB"
+  }
+}
+
+# Behind the NLB the collectors see the sources' own addresses: with none listed nothing is admitted.
+run "rejects_nlb_without_mirror_sources" {
+  command = plan
+
+  variables {
+    mirror_source_cidr_blocks = []
+  }
+
+  expect_failures = [aws_security_group.this]
+}

@@ -228,3 +228,189 @@ run "rejects_bad_session_settings" {
 
   expect_failures = [var.session_number, var.virtual_network_id, var.packet_length]
 }
+
+# Issue 24 (5): east-west stored once. Egress to the fleet is rejected (the receiving ENI mirrors
+# the packet as ingress), all ingress and the rest of egress accepted (the default filter_rules).
+run "east_west_once_rules" {
+  command = plan
+
+  variables {
+    east_west_once = true
+    fleet_cidrs    = ["10.0.16.0/20", "10.0.32.0/20", "2600:1f18:1234:5610::/60"]
+  }
+
+  assert {
+    condition = (
+      length(aws_ec2_traffic_mirror_filter_rule.this) == 7 &&
+      length([for r in aws_ec2_traffic_mirror_filter_rule.this : r if r.traffic_direction == "egress"]) == 5 &&
+      length([for r in aws_ec2_traffic_mirror_filter_rule.this : r if r.traffic_direction == "ingress"]) == 2
+    )
+    error_message = "one egress reject per fleet block on top of the four accept-all rules (3 + 4 = 7: 5 egress, 2 ingress)"
+  }
+
+  assert {
+    condition = (
+      aws_ec2_traffic_mirror_filter_rule.this["egress-1"].rule_action == "reject" &&
+      aws_ec2_traffic_mirror_filter_rule.this["egress-1"].destination_cidr_block == "10.0.16.0/20" &&
+      aws_ec2_traffic_mirror_filter_rule.this["egress-1"].source_cidr_block == "0.0.0.0/0" &&
+      aws_ec2_traffic_mirror_filter_rule.this["egress-2"].rule_action == "reject" &&
+      aws_ec2_traffic_mirror_filter_rule.this["egress-2"].destination_cidr_block == "10.0.32.0/20" &&
+      aws_ec2_traffic_mirror_filter_rule.this["egress-3"].rule_action == "reject" &&
+      aws_ec2_traffic_mirror_filter_rule.this["egress-3"].destination_cidr_block == "2600:1f18:1234:5610::/60" &&
+      aws_ec2_traffic_mirror_filter_rule.this["egress-3"].source_cidr_block == "::/0" &&
+      alltrue([for k in ["egress-1", "egress-2", "egress-3"] : aws_ec2_traffic_mirror_filter_rule.this[k].traffic_direction == "egress" && aws_ec2_traffic_mirror_filter_rule.this[k].protocol == null])
+    )
+    error_message = "egress to each fleet block must be rejected (all protocols), first (rules 1..N), in its own address family"
+  }
+
+  assert {
+    # The rejects come before (lower numbers than) the accept-all egress rules.
+    condition = (
+      aws_ec2_traffic_mirror_filter_rule.this["egress-100"].rule_action == "accept" &&
+      aws_ec2_traffic_mirror_filter_rule.this["egress-100"].destination_cidr_block == "0.0.0.0/0" &&
+      aws_ec2_traffic_mirror_filter_rule.this["egress-200"].rule_action == "accept" &&
+      aws_ec2_traffic_mirror_filter_rule.this["egress-200"].destination_cidr_block == "::/0" &&
+      max([for k in ["egress-1", "egress-2", "egress-3"] : aws_ec2_traffic_mirror_filter_rule.this[k].rule_number]...) < aws_ec2_traffic_mirror_filter_rule.this["egress-100"].rule_number
+    )
+    error_message = "the rest of egress must still be accepted, after the rejects"
+  }
+
+  assert {
+    condition = (
+      aws_ec2_traffic_mirror_filter_rule.this["ingress-100"].rule_action == "accept" &&
+      aws_ec2_traffic_mirror_filter_rule.this["ingress-100"].source_cidr_block == "0.0.0.0/0" &&
+      aws_ec2_traffic_mirror_filter_rule.this["ingress-200"].rule_action == "accept" &&
+      aws_ec2_traffic_mirror_filter_rule.this["ingress-200"].source_cidr_block == "::/0" &&
+      length([for r in aws_ec2_traffic_mirror_filter_rule.this : r if r.traffic_direction == "ingress" && r.rule_action == "reject"]) == 0
+    )
+    error_message = "all ingress must be accepted: the receiver's ingress is the copy that is kept"
+  }
+
+  assert {
+    condition     = output.east_west_reject_cidrs == ["10.0.16.0/20", "10.0.32.0/20", "2600:1f18:1234:5610::/60"]
+    error_message = "the rejected blocks must be an output"
+  }
+}
+
+run "east_west_off_by_default" {
+  command = plan
+
+  variables {
+    # fleet_cidrs alone changes nothing.
+    fleet_cidrs = ["10.0.16.0/20"]
+  }
+
+  assert {
+    condition     = length(aws_ec2_traffic_mirror_filter_rule.this) == 4 && length([for r in aws_ec2_traffic_mirror_filter_rule.this : r if r.rule_action == "reject"]) == 0 && output.east_west_reject_cidrs == []
+    error_message = "without east_west_once every conversation is mirrored both ways (no reject rule)"
+  }
+}
+
+run "rejects_east_west_once_without_fleet_cidrs" {
+  command = plan
+
+  variables {
+    east_west_once = true
+  }
+
+  expect_failures = [aws_ec2_traffic_mirror_filter.this]
+}
+
+# 9 rejects + the 2 default accept-all egress rules = 11 > 10.
+run "rejects_east_west_over_the_egress_quota" {
+  command = plan
+
+  variables {
+    east_west_once = true
+    fleet_cidrs    = [for i in range(9) : "10.${i}.0.0/16"]
+  }
+
+  expect_failures = [aws_ec2_traffic_mirror_filter.this]
+}
+
+# An egress rule of filter_rules numbered among the rejects would be evaluated before some of them.
+run "rejects_egress_rule_numbered_among_the_rejects" {
+  command = plan
+
+  variables {
+    east_west_once = true
+    fleet_cidrs    = ["10.0.16.0/20", "10.0.32.0/20"]
+    filter_rules = [
+      { rule_number = 100, direction = "ingress" },
+      { rule_number = 2, direction = "egress", protocol = 6 },
+    ]
+  }
+
+  expect_failures = [aws_ec2_traffic_mirror_filter.this]
+}
+
+run "east_west_with_custom_rules" {
+  command = plan
+
+  variables {
+    east_west_once = true
+    fleet_cidrs    = ["10.0.16.0/20"]
+    filter_rules = [
+      { rule_number = 100, direction = "ingress" },
+      { rule_number = 10, direction = "egress", protocol = 6 },
+    ]
+  }
+
+  assert {
+    condition = (
+      aws_ec2_traffic_mirror_filter_rule.this["egress-1"].rule_action == "reject" &&
+      aws_ec2_traffic_mirror_filter_rule.this["egress-10"].protocol == 6 &&
+      length(aws_ec2_traffic_mirror_filter_rule.this) == 3
+    )
+    error_message = "the rejects come first, then filter_rules as given"
+  }
+}
+
+run "rejects_everything_as_fleet" {
+  command = plan
+
+  variables {
+    east_west_once = true
+    fleet_cidrs    = ["0.0.0.0/0"]
+  }
+
+  expect_failures = [var.fleet_cidrs]
+}
+
+run "rejects_bad_fleet_cidr" {
+  command = plan
+
+  variables {
+    east_west_once = true
+    fleet_cidrs    = ["10.0.0.300/24"]
+  }
+
+  expect_failures = [var.fleet_cidrs]
+}
+
+# Issue 24 (3): behind a GWLB endpoint (8,500 bytes of IP) the whole packet would not always fit:
+# max_packet_length (mirror-source-endpoint's) truncates the copies instead.
+run "gwlb_endpoint_max_packet_length" {
+  command = plan
+
+  variables {
+    packet_length     = null
+    max_packet_length = 8464
+  }
+
+  assert {
+    condition     = alltrue([for s in aws_ec2_traffic_mirror_session.this : s.packet_length == 8464]) && output.packet_length == 8464
+    error_message = "a null packet_length must become max_packet_length"
+  }
+}
+
+run "rejects_packet_length_above_max" {
+  command = plan
+
+  variables {
+    packet_length     = 8500
+    max_packet_length = 8464
+  }
+
+  expect_failures = [aws_ec2_traffic_mirror_session.this]
+}

@@ -137,3 +137,37 @@ run "apply_with_mocks_creates_target" {
     error_message = "mirror target and target group must be created"
   }
 }
+
+# Issue 24 (3): kind defaults to "nlb", today's resources; nothing of the GWLB path.
+run "nlb_is_the_default_kind" {
+  command = plan
+
+  assert {
+    condition = (
+      output.kind == "nlb" &&
+      length(aws_ec2_traffic_mirror_target.this) == 1 &&
+      length(aws_vpc_endpoint_service.this) == 0 &&
+      length(aws_vpc_endpoint_service_allowed_principal.this) == 0 &&
+      output.endpoint_service_name == null &&
+      output.geneve_port == null &&
+      output.vxlan_port == 4789 &&
+      aws_lb.this.name == "mltest-mirror" &&
+      aws_lb_target_group.this.name == "mltest-vxlan"
+    )
+    error_message = "the default kind is the NLB with its mirror target (same names as before), no endpoint service"
+  }
+}
+
+# allowed_principals is ignored with the NLB (no endpoint service to allow them on).
+run "nlb_ignores_allowed_principals" {
+  command = plan
+
+  variables {
+    allowed_principals = ["arn:aws:iam::444455556666:root"]
+  }
+
+  assert {
+    condition     = length(aws_vpc_endpoint_service_allowed_principal.this) == 0 && length(output.allowed_principals) == 0
+    error_message = "no endpoint service permissions with kind = nlb"
+  }
+}
