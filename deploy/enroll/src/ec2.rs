@@ -151,42 +151,32 @@ impl Ec2 {
     ) -> anyhow::Result<Option<(String, String)>> {
         let owned =
             |tags: &[Tag]| tags_of(tags).get(OWNER_TAG_KEY).map(String::as_str) == Some(deployment);
-        let mut targets = Vec::new();
-        let mut pages = self
-            .client
-            .describe_traffic_mirror_targets()
+        let targets: Vec<String> = (self.client.describe_traffic_mirror_targets())
             .set_max_results(self.page_size)
             .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page
-                .map_err(|e| anyhow::anyhow!(error_text(&e)))
-                .context("DescribeTrafficMirrorTargets")?;
-            targets.extend(
-                page.traffic_mirror_targets()
-                    .iter()
-                    .filter(|t| owned(t.tags()))
-                    .filter_map(|t| t.traffic_mirror_target_id().map(str::to_owned)),
-            );
-        }
-        let mut filters = Vec::new();
-        let mut pages = self
-            .client
-            .describe_traffic_mirror_filters()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| anyhow::anyhow!(error_text(&e)))
+            .context("DescribeTrafficMirrorTargets")?
+            .iter()
+            .filter(|t| owned(t.tags()))
+            .filter_map(|t| t.traffic_mirror_target_id().map(str::to_owned))
+            .collect();
+        let filters: Vec<String> = (self.client.describe_traffic_mirror_filters())
             .set_max_results(self.page_size)
             .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page
-                .map_err(|e| anyhow::anyhow!(error_text(&e)))
-                .context("DescribeTrafficMirrorFilters")?;
-            filters.extend(
-                page.traffic_mirror_filters()
-                    .iter()
-                    .filter(|f| owned(f.tags()))
-                    .filter_map(|f| f.traffic_mirror_filter_id().map(str::to_owned)),
-            );
-        }
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| anyhow::anyhow!(error_text(&e)))
+            .context("DescribeTrafficMirrorFilters")?
+            .iter()
+            .filter(|f| owned(f.tags()))
+            .filter_map(|f| f.traffic_mirror_filter_id().map(str::to_owned))
+            .collect();
         match (targets.as_slice(), filters.as_slice()) {
             ([], _) => Ok(None),
             ([t], [f]) => Ok(Some((t.clone(), f.clone()))),

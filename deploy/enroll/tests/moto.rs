@@ -419,6 +419,23 @@ impl World {
     }
 }
 
+/// A world in another account (a random one, reached through a role) with
+/// `home`'s selection and deployment, its target and filter tagged for it;
+/// and the role.
+async fn member_of(home: &World, name: &str) -> (World, String) {
+    let role = format!("arn:aws:iam::{}:role/mirrorlake-enroll", random_account());
+    (member_as(home, name, &role).await, role)
+}
+
+/// [`member_of`] in the account of `role`.
+async fn member_as(home: &World, name: &str, role: &str) -> World {
+    let mut member = World::with_client(home.env, name, client_as(home.env, role).await).await;
+    member.select = home.select.clone();
+    member.deployment = home.deployment.clone();
+    member.tagged_target_and_filter(&home.deployment).await;
+    member
+}
+
 fn creates(doc: &Value) -> Vec<String> {
     let mut v: Vec<String> = doc["plan"]["create"]
         .as_array()
@@ -860,6 +877,24 @@ mod runtime_api {
 /// two zips must be byte for byte the same (Terraform's `source_code_hash`
 /// changes only with the code) and hold one executable, `bootstrap`, at the
 /// root. Returns that `bootstrap`, unzipped.
+/// What Lambda runs for `w`'s deployment: the packaged `bootstrap`, no
+/// arguments, configured through the environment, against `api`.
+fn lambda_command(w: &World, api: &str) -> Command {
+    let mut c = Command::new(lambda_bootstrap());
+    c.envs(w.env.iter().map(|(k, v)| (k, v)))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("MIRRORLAKE_LOG", "warn")
+        .env("AWS_LAMBDA_RUNTIME_API", api)
+        .env("MIRRORLAKE_ENROLL_TARGET_ID", &w.target)
+        .env("MIRRORLAKE_ENROLL_FILTER_ID", &w.filter)
+        .env(
+            "MIRRORLAKE_ENROLL_SELECT_TAGS",
+            format!("{SELECT_KEY}={}", w.select),
+        )
+        .env("MIRRORLAKE_ENROLL_DEPLOYMENT", &w.deployment);
+    c
+}
+
 fn lambda_bootstrap() -> PathBuf {
     let dir = std::env::temp_dir().join(unique("enroll-zip"));
     std::fs::create_dir_all(&dir).expect("tmp dir");
@@ -934,18 +969,7 @@ async fn lambda_events_and_emf_metrics() {
     }
     let api = runtime_api::start(fake.clone()).await;
     // What Lambda runs: `bootstrap` out of the zip package-lambda.sh makes.
-    let mut c = Command::new(lambda_bootstrap());
-    c.envs(w.env.iter().map(|(k, v)| (k, v)))
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("MIRRORLAKE_LOG", "warn")
-        .env("AWS_LAMBDA_RUNTIME_API", &api)
-        .env("MIRRORLAKE_ENROLL_TARGET_ID", &w.target)
-        .env("MIRRORLAKE_ENROLL_FILTER_ID", &w.filter)
-        .env(
-            "MIRRORLAKE_ENROLL_SELECT_TAGS",
-            format!("{SELECT_KEY}={}", w.select),
-        )
-        .env("MIRRORLAKE_ENROLL_DEPLOYMENT", &w.deployment);
+    let mut c = lambda_command(&w, &api);
     // No arguments: what Lambda runs as `bootstrap`.
     let out = tokio::task::spawn_blocking(move || c.output().expect("run"))
         .await
@@ -1014,11 +1038,7 @@ async fn a_member_account_is_enrolled_on_its_own_target() {
         return;
     };
     let home = World::new(env, "home").await;
-    let role = format!("arn:aws:iam::{}:role/mirrorlake-enroll", random_account());
-    let mut member = World::with_client(env, "member", client_as(env, &role).await).await;
-    member.select = home.select.clone();
-    member.deployment = home.deployment.clone();
-    member.tagged_target_and_filter(&home.deployment).await;
+    let (member, role) = member_of(&home, "member").await;
     let (_, home_eni) = home.instance("m5.large", &[home.selected()]).await;
     let (_, member_eni) = member.instance("m5.large", &[member.selected()]).await;
 
@@ -1097,10 +1117,7 @@ async fn an_organization_is_enrolled_account_by_account() {
     let role_name = "mirrorlake-enroll";
     let role = format!("arn:aws:iam::{account}:role/{role_name}");
     let home = World::new(env, "org-home").await;
-    let mut member = World::with_client(env, "org-member", client_as(env, &role).await).await;
-    member.select = home.select.clone();
-    member.deployment = home.deployment.clone();
-    member.tagged_target_and_filter(&home.deployment).await;
+    let member = member_as(&home, "org-member", &role).await;
     let (_, member_eni) = member.instance("m5.large", &[member.selected()]).await;
 
     let doc = home.enroll_json(&["--organization-role", role_name]);
@@ -1135,11 +1152,7 @@ async fn the_lambdas_scheduled_run_covers_member_accounts() {
         return;
     };
     let home = World::new(env, "lambda-home").await;
-    let role = format!("arn:aws:iam::{}:role/mirrorlake-enroll", random_account());
-    let mut member = World::with_client(env, "lambda-member", client_as(env, &role).await).await;
-    member.select = home.select.clone();
-    member.deployment = home.deployment.clone();
-    member.tagged_target_and_filter(&home.deployment).await;
+    let (member, role) = member_of(&home, "lambda-member").await;
     let (_, home_eni) = home.instance("m5.large", &[home.selected()]).await;
     let (_, member_eni) = member.instance("m5.large", &[member.selected()]).await;
     let fake = std::sync::Arc::new(runtime_api::Fake::default());
@@ -1149,19 +1162,8 @@ async fn the_lambdas_scheduled_run_covers_member_accounts() {
             .to_string(),
     ));
     let api = runtime_api::start(fake.clone()).await;
-    let mut c = Command::new(lambda_bootstrap());
-    c.envs(env.iter().map(|(k, v)| (k, v)))
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("MIRRORLAKE_LOG", "warn")
-        .env("AWS_LAMBDA_RUNTIME_API", &api)
-        .env("MIRRORLAKE_ENROLL_TARGET_ID", &home.target)
-        .env("MIRRORLAKE_ENROLL_FILTER_ID", &home.filter)
-        .env(
-            "MIRRORLAKE_ENROLL_SELECT_TAGS",
-            format!("{SELECT_KEY}={}", home.select),
-        )
-        .env("MIRRORLAKE_ENROLL_DEPLOYMENT", &home.deployment)
-        .env("MIRRORLAKE_ENROLL_MEMBER_ROLES", &role);
+    let mut c = lambda_command(&home, &api);
+    c.env("MIRRORLAKE_ENROLL_MEMBER_ROLES", &role);
     let out = tokio::task::spawn_blocking(move || c.output().expect("run"))
         .await
         .expect("join");
