@@ -33,6 +33,9 @@ impl Scope {
 
     /// `account 111111111111 (arn:...) in eu-west-1`, for reports.
     pub fn label(&self) -> String {
+        if self.from_organization && self.role_arn.is_none() {
+            return format!("listing the accounts, in {}", self.region);
+        }
         let account = self.account.as_deref().unwrap_or("(this account)");
         match &self.role_arn {
             Some(r) => format!("account {account} ({r}) in {}", self.region),
@@ -70,46 +73,61 @@ impl Outcome {
 /// Every scope of a run, the caller's account in the primary region first:
 /// the caller's account in each region, each listed member in each region,
 /// then each active Organization account (other than the caller's and the
-/// listed ones) in each region.
-pub async fn scopes(s: &Settings, members: &Members) -> anyhow::Result<Vec<Scope>> {
+/// listed ones) in each region; and what could not be listed (the caller's
+/// identity, the Organization's accounts), which does not stop the rest.
+pub async fn scopes(s: &Settings, members: &Members) -> anyhow::Result<(Vec<Scope>, Vec<String>)> {
     let home = sdk_config(s, s.region.as_deref()).await?;
     let primary = home
         .region()
         .map(ToString::to_string)
         .context("no AWS region: set --region or AWS_REGION")?;
-    let regions: Vec<String> = std::iter::once(primary.clone())
-        .chain(members.regions.iter().cloned())
-        .collect();
-    let caller = aws_sdk_sts::Client::new(&home)
+    let mut regions: Vec<String> = vec![primary];
+    for r in &members.regions {
+        if !regions.contains(r) {
+            regions.push(r.clone());
+        }
+    }
+    let mut problems = Vec::new();
+    let caller = match aws_sdk_sts::Client::new(&home)
         .get_caller_identity()
         .send()
         .await
-        .map_err(|e| anyhow::anyhow!("{}", aws_sdk_sts::error::DisplayErrorContext(&e)))
-        .context("STS GetCallerIdentity")?
-        .account()
-        .map(str::to_owned);
-    let mut roles: Vec<(String, bool)> = members.roles.iter().map(|r| (r.clone(), false)).collect();
+    {
+        Ok(id) => id.account().map(str::to_owned),
+        Err(e) => {
+            problems.push(format!(
+                "STS GetCallerIdentity: {}",
+                aws_sdk_sts::error::DisplayErrorContext(&e)
+            ));
+            None
+        }
+    };
+    // One role per account, never the caller's own (its scopes are the first ones).
+    let mut roles: Vec<(String, bool)> = Vec::new();
+    let add = |role: String, from_organization: bool, roles: &mut Vec<(String, bool)>| {
+        let account = role_account(&role).map(str::to_owned);
+        if account.is_some() && account == caller {
+            tracing::warn!(role = %role, "a member role in the caller's own account is left out: the caller's scopes cover it");
+        } else if !roles
+            .iter()
+            .any(|(r, _)| role_account(r).map(str::to_owned) == account)
+        {
+            roles.push((role, from_organization));
+        }
+    };
+    for r in &members.roles {
+        add(r.clone(), false, &mut roles);
+    }
     if let Some(name) = &members.organization_role {
-        let org = aws_sdk_organizations::Client::new(&home);
-        let mut pages = org.list_accounts().into_paginator().send();
-        while let Some(page) = pages.next().await {
-            let page = page
-                .map_err(|e| {
-                    anyhow::anyhow!("{}", aws_sdk_organizations::error::DisplayErrorContext(&e))
-                })
-                .context("Organizations ListAccounts")?;
-            for a in page.accounts() {
-                let (Some(id), Some(arn)) = (a.id(), a.arn()) else {
-                    continue;
-                };
-                let active = a.status().is_none_or(|st| st.as_str() == "ACTIVE");
-                let listed = roles.iter().any(|(r, _)| role_account(r) == Some(id));
-                if !active || Some(id) == caller.as_deref() || listed {
-                    continue;
+        match (&caller, organization_accounts(&home).await) {
+            (None, _) => problems.push(
+                "the Organization's accounts are not reconciled: the caller's own account is unknown".into(),
+            ),
+            (_, Err(e)) => problems.push(format!("{e:#}")),
+            (Some(_), Ok(accounts)) => {
+                for (id, partition) in accounts {
+                    add(format!("arn:{partition}:iam::{id}:role/{name}"), true, &mut roles);
                 }
-                // The account's partition, from its ARN (arn:PARTITION:organizations::...).
-                let partition = arn.split(':').nth(1).unwrap_or("aws");
-                roles.push((format!("arn:{partition}:iam::{id}:role/{name}"), true));
             }
         }
     }
@@ -130,6 +148,40 @@ pub async fn scopes(s: &Settings, members: &Members) -> anyhow::Result<Vec<Scope
                 region: region.clone(),
                 from_organization,
             });
+        }
+    }
+    Ok((out, problems))
+}
+
+/// The Organization's active accounts: (id, partition).
+async fn organization_accounts(
+    home: &aws_config::SdkConfig,
+) -> anyhow::Result<Vec<(String, String)>> {
+    use aws_sdk_organizations::types::{AccountState, AccountStatus};
+    let org = aws_sdk_organizations::Client::new(home);
+    let mut pages = org.list_accounts().into_paginator().send();
+    let mut out = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page
+            .map_err(|e| {
+                anyhow::anyhow!("{}", aws_sdk_organizations::error::DisplayErrorContext(&e))
+            })
+            .context("Organizations ListAccounts")?;
+        for a in page.accounts() {
+            let (Some(id), Some(arn)) = (a.id(), a.arn()) else {
+                continue;
+            };
+            // `State` replaces `Status` (retired by AWS in September 2026).
+            let active = match (a.state(), a.status()) {
+                (Some(state), _) => *state == AccountState::Active,
+                (None, Some(status)) => *status == AccountStatus::Active,
+                (None, None) => true,
+            };
+            if active {
+                // The account's partition, from its ARN (arn:PARTITION:organizations::...).
+                let partition = arn.split(':').nth(1).unwrap_or("aws");
+                out.push((id.to_owned(), partition.to_owned()));
+            }
         }
     }
     Ok(out)
@@ -190,12 +242,24 @@ pub async fn run_all(
     members: &Members,
     dry_run: bool,
 ) -> anyhow::Result<Vec<(Scope, Outcome)>> {
-    let scopes = scopes(s, members).await?;
+    let (scopes, problems) = scopes(s, members).await?;
     let primary = scopes
         .first()
         .map(|sc| sc.region.clone())
         .context("no scope")?;
-    let mut out = Vec::with_capacity(scopes.len());
+    let mut out = Vec::with_capacity(scopes.len() + problems.len());
+    for p in problems {
+        // What could not be listed is a failed scope of its own.
+        out.push((
+            Scope {
+                account: None,
+                role_arn: None,
+                region: primary.clone(),
+                from_organization: true,
+            },
+            Outcome::Failed(p),
+        ));
+    }
     for scope in scopes {
         let outcome = run_scope(s, policy, &scope, &primary, dry_run).await;
         out.push((scope, outcome));

@@ -113,6 +113,11 @@ fn sdk_config(env: &[(String, String)]) -> aws_config::SdkConfig {
 /// An EC2 client in another account, as `role_arn` (moto's STS gives
 /// credentials its other services take as that account's).
 async fn client_as(env: &[(String, String)], role_arn: &str) -> Client {
+    client_with(env, assumed(env, role_arn).await)
+}
+
+/// Credentials of `role_arn`, from moto's STS.
+async fn assumed(env: &[(String, String)], role_arn: &str) -> aws_sdk_ec2::config::Credentials {
     let out = aws_sdk_sts::Client::new(&sdk_config(env))
         .assume_role()
         .role_arn(role_arn)
@@ -121,14 +126,13 @@ async fn client_as(env: &[(String, String)], role_arn: &str) -> Client {
         .await
         .expect("assume role");
     let c = out.credentials().expect("credentials");
-    let creds = aws_sdk_ec2::config::Credentials::new(
+    aws_sdk_ec2::config::Credentials::new(
         c.access_key_id(),
         c.secret_access_key(),
         Some(c.session_token().to_owned()),
         None,
         "moto-assumed",
-    );
-    client_with(env, creds)
+    )
 }
 
 /// A random account id, so that tests sharing a moto server never meet.
