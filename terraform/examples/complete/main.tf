@@ -58,7 +58,7 @@ locals {
   gwlb                      = var.mirror_target_kind == "gwlb"
   # With the GWLB, the sources of this VPC send to their own endpoint's mirror target.
   traffic_mirror_target_id = local.gwlb ? module.source_endpoint[0].traffic_mirror_target_id : module.mirror_target.traffic_mirror_target_id
-  # A GWLB endpoint carries 8,500 bytes of IP: a null packet_length becomes its maximum (8,464).
+  # A GWLB endpoint carries 8,500 bytes of IP: a null packet_length becomes its maximum (8,446).
   packet_length        = var.packet_length != null ? var.packet_length : (local.gwlb ? module.source_endpoint[0].max_packet_length : null)
   topic                = "mirrorlake.packets"
   consumer_group       = "mirrorlake-aggregator"

@@ -75,7 +75,7 @@ variable "virtual_network_id" {
 }
 
 variable "packet_length" {
-  description = "Bytes kept of each mirrored packet (null = 8500, the maximum for an NLB target; with mirror_target_kind = gwlb, 8464, what a GWLB endpoint carries)."
+  description = "Bytes kept of each mirrored packet (null = 8500, the maximum for an NLB target; with mirror_target_kind = gwlb, 8446, what a GWLB endpoint carries)."
   type        = number
   default     = null
 }

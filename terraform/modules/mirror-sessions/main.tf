@@ -122,7 +122,7 @@ resource "aws_ec2_traffic_mirror_session" "this" {
   lifecycle {
     precondition {
       condition     = coalesce(var.packet_length, 0) <= coalesce(var.max_packet_length, 8500)
-      error_message = "packet_length (${coalesce(var.packet_length, 0)}) must not exceed max_packet_length (${coalesce(var.max_packet_length, 8500)}): the mirror target (a GWLB endpoint: 8,500 bytes of IP, 36 of them VXLAN's) would not carry the longer copies."
+      error_message = "packet_length (${coalesce(var.packet_length, 0)}) must not exceed max_packet_length (${coalesce(var.max_packet_length, 8500)}): the mirror target (a GWLB endpoint: 8,500 bytes, 54 of them AWS's mirror encapsulation) would not carry the longer copies."
     }
 
     precondition {

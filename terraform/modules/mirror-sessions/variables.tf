@@ -229,7 +229,7 @@ variable "packet_length" {
 }
 
 variable "max_packet_length" {
-  description = "The largest packet_length the mirror target carries whole. null = no limit below 8500 (an NLB target). With a GWLB endpoint target pass the mirror-source-endpoint module's max_packet_length (8464): a null packet_length then becomes it, and a larger one fails the plan."
+  description = "The largest packet_length the mirror target carries whole. null = no limit below 8500 (an NLB target). With a GWLB endpoint target pass the mirror-source-endpoint module's max_packet_length (8446): a null packet_length then becomes it, and a larger one fails the plan."
   type        = number
   default     = null
 

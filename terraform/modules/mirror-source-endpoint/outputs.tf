@@ -14,8 +14,8 @@ output "vpc_endpoint_id" {
 }
 
 output "max_packet_length" {
-  description = "Largest packet_length for this VPC's mirror sessions: 8,464 bytes of each mirrored frame, so that the VXLAN datagram (36 bytes of IPv4, UDP and VXLAN headers before them) fits the 8,500 bytes a GWLB endpoint carries."
-  value       = 8464
+  description = "Largest packet_length for this VPC's mirror sessions: 8,446 bytes of each mirrored frame, AWS's figure for a GWLB endpoint target: 8,500 bytes less 54 of mirror encapsulation."
+  value       = 8446
 }
 
 output "enrollment_filter_id" {

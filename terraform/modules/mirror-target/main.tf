@@ -98,11 +98,12 @@ resource "aws_lb_target_group" "this" {
   # Neither UDP nor GENEVE can be health-checked. The provider default protocol differs between
   # LB types, so every field is set explicitly.
   health_check {
-    enabled             = true
-    protocol            = "HTTP"
-    port                = tostring(var.health_check_port)
-    path                = var.health_check_path
-    matcher             = "200"
+    enabled  = true
+    protocol = "HTTP"
+    port     = tostring(var.health_check_port)
+    path     = var.health_check_path
+    # GWLB target groups take only "200-399" (ELBv2 Matcher); the collector answers 200 or 503.
+    matcher             = local.gwlb ? "200-399" : "200"
     interval            = var.health_check_interval_seconds
     timeout             = var.health_check_timeout_seconds
     healthy_threshold   = var.healthy_threshold

@@ -366,8 +366,8 @@ run "gwlb_path" {
   }
 
   assert {
-    condition     = module.mirror_sessions.packet_length == 8464
-    error_message = "behind a GWLB endpoint the sessions keep at most 8,464 bytes of each frame"
+    condition     = module.mirror_sessions.packet_length == 8446
+    error_message = "behind a GWLB endpoint the sessions keep at most 8,446 bytes of each frame"
   }
 
   assert {

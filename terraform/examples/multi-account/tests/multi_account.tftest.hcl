@@ -124,8 +124,8 @@ run "each_source_vpc_has_its_endpoint_and_target" {
     condition = (
       module.central_sessions.virtual_network_id == 1 &&
       module.member_sessions.virtual_network_id == 2 &&
-      module.central_sessions.packet_length == 8464 &&
-      module.member_sessions.packet_length == 8464
+      module.central_sessions.packet_length == 8446 &&
+      module.member_sessions.packet_length == 8446
     )
     error_message = "one VNI per VPC, and copies cut to what a GWLB endpoint carries"
   }

@@ -395,11 +395,11 @@ run "gwlb_endpoint_max_packet_length" {
 
   variables {
     packet_length     = null
-    max_packet_length = 8464
+    max_packet_length = 8446
   }
 
   assert {
-    condition     = alltrue([for s in aws_ec2_traffic_mirror_session.this : s.packet_length == 8464]) && output.packet_length == 8464
+    condition     = alltrue([for s in aws_ec2_traffic_mirror_session.this : s.packet_length == 8446]) && output.packet_length == 8446
     error_message = "a null packet_length must become max_packet_length"
   }
 }
@@ -409,7 +409,7 @@ run "rejects_packet_length_above_max" {
 
   variables {
     packet_length     = 8500
-    max_packet_length = 8464
+    max_packet_length = 8446
   }
 
   expect_failures = [aws_ec2_traffic_mirror_session.this]

@@ -70,8 +70,8 @@ run "mirror_target_points_at_the_endpoint" {
   }
 
   assert {
-    condition     = output.max_packet_length == 8500 - 20 - 8 - 8
-    error_message = "the largest packet_length keeps the VXLAN datagram (IPv4 + UDP + VXLAN headers) within the GWLB's 8,500 bytes"
+    condition     = output.max_packet_length == 8500 - 54
+    error_message = "the largest packet_length is AWS's for a GWLB endpoint target: 8,500 bytes less 54 of mirror encapsulation"
   }
 }
 

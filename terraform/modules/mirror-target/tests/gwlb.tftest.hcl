@@ -66,7 +66,7 @@ run "gateway_load_balancer_geneve_target_group" {
       aws_lb_target_group.this.health_check[0].protocol == "HTTP" &&
       aws_lb_target_group.this.health_check[0].port == "9090" &&
       aws_lb_target_group.this.health_check[0].path == "/healthz" &&
-      aws_lb_target_group.this.health_check[0].matcher == "200"
+      aws_lb_target_group.this.health_check[0].matcher == "200-399"
     )
     error_message = "the GWLB must health-check the collectors' readiness over HTTP on their health port (9090, /healthz)"
   }
