@@ -258,12 +258,7 @@ fn decode_geneve<const STRICT: bool>(
     let inner = match g.protocol {
         ETHERTYPE_IPV4 | ETHERTYPE_IPV6 => match strict_vxlan_datagram::<STRICT>(g.payload) {
             // The fast path: the result the lax path gives, without etherparse.
-            Some((source, start)) => {
-                let inner_start =
-                    u32::try_from(start + VxlanPacket::<&[u8]>::HEADER_LEN).unwrap_or(u32::MAX);
-                let inner_orig = inner_orig.map(|o| o.saturating_sub(inner_start));
-                decode_vxlan::<STRICT>(&g.payload[start..], Some(source), inner_orig)
-            }
+            Some((source, start)) => vxlan_at::<STRICT>(g.payload, start, Some(source), inner_orig),
             None => {
                 let mut ip = Decoded::empty(g.payload, g.protocol);
                 decode_ip(&mut ip, g.payload, 0, g.protocol);
@@ -425,10 +420,21 @@ fn vxlan_in<'a, const STRICT: bool>(
         None => return Err(DropReason::OuterMalformed),
     }
     let start = outer.payload_offset.ok_or(DropReason::OuterMalformed)? as usize;
+    vxlan_at::<STRICT>(bytes, start, outer.src_ip, orig_len)
+}
+
+/// The VXLAN header at `start` of `bytes` (whose original length is
+/// `orig_len` when known) and the frame after it, mirrored from `source`.
+fn vxlan_at<const STRICT: bool>(
+    bytes: &[u8],
+    start: usize,
+    source: Option<IpAddr>,
+    orig_len: Option<u32>,
+) -> Result<Decoded<'_>, DropReason> {
     let vxlan = bytes.get(start..).ok_or(DropReason::OuterMalformed)?;
     let inner_start = u32::try_from(start + VxlanPacket::<&[u8]>::HEADER_LEN).unwrap_or(u32::MAX);
     let inner_orig = orig_len.map(|o| o.saturating_sub(inner_start));
-    decode_vxlan::<STRICT>(vxlan, outer.src_ip, inner_orig)
+    decode_vxlan::<STRICT>(vxlan, source, inner_orig)
 }
 
 /// How a known original length is used.
